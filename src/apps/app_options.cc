@@ -1,0 +1,148 @@
+#include "apps/app_options.h"
+
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "ctmq/common/error.h"
+#include "ctmq/common/log.h"
+#include "ctmq/common/version.h"
+
+namespace ctmq::apps {
+namespace {
+
+std::string trim(const std::string& s) {
+  const char* space = " \t\r\n";
+  size_t begin = s.find_first_not_of(space);
+  if (begin == std::string::npos) return "";
+  size_t end = s.find_last_not_of(space);
+  return s.substr(begin, end - begin + 1);
+}
+
+// Reads the INI file, keeping only the sections in info.sections.
+po::parsed_options parse_ini(const std::string& path, const AppInfo& info,
+                             const po::options_description& options) {
+  std::ifstream in(path);
+  CTMQ_CHECK(in, "config file " << path << " cannot be read; check --config");
+  po::parsed_options parsed(&options);
+  std::set<std::string> wanted(info.sections.begin(), info.sections.end());
+  std::string line, section;
+  for (int number = 1; std::getline(in, line); ++number) {
+    size_t comment = line.find_first_of("#;");
+    std::string text = trim(comment == std::string::npos ? line : line.substr(0, comment));
+    if (text.empty()) continue;
+    if (text.front() == '[') {
+      CTMQ_CHECK(text.back() == ']', path << ":" << number << ": malformed section header '" << text
+                                          << "'; expected [name]");
+      section = trim(text.substr(1, text.size() - 2));
+      continue;
+    }
+    size_t eq = text.find('=');
+    CTMQ_CHECK(eq != std::string::npos,
+               path << ":" << number << ": expected 'key = value', found '" << text << "'");
+    std::string key = trim(text.substr(0, eq));
+    std::string value = trim(text.substr(eq + 1));
+    if (!wanted.count(section)) continue;
+    CTMQ_CHECK(options.find_nothrow(key, false) != nullptr,
+               path << ":" << number << ": unknown option '" << key << "' in section [" << section
+                    << "] for " << info.name << "; see " << info.name << " --help");
+    po::option option(key, {value});
+    option.original_tokens = {key, value};
+    parsed.options.push_back(option);
+  }
+  return parsed;
+}
+
+}  // namespace
+
+bool parse_options(int argc, char** argv, const AppInfo& info, po::options_description& options,
+                   po::variables_map& vm) {
+  po::options_description generic("General");
+  generic.add_options()("help,h", "print this help and exit")(
+      "version", "print the version and exit")("config", po::value<std::string>(),
+                                               "INI file with options (command line overrides it)");
+  po::options_description all;
+  all.add(generic).add(options);
+  try {
+    po::store(po::parse_command_line(argc, argv, all), vm);
+  } catch (const po::error& e) {
+    CTMQ_FAIL(info.name << ": " << e.what() << "; see " << info.name << " --help");
+  }
+  if (vm.count("help")) {
+    std::cout << info.name << ": " << info.summary << "\n\n"
+              << "Usage: " << info.name << " [--config FILE] [options]\n";
+    if (!info.sections.empty()) {
+      std::cout << "Reads the INI sections:";
+      for (const auto& s : info.sections) std::cout << " [" << s << "]";
+      std::cout << "\n";
+    }
+    std::cout << "\n" << all << "\n";
+    return false;
+  }
+  if (vm.count("version")) {
+    std::cout << info.name << " " << CTMQ_VERSION << "\n";
+    return false;
+  }
+  if (vm.count("config")) {
+    try {
+      po::store(parse_ini(vm["config"].as<std::string>(), info, all), vm);
+    } catch (const po::error& e) {
+      CTMQ_FAIL("config file " << vm["config"].as<std::string>() << ": " << e.what());
+    }
+  }
+  try {
+    po::notify(vm);
+  } catch (const po::error& e) {
+    CTMQ_FAIL(info.name << ": " << e.what() << "; see " << info.name << " --help");
+  }
+  return true;
+}
+
+std::string resolved_config_ini(const AppInfo& info, const po::options_description& options,
+                                const po::variables_map& vm) {
+  std::ostringstream out;
+  out << "# resolved options of " << info.name << " " << CTMQ_VERSION << "\n";
+  for (const auto& option : options.options()) {
+    const std::string& key = option->long_name();
+    if (!vm.count(key)) continue;
+    const boost::any& value = vm[key].value();
+    out << key << " = ";
+    if (auto s = boost::any_cast<std::string>(&value))
+      out << *s;
+    else if (auto i = boost::any_cast<int>(&value))
+      out << *i;
+    else if (auto l = boost::any_cast<int64_t>(&value))
+      out << *l;
+    else if (auto d = boost::any_cast<double>(&value))
+      out << *d;
+    else if (auto b = boost::any_cast<bool>(&value))
+      out << (*b ? "true" : "false");
+    else
+      out << "(unprintable)";
+    out << "\n";
+  }
+  return out.str();
+}
+
+int run_main(const std::string& program_name, const std::function<int()>& body) {
+  // Tag the one error line with the rank when the program knows it.
+  auto program = [&program_name] {
+    int rank = log_rank();
+    return rank < 0 ? program_name : program_name + "[rank " + std::to_string(rank) + "]";
+  };
+  try {
+    return body();
+  } catch (const ctmq::Error& e) {
+    std::cerr << program() << ": error: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::kError);
+  } catch (const std::logic_error& e) {
+    std::cerr << program() << ": " << e.what() << " (please report this bug)\n";
+    return static_cast<int>(ExitCode::kBug);
+  } catch (const std::exception& e) {
+    std::cerr << program() << ": error: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::kError);
+  }
+}
+
+}  // namespace ctmq::apps

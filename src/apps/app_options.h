@@ -1,0 +1,40 @@
+// Shared command-line handling for the ctmq executables (Boost only here).
+//
+// Every executable takes --help, --version and --config FILE. The config file
+// is INI: `[section]` headers group options, keys are the executable's own
+// flag names (`epochs = 3` under `[train]` is `--epochs 3`). An executable
+// reads the sections it names and ignores the others, so one run.ini serves
+// the whole chain; an unknown key inside a section it reads is an error that
+// names the file and line. Command-line values override the file.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ctmq::apps {
+
+namespace po = boost::program_options;
+
+struct AppInfo {
+  std::string name;                   // e.g. "ctmq-train"
+  std::string summary;                // one line for --help
+  std::vector<std::string> sections;  // INI sections this executable reads
+};
+
+// Parses argv (and --config) into `vm`. Returns false when the program should
+// exit 0 (after --help or --version). Throws ctmq::Error on bad options.
+bool parse_options(int argc, char** argv, const AppInfo& info, po::options_description& options,
+                   po::variables_map& vm);
+
+// The resolved options as INI text (one `key = value` per set option), for
+// writing next to the results.
+std::string resolved_config_ini(const AppInfo& info, const po::options_description& options,
+                                const po::variables_map& vm);
+
+// Runs `body`, turning any exception into one line on stderr (tagged with the
+// rank when known) and a non-zero exit code (see ctmq::ExitCode).
+int run_main(const std::string& program, const std::function<int()>& body);
+
+}  // namespace ctmq::apps

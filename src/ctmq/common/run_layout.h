@@ -1,0 +1,44 @@
+// The run directory: the unit of work on shared storage.
+//
+//   RUN/config.ini                  the resolved configuration of the chain
+//   RUN/plan.tsv                    the ordered stages (written by ctmq-plan)
+//   RUN/stages/STAGE/config.ini     resolved options of that stage's training
+//   RUN/stages/STAGE/checkpoints/   step-NNNNNNNN.pt files (see train/checkpoint.h)
+//   RUN/stages/STAGE/final.pt       the stage's result: the next stage's init
+//   RUN/stages/STAGE/metrics.jsonl  one JSON object per logged training step
+//   RUN/stages/STAGE/eval.json      the evaluation of final.pt (ctmq-eval)
+//   RUN/stages/STAGE/DONE           written last and atomically: the stage is complete
+//   RUN/logs/                       job logs
+//
+// A stage is complete exactly when its DONE marker exists.
+#pragma once
+
+#include <string>
+
+namespace ctmq {
+
+class RunLayout {
+ public:
+  explicit RunLayout(std::string root) : root_(std::move(root)) {}
+
+  const std::string& root() const { return root_; }
+  std::string config() const { return root_ + "/config.ini"; }
+  std::string plan() const { return root_ + "/plan.tsv"; }
+  std::string logs() const { return root_ + "/logs"; }
+  std::string stage(const std::string& name) const { return root_ + "/stages/" + name; }
+  std::string stage_config(const std::string& name) const { return stage(name) + "/config.ini"; }
+  std::string checkpoints(const std::string& name) const { return stage(name) + "/checkpoints"; }
+  std::string final_weights(const std::string& name) const { return stage(name) + "/final.pt"; }
+  std::string metrics(const std::string& name) const { return stage(name) + "/metrics.jsonl"; }
+  std::string eval(const std::string& name) const { return stage(name) + "/eval.json"; }
+  std::string done_marker(const std::string& name) const { return stage(name) + "/DONE"; }
+
+  bool is_done(const std::string& name) const;
+  // Writes DONE atomically with a short JSON note (time, summary).
+  void mark_done(const std::string& name, const std::string& note_json) const;
+
+ private:
+  std::string root_;
+};
+
+}  // namespace ctmq

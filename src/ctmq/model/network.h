@@ -1,0 +1,58 @@
+// The networks ctmq trains, and the one factory that builds them.
+//
+// Every network is a NetworkImpl: a torch::nn::Module whose quantized layers
+// can be switched to other bit depths on the live model (set_bit_depths), so a
+// stage loads the previous stage's weights and continues at its own depths
+// without rebuilding the model.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "ctmq/quant/bit_depths.h"
+#include "ctmq/quant/quant_options.h"
+
+namespace ctmq::model {
+
+enum class Architecture {
+  kResNet18,     // torchvision's resnet18: names, shapes, 11,689,512 params at 1000 classes
+  kResNet20,     // CIFAR-style ResNet-20 (He et al. 2016), 0.27 M params at width 16
+  kSmallResNet,  // a small ResNet for 28x28 inputs (Fashion-MNIST)
+};
+
+// "resnet18" | "resnet20" | "small-resnet"; throws ctmq::Error naming the
+// accepted values otherwise.
+Architecture parse_architecture(const std::string& name);
+std::string architecture_name(Architecture arch);
+
+struct ModelOptions {
+  Architecture architecture = Architecture::kSmallResNet;
+  int64_t num_classes = 10;
+  int64_t in_channels = 1;
+  int64_t width = 16;         // channels of the first stage; resnet18 ignores it (64)
+  quant::QuantOptions quant;  // quantizer kinds and which layers stay full precision
+};
+
+class NetworkImpl : public torch::nn::Module {
+ public:
+  // x: float [N, in_channels, H, W]; returns logits [N, num_classes].
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  const ModelOptions& options() const { return options_; }
+  quant::BitDepths bit_depths() const { return bits_; }
+  // Switches every quantized layer to `bits` (k-dependent quantizer state is
+  // re-initialised, latent weights and BatchNorm state are kept).
+  void set_bit_depths(quant::BitDepths bits);
+
+ protected:
+  explicit NetworkImpl(ModelOptions options) : options_(std::move(options)) {}
+
+ private:
+  ModelOptions options_;
+  quant::BitDepths bits_;
+};
+
+// Builds the network of `options`, at full precision.
+std::shared_ptr<NetworkImpl> make_network(const ModelOptions& options);
+
+}  // namespace ctmq::model

@@ -1,0 +1,39 @@
+// Which quantizers a model uses. Chosen once, when the model is built; the
+// bit depths themselves change per stage (see bit_depths.h).
+#pragma once
+
+#include <string>
+
+namespace ctmq::quant {
+
+// Weights at k >= 2. At k = 1 every kind hands over to the binary quantizer
+// (alpha * sign(W), alpha = mean |W| per output channel), as method.md says.
+enum class WeightQuantizer {
+  kDoReFa,  // tanh-normalised uniform quantizer (default)
+  kLsq,     // learned step size
+};
+
+enum class ActivationQuantizer {
+  kSigned,    // 2 q_k((clip(x,-1,1)+1)/2) - 1; sign(x) with ApproxSign at k = 1 (default)
+  kUnsigned,  // DoReFa q_k(clip(x, 0, 1))
+  kLsq,       // learned step size; the signed binary quantizer at k = 1
+};
+
+enum class Granularity { kPerTensor, kPerChannel };
+
+struct QuantOptions {
+  WeightQuantizer weight = WeightQuantizer::kDoReFa;
+  ActivationQuantizer activation = ActivationQuantizer::kSigned;
+  Granularity weight_granularity = Granularity::kPerTensor;  // DoReFa/LSQ scale
+  // Bits of the first convolution, the last linear layer and 1x1 downsample
+  // shortcuts: 32 keeps them full precision (default); 8 quantizes them to 8 bits.
+  int edge_layer_bits = 32;
+};
+
+// Parsers for option values ("dorefa"|"lsq", "signed"|"unsigned"|"lsq",
+// "per-tensor"|"per-channel"); throw ctmq::Error listing the accepted values.
+WeightQuantizer parse_weight_quantizer(const std::string& name);
+ActivationQuantizer parse_activation_quantizer(const std::string& name);
+Granularity parse_granularity(const std::string& name);
+
+}  // namespace ctmq::quant

@@ -1,0 +1,1 @@
+// Owner of the precompiled header (see CMakeLists.txt); holds no code.

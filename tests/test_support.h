@@ -1,0 +1,41 @@
+// Helpers shared by the test suites.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace ctmq::testing {
+
+// Directory of the Fashion-MNIST IDX files (env CTMQ_FASHION_MNIST_DIR,
+// default /usr/share/datasets/fashion-mnist).
+std::string fashion_mnist_dir();
+// Build directory holding the executables (env CTMQ_BIN_DIR).
+std::string bin_dir();
+// Source tree root (env CTMQ_SOURCE_DIR).
+std::string source_dir();
+
+// The first `count` images of Fashion-MNIST's training split, read straight
+// from the gzipped IDX files with zlib (independent of ctmq's data layer, so
+// it can serve as an oracle): images uint8 [count, 1, 28, 28], labels int64.
+struct LabelledImages {
+  torch::Tensor images;
+  torch::Tensor labels;
+};
+LabelledImages load_fashion_mnist_train(int64_t count);
+
+// A fresh directory under the system temp dir, removed with its contents on
+// destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace ctmq::testing
