@@ -1,0 +1,140 @@
+#include "ctmq/dist/mpi_context.h"
+
+#include <mpi.h>
+
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+
+#include "ctmq/common/error.h"
+#include "ctmq/common/log.h"
+#include "ctmq/dist/mpi_check.h"
+
+namespace ctmq::dist {
+namespace {
+
+MPI_Datatype mpi_type_of(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat32:
+      return MPI_FLOAT;
+    case torch::kFloat64:
+      return MPI_DOUBLE;
+    case torch::kInt64:
+      return MPI_INT64_T;
+    case torch::kInt32:
+      return MPI_INT32_T;
+    default:
+      CTMQ_ASSERT(false && "allreduce_sum supports float32/float64/int64/int32 tensors");
+  }
+  return MPI_DATATYPE_NULL;
+}
+
+int env_int(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  if (!value || !*value) return fallback;
+  char* end = nullptr;
+  long parsed = std::strtol(value, &end, 10);
+  return (end && *end == '\0' && parsed >= 0) ? static_cast<int>(parsed) : fallback;
+}
+
+// Runs `op(pointer, count)` over a host tensor in chunks MPI's int counts can
+// address.
+template <typename Op>
+void for_each_chunk(torch::Tensor& host, Op op) {
+  const int64_t element = host.element_size();
+  char* base = static_cast<char*>(host.data_ptr());
+  const int64_t total = host.numel();
+  const int64_t chunk = INT_MAX / 8;
+  for (int64_t begin = 0; begin < total; begin += chunk) {
+    int count = static_cast<int>(std::min(chunk, total - begin));
+    op(base + begin * element, count);
+  }
+}
+
+}  // namespace
+
+struct MpiContext::State {
+  MPI_Comm comm = MPI_COMM_NULL;
+  bool initialised_here = false;
+};
+
+MpiContext::MpiContext(int* argc, char*** argv) : state_(std::make_unique<State>()) {
+  int initialised = 0;
+  MPI_CHECK(MPI_Initialized(&initialised));
+  if (!initialised) {
+    int provided = 0;
+    MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    state_->initialised_here = true;
+  }
+  MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &state_->comm));
+  MPI_CHECK(MPI_Comm_set_errhandler(state_->comm, MPI_ERRORS_RETURN));
+  MPI_CHECK(MPI_Comm_rank(state_->comm, &rank_));
+  MPI_CHECK(MPI_Comm_size(state_->comm, &size_));
+
+  int local = env_int("OMPI_COMM_WORLD_LOCAL_RANK", -1);
+  if (local < 0) local = env_int("SLURM_LOCALID", -1);
+  if (local < 0) {
+    MPI_Comm node = MPI_COMM_NULL;
+    MPI_CHECK(MPI_Comm_split_type(state_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_rank(node, &local));
+    MPI_Comm_free(&node);
+  }
+  local_rank_ = local;
+  if (size_ > 1) set_log_rank(rank_);
+}
+
+MpiContext::~MpiContext() {
+  if (state_->comm != MPI_COMM_NULL) MPI_Comm_free(&state_->comm);
+  int finalised = 0;
+  MPI_Finalized(&finalised);
+  if (state_->initialised_here && !finalised) MPI_Finalize();
+}
+
+void MpiContext::allreduce_sum(std::vector<torch::Tensor>& tensors) {
+  for (auto& tensor : tensors) {
+    CTMQ_ASSERT(tensor.is_contiguous());
+    if (size_ == 1 || tensor.numel() == 0) continue;
+    torch::Tensor host = tensor.is_cpu() ? tensor : tensor.to(torch::kCPU);
+    MPI_Datatype type = mpi_type_of(host);
+    for_each_chunk(host, [&](void* data, int count) {
+      MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, state_->comm));
+    });
+    if (!tensor.is_cpu()) tensor.copy_(host);
+  }
+}
+
+void MpiContext::broadcast(std::vector<torch::Tensor>& tensors, int root) {
+  CTMQ_ASSERT(root >= 0 && root < size_);
+  for (auto& tensor : tensors) {
+    CTMQ_ASSERT(tensor.is_contiguous());
+    if (size_ == 1 || tensor.numel() == 0) continue;
+    torch::Tensor host = tensor.is_cpu() ? tensor : tensor.to(torch::kCPU);
+    // Bytes: any dtype travels unchanged.
+    torch::Tensor bytes = host.view({-1}).view(torch::kUInt8);
+    for_each_chunk(bytes, [&](void* data, int count) {
+      MPI_CHECK(MPI_Bcast(data, count, MPI_BYTE, root, state_->comm));
+    });
+    if (!tensor.is_cpu()) tensor.copy_(host);
+  }
+}
+
+bool MpiContext::any(bool flag) {
+  if (size_ == 1) return flag;
+  int local = flag ? 1 : 0, global = 0;
+  MPI_CHECK(MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_LOR, state_->comm));
+  return global != 0;
+}
+
+void MpiContext::barrier() {
+  if (size_ > 1) MPI_CHECK(MPI_Barrier(state_->comm));
+}
+
+void MpiContext::abort(const std::string& message, int exit_code) {
+  std::cerr << message << std::endl;
+  if (size_ > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  if (state_->comm != MPI_COMM_NULL) MPI_Comm_free(&state_->comm);
+  if (state_->initialised_here) MPI_Finalize();
+  std::exit(exit_code);
+}
+
+}  // namespace ctmq::dist

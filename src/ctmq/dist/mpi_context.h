@@ -1,0 +1,51 @@
+// MpiContext: the MPI implementation of Communicator (communicator.h).
+//
+// RAII: the constructor initialises MPI (MPI_Init_thread, FUNNELED) unless
+// someone already did, and the destructor finalises it if this object
+// initialised it. Without a launcher Open MPI starts as a singleton, so the
+// same executable runs on one rank with no mpirun.
+//
+// Collectives run on a private duplicate of MPI_COMM_WORLD with errors
+// returned (not fatal); every MPI failure becomes a ctmq::Error naming the call.
+// Tensors on a GPU are staged through host memory (no CUDA-aware MPI needed).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctmq/dist/communicator.h"
+
+namespace ctmq::dist {
+
+class MpiContext : public Communicator {
+ public:
+  // argc/argv may be null.
+  MpiContext(int* argc = nullptr, char*** argv = nullptr);
+  ~MpiContext() override;
+  MpiContext(const MpiContext&) = delete;
+  MpiContext& operator=(const MpiContext&) = delete;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  // OMPI_COMM_WORLD_LOCAL_RANK, else SLURM_LOCALID, else the rank within a
+  // shared-memory split of the world communicator.
+  int local_rank() const override { return local_rank_; }
+
+  void allreduce_sum(std::vector<torch::Tensor>& tensors) override;
+  void broadcast(std::vector<torch::Tensor>& tensors, int root) override;
+  bool any(bool flag) override;
+  void barrier() override;
+  // Prints `message` and calls MPI_Abort when size() > 1; with one rank it
+  // exits with `exit_code` after finalising MPI.
+  [[noreturn]] void abort(const std::string& message, int exit_code) override;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  int rank_ = 0;
+  int size_ = 1;
+  int local_rank_ = 0;
+};
+
+}  // namespace ctmq::dist
