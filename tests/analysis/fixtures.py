@@ -37,7 +37,7 @@ def chain_plan(cycles=2, k_start=2, k_target=1, epochs=1):
     return rows
 
 
-def write_plan(run, rows, comment="# ctmq plan.tsv version 1"):
+def write_plan(run, rows, comment="# ctmq plan version 1 (docs/run-directory.md)"):
     os.makedirs(run, exist_ok=True)
     lines = [comment, PLAN_HEADER]
     for i, r in enumerate(rows):

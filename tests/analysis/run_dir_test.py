@@ -106,7 +106,7 @@ class RunDirTest(unittest.TestCase):
         self.assertErrorNames(path, "empty", run_dir.read_plan, path)
 
     def test_newer_plan_version_is_refused(self):
-        path = self.write_plan_text("# ctmq plan.tsv version 2\n" + fixtures.PLAN_HEADER + "\n")
+        path = self.write_plan_text("# ctmq plan version 2 (docs/run-directory.md)\n" + fixtures.PLAN_HEADER + "\n")
         self.assertErrorNames(path, "version 2 is newer", run_dir.read_plan, path)
 
     def test_malformed_eval_of_done_stage_names_the_file(self):
