@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace ctmq::data {
@@ -34,6 +35,14 @@ class DistributedSampler {
 
  private:
   SamplerOptions options_;
+  // The current epoch's permutation, computed once per epoch and shared by
+  // copies (which have the same options); guarded by its own mutex.
+  struct EpochCache;
+  std::shared_ptr<EpochCache> cache_;
 };
+
+// The permutation of [0, size) that epoch `epoch` visits under `seed`: a
+// Fisher-Yates shuffle driven by splitmix64, identical on every platform.
+std::vector<int64_t> epoch_permutation(int64_t size, uint64_t seed, int64_t epoch);
 
 }  // namespace ctmq::data

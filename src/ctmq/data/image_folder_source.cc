@@ -1,0 +1,145 @@
+// ImageFolder trees (torchvision layout): ROOT/CLASS/*.png. Classes are the
+// subdirectories sorted by name; files are sorted by name within a class.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "ctmq/common/error.h"
+#include "ctmq/common/log.h"
+#include "ctmq/data/png_image.h"
+#include "ctmq/data/record_source.h"
+
+namespace ctmq::data {
+namespace fs = std::filesystem;
+namespace {
+
+bool is_png_name(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png";
+}
+
+// Bilinear resize with antialiasing (PIL-like), rounded back to uint8.
+std::vector<uint8_t> resize(const DecodedImage& image, int64_t height, int64_t width) {
+  auto in = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
+                             {1, image.channels, image.height, image.width}, torch::kUInt8)
+                .to(torch::kFloat32);
+  namespace F = torch::nn::functional;
+  auto out = F::interpolate(in, F::InterpolateFuncOptions()
+                                    .size(std::vector<int64_t>{height, width})
+                                    .mode(torch::kBilinear)
+                                    .align_corners(false)
+                                    .antialias(true));
+  out = out.round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  return std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel());
+}
+
+class ImageFolderSource : public RecordSource {
+ public:
+  explicit ImageFolderSource(const SourceOptions& options)
+      : policy_(options.size_policy), root_(options.inputs.front()) {
+    CTMQ_CHECK(options.inputs.size() == 1,
+               "format image-folder takes one --input (the root directory), got "
+                   << options.inputs.size());
+    CTMQ_CHECK(options.channels == 1 || options.channels == 3,
+               "--channels " << options.channels << " is not supported; use 1 (gray) or 3 (RGB)");
+    CTMQ_CHECK(fs::is_directory(root_),
+               "input " << root_ << " is not a directory; image-folder expects ROOT/CLASS/*.png");
+    std::vector<fs::path> classes;
+    for (const auto& entry : fs::directory_iterator(root_)) {
+      if (entry.is_directory()) classes.push_back(entry.path());
+    }
+    std::sort(classes.begin(), classes.end());
+    int64_t skipped = 0;
+    for (size_t c = 0; c < classes.size(); ++c) {
+      std::vector<std::string> names;
+      for (const auto& entry : fs::directory_iterator(classes[c])) {
+        if (entry.is_regular_file() && is_png_name(entry.path())) {
+          names.push_back(entry.path().filename().string());
+        } else {
+          ++skipped;
+        }
+      }
+      std::sort(names.begin(), names.end());
+      for (auto& n : names) {
+        files_.push_back(classes[c].filename().string() + "/" + n);
+        labels_.push_back(static_cast<int32_t>(c));
+      }
+      class_names_.push_back(classes[c].filename().string());
+    }
+    if (skipped > 0)
+      CTMQ_WARN("image-folder " << root_ << ": ignored " << skipped << " non-PNG entries");
+    CTMQ_CHECK(!files_.empty(), "input " << root_ << " holds no CLASS/*.png files");
+    if (!options.class_names.empty()) {
+      CTMQ_CHECK(options.class_names.size() == class_names_.size(),
+                 "--class-names gives " << options.class_names.size() << " names but " << root_
+                                        << " has " << class_names_.size() << " class folders");
+      class_names_ = options.class_names;
+    }
+    shape_.channels = options.channels;
+    shape_.height = options.height;
+    shape_.width = options.width;
+    CTMQ_CHECK((shape_.height > 0) == (shape_.width > 0),
+               "--image-size needs both a height and a width");
+    if (shape_.height == 0) read_png_size(path_of(0), shape_.height, shape_.width);
+    nlohmann::ordered_json j;
+    j["kind"] = "image-folder";
+    j["inputs"] = {fs::absolute(root_).lexically_normal().string()};
+    j["size_mismatch"] = policy_ == SizePolicy::kResize ? "resize" : "reject";
+    describe_ = j.dump();
+  }
+
+  ImageShape shape() const override { return shape_; }
+  int64_t count() const override { return static_cast<int64_t>(files_.size()); }
+  const std::vector<std::string>& class_names() const override { return class_names_; }
+  std::string describe_json() const override { return describe_; }
+
+  void seek(int64_t index) override {
+    CTMQ_ASSERT(index >= 0 && index <= count());
+    next_ = index;
+  }
+
+  void read(SourceRecord& record) override {
+    CTMQ_ASSERT(next_ < count());
+    const std::string path = path_of(next_);
+    DecodedImage image = decode_png(path, shape_.channels);
+    record.label = labels_[static_cast<size_t>(next_)];
+    if (image.height == shape_.height && image.width == shape_.width) {
+      record.pixels = std::move(image.pixels);
+    } else {
+      CTMQ_CHECK(policy_ == SizePolicy::kResize,
+                 "image " << path << " is " << image.width << "x" << image.height
+                          << " (WxH) but the data set's images are " << shape_.width << "x"
+                          << shape_.height
+                          << "; pass --size-mismatch resize (or --image-size) "
+                             "to resize, or remove the image");
+      record.pixels = resize(image, shape_.height, shape_.width);
+    }
+    ++next_;
+  }
+
+ private:
+  std::string path_of(int64_t index) const {
+    return (fs::path(root_) / files_[static_cast<size_t>(index)]).string();
+  }
+
+  SizePolicy policy_;
+  std::string root_;
+  std::vector<std::string> files_;  // relative to root_
+  std::vector<int32_t> labels_;
+  std::vector<std::string> class_names_;
+  ImageShape shape_;
+  std::string describe_;
+  int64_t next_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<RecordSource> open_image_folder_source(const SourceOptions& options) {
+  return std::make_unique<ImageFolderSource>(options);
+}
+
+}  // namespace ctmq::data

@@ -1,0 +1,138 @@
+#include "ctmq/data/manifest.h"
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
+
+namespace ctmq::data {
+
+using json = nlohmann::ordered_json;
+
+void compute_normalisation(Manifest& m) {
+  const int64_t c = m.shape.channels;
+  CTMQ_ASSERT(static_cast<int64_t>(m.pixel_sum.size()) == c &&
+              static_cast<int64_t>(m.pixel_sum_squares.size()) == c);
+  m.mean.assign(c, 0.0);
+  m.std.assign(c, 1.0);
+  const long double n = static_cast<long double>(m.count) * m.shape.height * m.shape.width;
+  if (n <= 0) return;
+  for (int64_t i = 0; i < c; ++i) {
+    long double mean = m.pixel_sum[i] / n;
+    long double var = m.pixel_sum_squares[i] / n - mean * mean;
+    if (var < 0) var = 0;
+    // Round to 1e-12 so the printed JSON is stable across compilers.
+    m.mean[i] = std::round(static_cast<double>(mean / 255.0L) * 1e12) / 1e12;
+    m.std[i] = std::round(static_cast<double>(std::sqrt(var) / 255.0L) * 1e12) / 1e12;
+  }
+}
+
+std::string manifest_to_json(const Manifest& m) {
+  json j;
+  j["format"] = "ctmq-shards";
+  j["version"] = m.version;
+  j["source"] = json::parse(m.source_json);
+  j["channels"] = m.shape.channels;
+  j["height"] = m.shape.height;
+  j["width"] = m.shape.width;
+  j["dtype"] = "uint8";
+  j["count"] = m.count;
+  j["records_per_shard"] = m.records_per_shard;
+  j["class_names"] = m.class_names;
+  j["class_counts"] = m.class_counts;
+  j["pixel_sum"] = m.pixel_sum;
+  j["pixel_sum_squares"] = m.pixel_sum_squares;
+  j["mean"] = m.mean;
+  j["std"] = m.std;
+  json shards = json::array();
+  for (const auto& s : m.shards) {
+    shards.push_back({{"path", s.path},
+                      {"first_index", s.first_index},
+                      {"count", s.count},
+                      {"bytes", s.bytes},
+                      {"crc32", crc32_hex(s.crc32)}});
+  }
+  j["shards"] = shards;
+  return j.dump(2) + "\n";
+}
+
+void check_path_inside(const std::string& relative, const std::string& manifest_path) {
+  std::filesystem::path p(relative);
+  bool inside = !relative.empty() && p.is_relative() && !p.has_root_name();
+  for (const auto& part : p) inside = inside && part != "..";
+  CTMQ_CHECK(inside, "manifest " << manifest_path << ": shard path '" << relative
+                                 << "' names a path outside its directory; shard paths must be "
+                                    "relative and stay inside the manifest's directory");
+}
+
+Manifest parse_manifest(const std::string& text, const std::string& path) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    CTMQ_FAIL("manifest " << path << " is not valid JSON (" << e.what()
+                          << "); rebuild it with ctmq-shard");
+  }
+  Manifest m;
+  try {
+    CTMQ_CHECK(j.value("format", "") == "ctmq-shards",
+               "manifest " << path << ": \"format\" is not \"ctmq-shards\"; not a ctmq manifest");
+    m.version = j.at("version").get<int>();
+    CTMQ_CHECK(m.version <= kManifestVersion,
+               "manifest " << path << ": version " << m.version
+                           << " was written by a newer ctmq-shard; this ctmq reads up to version "
+                           << kManifestVersion << ": upgrade ctmq");
+    CTMQ_CHECK(j.at("dtype").get<std::string>() == "uint8",
+               "manifest " << path << ": dtype must be uint8");
+    m.source_json = j.at("source").dump();
+    m.shape = {j.at("channels").get<int64_t>(), j.at("height").get<int64_t>(),
+               j.at("width").get<int64_t>()};
+    m.count = j.at("count").get<int64_t>();
+    m.records_per_shard = j.at("records_per_shard").get<int64_t>();
+    m.class_names = j.at("class_names").get<std::vector<std::string>>();
+    m.class_counts = j.at("class_counts").get<std::vector<int64_t>>();
+    m.pixel_sum = j.at("pixel_sum").get<std::vector<uint64_t>>();
+    m.pixel_sum_squares = j.at("pixel_sum_squares").get<std::vector<uint64_t>>();
+    m.mean = j.at("mean").get<std::vector<double>>();
+    m.std = j.at("std").get<std::vector<double>>();
+    for (const auto& s : j.at("shards")) {
+      ShardEntry e;
+      e.path = s.at("path").get<std::string>();
+      e.first_index = s.at("first_index").get<int64_t>();
+      e.count = s.at("count").get<int64_t>();
+      e.bytes = s.at("bytes").get<int64_t>();
+      e.crc32 = parse_crc32_hex(s.at("crc32").get<std::string>(), "manifest " + path);
+      m.shards.push_back(e);
+    }
+  } catch (const json::exception& e) {
+    CTMQ_FAIL("manifest " << path << ": missing or malformed field (" << e.what()
+                          << "); rebuild it with ctmq-shard");
+  }
+  const auto c = static_cast<size_t>(m.shape.channels);
+  CTMQ_CHECK(m.shape.pixels() > 0 && m.mean.size() == c && m.std.size() == c,
+             "manifest " << path << ": shape or per-channel mean/std are inconsistent");
+  CTMQ_CHECK(!m.class_names.empty(), "manifest " << path << ": no class names");
+  int64_t next = 0;
+  for (const auto& s : m.shards) {
+    check_path_inside(s.path, path);
+    CTMQ_CHECK(s.first_index == next && s.count > 0,
+               "manifest " << path << ": shard " << s.path << " starts at record " << s.first_index
+                           << ", expected " << next << "; the manifest is inconsistent");
+    next += s.count;
+  }
+  CTMQ_CHECK(next == m.count, "manifest " << path << ": shards hold " << next
+                                          << " records but count is " << m.count);
+  return m;
+}
+
+Manifest load_manifest(const std::string& path) {
+  CTMQ_CHECK(std::filesystem::exists(path),
+             "manifest " << path
+                         << " does not exist; build the data set with ctmq-shard "
+                            "(see data-prep/)");
+  return parse_manifest(read_file(path), path);
+}
+
+}  // namespace ctmq::data

@@ -1,0 +1,72 @@
+// Input data sets as a stream of labelled images, the input of ctmq-shard.
+//
+// A RecordSource knows its record count, image shape and class names when it
+// is opened (from file headers or a directory listing, without decoding the
+// images), so the shard plan is fixed before any pixel is read. Records are
+// then streamed in input order from any start position: memory stays bounded
+// by one record plus buffers, whatever the data set's size.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctmq/data/shard_format.h"
+
+namespace ctmq::data {
+
+enum class SourceKind { kIdx, kCifar10, kCifar100, kImageFolder };
+// What to do with an image whose size differs from the data set's size.
+enum class SizePolicy { kReject, kResize };
+
+SourceKind parse_source_kind(const std::string& text);  // "idx", "cifar10", ...
+std::string source_kind_name(SourceKind kind);
+SizePolicy parse_size_policy(const std::string& text);  // "reject", "resize"
+
+struct SourceOptions {
+  SourceKind kind = SourceKind::kIdx;
+  // idx: the images file and the labels file (either order; gzipped or not).
+  // cifar10/cifar100: the binary batch files, in order.
+  // image-folder: one root directory holding CLASS/*.png.
+  std::vector<std::string> inputs;
+  // Replaces the default class names (IDX: "0".."K-1"; CIFAR: batches.meta.txt
+  // or fine_label_names.txt next to the first batch when present).
+  std::vector<std::string> class_names;
+  // image-folder only: channels of the output (1 = gray, 3 = RGB; alpha is
+  // dropped), and the output size (0 = the first image's size).
+  int64_t channels = 3;
+  int64_t height = 0;
+  int64_t width = 0;
+  SizePolicy size_policy = SizePolicy::kReject;
+};
+
+struct SourceRecord {
+  int32_t label = 0;
+  std::vector<uint8_t> pixels;  // planar CHW, shape().pixels() bytes
+};
+
+class RecordSource {
+ public:
+  virtual ~RecordSource() = default;
+  virtual ImageShape shape() const = 0;
+  virtual int64_t count() const = 0;
+  virtual const std::vector<std::string>& class_names() const = 0;
+  // A JSON object describing the inputs (for the manifest's "source").
+  virtual std::string describe_json() const = 0;
+  // Positions the stream so that the next read() returns record `index`.
+  virtual void seek(int64_t index) = 0;
+  // Reads the next record; throws ctmq::Error naming the file and record.
+  virtual void read(SourceRecord& record) = 0;
+};
+
+// Opens the inputs and reads their headers / listing. Throws ctmq::Error
+// naming the file when an input is missing or malformed.
+std::unique_ptr<RecordSource> open_record_source(const SourceOptions& options);
+
+// Implementations (one file each).
+std::unique_ptr<RecordSource> open_idx_source(const SourceOptions& options);
+std::unique_ptr<RecordSource> open_cifar_source(const SourceOptions& options);
+std::unique_ptr<RecordSource> open_image_folder_source(const SourceOptions& options);
+
+}  // namespace ctmq::data

@@ -1,0 +1,116 @@
+#include "ctmq/data/shard_format.h"
+
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+#include "ctmq/common/error.h"
+
+namespace ctmq::data {
+
+void put_u32(char* out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+void put_u64(char* out, uint64_t value) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+uint32_t get_u32(const char* in) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i)
+    value |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  return value;
+}
+uint64_t get_u64(const char* in) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i)
+    value |= static_cast<uint64_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  return value;
+}
+
+uint32_t crc32_of(const void* data, size_t size, uint32_t crc) {
+  const auto* bytes = static_cast<const Bytef*>(data);
+  // zlib's length argument is uInt; feed large buffers in pieces.
+  while (size > 0) {
+    uInt piece = static_cast<uInt>(std::min<size_t>(size, std::numeric_limits<uInt>::max()));
+    crc = static_cast<uint32_t>(::crc32(crc, bytes, piece));
+    bytes += piece;
+    size -= piece;
+  }
+  return crc;
+}
+
+std::string crc32_hex(uint32_t crc) {
+  char text[9];
+  std::snprintf(text, sizeof(text), "%08x", crc);
+  return text;
+}
+
+uint32_t parse_crc32_hex(const std::string& text, const std::string& where) {
+  CTMQ_CHECK(text.size() == 8 && text.find_first_not_of("0123456789abcdef") == std::string::npos,
+             where << ": crc32 '" << text << "' is not 8 lower-case hex digits; re-run ctmq-shard");
+  return static_cast<uint32_t>(std::stoul(text, nullptr, 16));
+}
+
+std::string shard_file_name(int64_t index) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "shard-%05lld", static_cast<long long>(index));
+  return std::string(name) + kShardSuffix;
+}
+
+std::string encode_shard_header(const ShardHeader& header) {
+  std::string bytes(kShardHeaderSize, '\0');
+  char* out = bytes.data();
+  std::memcpy(out, kShardMagic, 8);
+  put_u32(out + 8, header.version);
+  put_u32(out + 12, kShardHeaderSize);
+  put_u32(out + 16, static_cast<uint32_t>(header.shape.channels));
+  put_u32(out + 20, static_cast<uint32_t>(header.shape.height));
+  put_u32(out + 24, static_cast<uint32_t>(header.shape.width));
+  put_u32(out + 28, kDtypeUint8);
+  put_u64(out + 32, header.record_count);
+  put_u64(out + 40, header.first_index);
+  put_u32(out + 48, static_cast<uint32_t>(record_size(header.shape)));
+  put_u32(out + 52, crc32_of(out, 52));
+  return bytes;
+}
+
+ShardHeader decode_shard_header(const std::string& path, const char* bytes, size_t size) {
+  CTMQ_CHECK(size >= kShardHeaderSize, "shard "
+                                           << path << ": only " << size
+                                           << " bytes, shorter than the " << kShardHeaderSize
+                                           << "-byte header; the file is truncated: rebuild it "
+                                              "with ctmq-shard");
+  CTMQ_CHECK(
+      std::memcmp(bytes, kShardMagic, 8) == 0,
+      "shard " << path << ": wrong magic (expected CTMQSHRD); this is not a ctmq shard file");
+  ShardHeader header;
+  header.version = get_u32(bytes + 8);
+  CTMQ_CHECK(header.version <= kShardVersion,
+             "shard " << path << ": format version " << header.version
+                      << " was written by a newer ctmq-shard; this ctmq reads up to version "
+                      << kShardVersion << ": upgrade ctmq");
+  CTMQ_CHECK(header.version >= 1, "shard " << path << ": invalid format version 0");
+  CTMQ_CHECK(get_u32(bytes + 52) == crc32_of(bytes, 52),
+             "shard " << path
+                      << ": header checksum mismatch; the file is corrupt: rebuild it with "
+                         "ctmq-shard");
+  CTMQ_CHECK(get_u32(bytes + 12) == kShardHeaderSize,
+             "shard " << path << ": header size " << get_u32(bytes + 12) << ", expected "
+                      << kShardHeaderSize);
+  header.shape.channels = get_u32(bytes + 16);
+  header.shape.height = get_u32(bytes + 20);
+  header.shape.width = get_u32(bytes + 24);
+  CTMQ_CHECK(get_u32(bytes + 28) == kDtypeUint8,
+             "shard " << path << ": dtype " << get_u32(bytes + 28) << " unknown (1 = uint8)");
+  CTMQ_CHECK(header.shape.pixels() > 0, "shard " << path << ": empty image shape");
+  header.record_count = get_u64(bytes + 32);
+  header.first_index = get_u64(bytes + 40);
+  CTMQ_CHECK(
+      get_u32(bytes + 48) == record_size(header.shape),
+      "shard " << path << ": record size " << get_u32(bytes + 48) << " does not match the shape");
+  return header;
+}
+
+}  // namespace ctmq::data
