@@ -1,0 +1,53 @@
+// ctmq-plan: prints the ordered stages of a chain (plan.tsv) from [plan].
+#include <iostream>
+
+#include "apps/app_options.h"
+#include "ctmq/plan/plan_tsv.h"
+#include "ctmq/plan/stage_plan.h"
+
+int main(int argc, char** argv) {
+  return ctmq::apps::run_main("ctmq-plan", [&] {
+    namespace po = ctmq::apps::po;
+    const ctmq::apps::AppInfo info{
+        "ctmq-plan",
+        "print the ordered stages (plan.tsv) of a CTMQ chain; with --run-dir record them there",
+        {"plan"}};
+    ctmq::plan::PlanOptions d;  // defaults
+    std::string schedule, accurate, a_bits, pretrained, run_dir;
+    ctmq::plan::PlanOptions o;
+    po::options_description options("Plan ([plan] section)");
+    options.add_options()(
+        "schedule", po::value(&schedule)->default_value("a"),
+        "a: full staircase every cycle; b: one staircase, then accurate <-> k-target")(
+        "k-start", po::value(&o.k_start)->default_value(d.k_start), "first step's bits (1..8)")(
+        "k-target", po::value(&o.k_target)->default_value(d.k_target), "last step's bits")(
+        "step", po::value(&o.step)->default_value(d.step), "bits removed per step")(
+        "cycles", po::value(&o.cycles)->default_value(d.cycles), "number of cycles C")(
+        "accurate", po::value(&accurate)->default_value("fp"),
+        "accurate model of cycles 2..C: fp | k-start | k-plus-one")(
+        "a-bits", po::value(&a_bits)->default_value("same"),
+        "activation bits of quantized stages: same (W_kA_k) or N")(
+        "epochs-pretrain", po::value(&o.epochs_pretrain)->default_value(d.epochs_pretrain),
+        "epochs of c0-fp")("epochs-accurate",
+                           po::value(&o.epochs_accurate)->default_value(d.epochs_accurate),
+                           "epochs of each accurate stage")(
+        "epochs-step", po::value(&o.epochs_step)->default_value(d.epochs_step),
+        "epochs of each quantization step")(
+        "pretrained", po::value(&pretrained)->default_value("none"),
+        "init of c0-fp: none | torchvision:PATH | weights:PATH")(
+        "baselines", po::value(&o.baselines)->default_value(d.baselines),
+        "add the direct and one-step baselines (true|false)")(
+        "run-dir", po::value(&run_dir),
+        "write RUN/plan.tsv (or check that the existing one is the same plan)");
+    po::variables_map vm;
+    if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
+    o.schedule = ctmq::plan::parse_schedule(schedule);
+    o.accurate = ctmq::plan::parse_accurate_model(accurate);
+    o.a_bits = ctmq::plan::parse_activation_bits(a_bits);
+    o.pretrained = pretrained;
+    const ctmq::plan::StagePlan plan = ctmq::plan::make_plan(o);
+    if (!run_dir.empty()) ctmq::plan::write_or_check_plan(run_dir, plan);
+    std::cout << ctmq::plan::format_plan_tsv(plan);
+    return 0;
+  });
+}

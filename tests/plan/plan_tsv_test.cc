@@ -1,0 +1,93 @@
+#include "ctmq/plan/plan_tsv.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
+#include "test_support.h"
+
+namespace ctmq::plan {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PlanTsvTest, RoundTripsEveryShape) {
+  for (Schedule schedule : {Schedule::kA, Schedule::kB}) {
+    for (AccurateModel acc :
+         {AccurateModel::kFullPrecision, AccurateModel::kKStart, AccurateModel::kKPlusOne}) {
+      PlanOptions o;
+      o.schedule = schedule;
+      o.accurate = acc;
+      o.pretrained = "weights:/tmp/w.pt";
+      StagePlan plan = make_plan(o);
+      StagePlan back = parse_plan_tsv(format_plan_tsv(plan), "mem");
+      EXPECT_TRUE(back == plan) << format_plan_tsv(plan);
+    }
+  }
+}
+
+TEST(PlanTsvTest, FormatHasVersionHeaderAndTabSeparatedRows) {
+  PlanOptions o;
+  o.k_start = 2;
+  o.cycles = 1;
+  o.baselines = false;
+  const std::string text = format_plan_tsv(make_plan(o));
+  EXPECT_EQ(text,
+            "# ctmq plan version 1 (docs/run-directory.md)\n"
+            "index\tstage\tcycle\tstep\tw_bits\ta_bits\tepochs\tinit\trole\n"
+            "0\tc0-fp\t0\t0\t32\t32\t10\tnone\tpretrain\n"
+            "1\tc1-w2a2\t1\t1\t2\t2\t2\tc0-fp\tstep\n"
+            "2\tc1-w1a1\t1\t2\t1\t1\t2\tc1-w2a2\tresult\n");
+}
+
+TEST(PlanTsvTest, RejectsNewerVersionsAndMalformedLines) {
+  const std::string header = "index\tstage\tcycle\tstep\tw_bits\ta_bits\tepochs\tinit\trole\n";
+  EXPECT_NE(error_of([&] {
+              parse_plan_tsv("# ctmq plan version 2\n" + header, "p.tsv");
+            }).find("version 2"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_plan_tsv("hello\n", "p.tsv"); }).find("p.tsv"), std::string::npos);
+  const std::string v1 = "# ctmq plan version 1\n" + header;
+  EXPECT_NE(error_of([&] {
+              parse_plan_tsv(v1 + "0\tc0-fp\t0\t0\t32\t32\tten\tnone\tpretrain\n", "p.tsv");
+            }).find("p.tsv:3: column epochs"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_plan_tsv(v1 + "0\tc0-fp\t0\t0\t32\t32\t1\tc9-w1a1\tpretrain\n", "p.tsv");
+            }).find("not an earlier stage"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_plan_tsv(v1 + "0\tc0-fp\t0\t0\t32\t32\t1\n", "p.tsv");
+            }).find("expected 9"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { parse_plan_tsv(v1, "p.tsv"); }).find("no stages"), std::string::npos);
+}
+
+TEST(PlanTsvTest, WriteOrCheckAcceptsTheSamePlanAndRefusesAnother) {
+  testing::TempDir dir;
+  PlanOptions o;
+  o.cycles = 2;
+  StagePlan plan = make_plan(o);
+  write_or_check_plan(dir.path(), plan);
+  const std::string path = dir.path() + "/plan.tsv";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  EXPECT_EQ(read_file(path), format_plan_tsv(plan));
+  write_or_check_plan(dir.path(), plan);  // same plan: no error
+  o.epochs_step = 3;
+  std::string message = error_of([&] { write_or_check_plan(dir.path(), make_plan(o)); });
+  EXPECT_NE(message.find("different plan"), std::string::npos) << message;
+  EXPECT_NE(message.find("c1-w4a4"), std::string::npos) << message;
+  EXPECT_EQ(read_file(path), format_plan_tsv(plan));  // never overwritten
+}
+
+}  // namespace
+}  // namespace ctmq::plan
