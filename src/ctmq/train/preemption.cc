@@ -1,0 +1,49 @@
+#include "ctmq/train/preemption.h"
+
+#include <csignal>
+#include <cstdlib>
+
+#include "ctmq/common/log.h"
+
+namespace ctmq::train {
+namespace {
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_preemption_signal(int signal) { g_signal = signal; }
+}  // namespace
+
+void install_preemption_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_preemption_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;  // interrupted system calls resume; the loop polls the flag
+  sigaction(SIGUSR1, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+bool preemption_requested() { return g_signal != 0; }
+int preemption_signal() { return g_signal; }
+void reset_preemption_request() { g_signal = 0; }
+
+bool requeue_slurm_job() {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  if (!job || !*job) {
+    CTMQ_WARN("requeue requested but SLURM_JOB_ID is not set; not under Slurm, not requeued");
+    return false;
+  }
+  const std::string id(job);
+  if (id.find_first_not_of("0123456789_") != std::string::npos) {
+    CTMQ_WARN("SLURM_JOB_ID '" << id << "' is not a job id; not requeued");
+    return false;
+  }
+  const std::string command = "scontrol requeue " + id;
+  const int rc = std::system(command.c_str());
+  if (rc != 0) {
+    CTMQ_WARN("'" << command << "' failed (status " << rc << "); resubmit the stage by hand");
+    return false;
+  }
+  CTMQ_INFO("requeued Slurm job " << id);
+  return true;
+}
+
+}  // namespace ctmq::train

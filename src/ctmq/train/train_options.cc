@@ -1,0 +1,102 @@
+#include "ctmq/train/train_options.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "ctmq/common/error.h"
+
+namespace ctmq::train {
+
+OptimizerKind parse_optimizer_kind(const std::string& name) {
+  if (name == "auto") return OptimizerKind::kAuto;
+  if (name == "sgd") return OptimizerKind::kSgd;
+  if (name == "adam") return OptimizerKind::kAdam;
+  CTMQ_FAIL("--optimizer: unknown value '" << name << "'; expected auto, sgd or adam");
+}
+
+std::string optimizer_kind_name(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::kAuto:
+      return "auto";
+    case OptimizerKind::kSgd:
+      return "sgd";
+    case OptimizerKind::kAdam:
+      return "adam";
+  }
+  return "?";
+}
+
+DeviceKind parse_device_kind(const std::string& name) {
+  if (name == "cpu") return DeviceKind::kCpu;
+  if (name == "cuda") return DeviceKind::kCuda;
+  CTMQ_FAIL("--device: unknown value '" << name << "'; expected cpu or cuda");
+}
+
+HyperParameters resolve_hyper_parameters(const TrainOptions& options, int64_t steps_per_epoch) {
+  HyperParameters h;
+  h.optimizer = options.optimizer;
+  if (h.optimizer == OptimizerKind::kAuto) {
+    h.optimizer = options.bits.weight == 1 ? OptimizerKind::kAdam : OptimizerKind::kSgd;
+  }
+  const bool fine_tuning = options.init != "none";
+  const double batch_scale = static_cast<double>(options.batch) / kReferenceBatch;
+  if (options.lr > 0) {
+    h.lr = options.lr;
+  } else if (h.optimizer == OptimizerKind::kAdam) {
+    h.lr = 1e-3 * batch_scale;
+  } else {
+    h.lr = (fine_tuning ? 0.01 : 0.1) * batch_scale;
+  }
+  if (options.weight_decay >= 0) {
+    h.weight_decay = options.weight_decay;
+  } else if (h.optimizer == OptimizerKind::kAdam) {
+    h.weight_decay = 0;  // ReActNet: no weight decay on binary weights
+  } else {
+    h.weight_decay = options.bits.weight == 2 ? 5e-5 : 1e-4;
+  }
+  h.momentum = options.momentum;
+  h.total_steps = options.epochs * steps_per_epoch;
+  double warmup_epochs = options.warmup_epochs;
+  if (warmup_epochs < 0) {
+    warmup_epochs = options.batch > kReferenceBatch ? std::min(1.0, options.epochs / 10.0) : 0.0;
+  }
+  h.warmup_steps =
+      std::min<int64_t>(h.total_steps, static_cast<int64_t>(warmup_epochs * steps_per_epoch + 0.5));
+  return h;
+}
+
+int resolve_threads(int requested, int ranks_per_node) {
+  if (requested > 0) return requested;
+  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
+    int value = std::atoi(slurm);
+    if (value > 0) return value;
+  }
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores / std::max(1, ranks_per_node));
+}
+
+void validate(const TrainOptions& o) {
+  CTMQ_CHECK(!o.run_dir.empty(), "--run-dir is required");
+  CTMQ_CHECK(!o.stage.empty(), "--stage is required (e.g. c1-w4a4)");
+  CTMQ_CHECK(o.stage.find('/') == std::string::npos && o.stage != "." && o.stage != "..",
+             "--stage '" << o.stage << "' must be a plain name without '/'");
+  CTMQ_CHECK(!o.train_manifest.empty(),
+             "[data] train-manifest is required: the manifest.json written by ctmq-shard");
+  CTMQ_CHECK(quant::is_valid_bits(o.bits.weight),
+             "--w-bits " << o.bits.weight << " is out of range; expected 1..8 or 32");
+  CTMQ_CHECK(quant::is_valid_bits(o.bits.activation),
+             "--a-bits " << o.bits.activation << " is out of range; expected 1..8 or 32");
+  CTMQ_CHECK(o.epochs >= 1, "--epochs " << o.epochs << " must be at least 1");
+  CTMQ_CHECK(o.batch >= 1, "--batch " << o.batch << " must be at least 1");
+  CTMQ_CHECK(o.train_limit >= 0, "--train-limit " << o.train_limit << " must be >= 0 (0 = all)");
+  CTMQ_CHECK(o.lr >= 0, "--lr " << o.lr << " must be >= 0 (0 = method default)");
+  CTMQ_CHECK(o.momentum >= 0 && o.momentum < 1,
+             "--momentum " << o.momentum << " must be in [0, 1)");
+  CTMQ_CHECK(o.checkpoint_every >= 0, "--checkpoint-every must be >= 0 (0 = only at the end)");
+  CTMQ_CHECK(o.log_every >= 1, "--log-every must be at least 1");
+  CTMQ_CHECK(o.keep_checkpoints >= 2, "keep_checkpoints must be at least 2");
+  CTMQ_CHECK(o.threads >= 0, "--threads must be >= 0 (0 = automatic)");
+}
+
+}  // namespace ctmq::train

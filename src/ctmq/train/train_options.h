@@ -1,0 +1,96 @@
+// TrainOptions: everything one stage of training needs, with method.md's
+// defaults. Filled by ctmq-train from its flags (--config RUN.ini [model],
+// [train], [data]); the 0 / -1 sentinels mean "the method's default", resolved
+// by resolve_hyper_parameters() once the stage's bits and init are known.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "ctmq/model/network.h"
+#include "ctmq/quant/bit_depths.h"
+
+namespace ctmq::train {
+
+enum class OptimizerKind {
+  kAuto,  // method.md: Adam at 1-bit weights, SGD otherwise
+  kSgd,   // SGD with momentum, cosine decay
+  kAdam,  // Adam, linear decay to 0
+};
+// "auto" | "sgd" | "adam"; throws ctmq::Error otherwise.
+OptimizerKind parse_optimizer_kind(const std::string& name);
+std::string optimizer_kind_name(OptimizerKind kind);
+
+enum class DeviceKind { kCpu, kCuda };
+DeviceKind parse_device_kind(const std::string& name);  // "cpu" | "cuda"
+
+// Global batch at which method.md's learning rates hold; other batches scale
+// the default learning rate linearly (Goyal et al.).
+constexpr int64_t kReferenceBatch = 256;
+
+struct TrainOptions {
+  // --- where ---
+  std::string run_dir;         // REQUIRED: the run directory
+  std::string stage;           // REQUIRED: stage name, e.g. "c1-w4a4"
+  std::string init = "none";   // none | STAGE | torchvision:PATH | weights:PATH
+  std::string train_manifest;  // REQUIRED: manifest.json written by ctmq-shard
+  int64_t train_limit = 0;     // use the first N samples; 0 = all
+
+  // --- model ---
+  model::ModelOptions model;  // num_classes/in_channels are taken from the data set
+  quant::BitDepths bits;      // the stage's bit depths (32 = full precision)
+
+  // --- schedule ---
+  int64_t epochs = 1;
+  int64_t batch = 256;  // global batch: the sum over ranks; divisible by the ranks
+  OptimizerKind optimizer = OptimizerKind::kAuto;
+  double lr = 0;             // 0 = method default (see resolve_hyper_parameters)
+  double weight_decay = -1;  // -1 = method default
+  double momentum = 0.9;     // SGD only
+  // Linear warm-up in epochs (may be fractional); -1 = auto: 1 epoch (at most
+  // a tenth of the stage) when the global batch exceeds kReferenceBatch, else
+  // none. It depends on the global batch, never on the rank count, so the
+  // same global batch trains the same way on any number of ranks.
+  double warmup_epochs = -1;
+  uint64_t seed = 0;  // model init and data order
+
+  // --- execution ---
+  int threads = 0;  // per rank; 0 = SLURM_CPUS_PER_TASK, else cores / ranks
+  DeviceKind device = DeviceKind::kCpu;
+  int64_t checkpoint_every = 100;  // steps; 0 = only at the end (and on preemption)
+  int keep_checkpoints = 2;        // newest checkpoints kept (>= 2: one stays valid while writing)
+  int64_t log_every = 10;          // steps between progress lines / metrics records
+  bool requeue = false;            // `scontrol requeue $SLURM_JOB_ID` when preempted under Slurm
+  std::string resolved_config;     // INI text: written to the stage's config.ini and checkpoints
+
+  // Test hook: called on every rank after each completed optimizer step with
+  // the global step count (tests use it to inject signals and crashes).
+  std::function<void(int64_t global_step)> after_step;
+};
+
+// The hyper-parameters actually used, after defaults are resolved.
+struct HyperParameters {
+  OptimizerKind optimizer = OptimizerKind::kSgd;  // never kAuto
+  double lr = 0;
+  double weight_decay = 0;
+  double momentum = 0.9;
+  int64_t warmup_steps = 0;
+  int64_t total_steps = 0;
+};
+
+// method.md's defaults: SGD (momentum 0.9, cosine) for k >= 2 and full
+// precision, lr 0.1 from scratch (init none) or 0.01 when fine-tuning, weight
+// decay 1e-4 (5e-5 at 2-bit weights); Adam (lr 1e-3, linear decay, no weight
+// decay) for 1-bit weights. The default lr is scaled by batch/256; an explicit
+// lr is used as given.
+HyperParameters resolve_hyper_parameters(const TrainOptions& options, int64_t steps_per_epoch);
+
+// Threads per rank: `requested` if > 0, else SLURM_CPUS_PER_TASK, else the
+// machine's cores divided by `ranks_per_node` (at least 1).
+int resolve_threads(int requested, int ranks_per_node);
+
+// Throws ctmq::Error naming the option when an option is out of range.
+void validate(const TrainOptions& options);
+
+}  // namespace ctmq::train
