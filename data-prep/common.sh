@@ -1,0 +1,71 @@
+# Shared by the data-prep recipes (sourced, not run).
+#
+# find_ctmq_shard: sets CTMQ_SHARD to the ctmq-shard executable, from
+# $CTMQ_BIN_DIR, then PATH, then the repository's build directories.
+find_ctmq_shard() {
+  local root candidate
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  for candidate in "${CTMQ_BIN_DIR:-}/ctmq-shard" "$(command -v ctmq-shard || true)" \
+                   "$root/build/ctmq-shard"; do
+    if [[ -n $candidate && -x $candidate ]]; then CTMQ_SHARD=$candidate; return 0; fi
+  done
+  echo "data-prep: ctmq-shard not found; build it (pipeline/build.sh) or set CTMQ_BIN_DIR" >&2
+  return 1
+}
+
+# build_split OUT ARRAY SLURM ARGS...: shards one split into OUT.
+#   Skips a split whose manifest exists and verifies (idempotent); refuses one
+#   whose manifest exists but fails verification (never deletes data).
+#   ARRAY=0: one process. ARRAY=N>0: N slices run here one after the other,
+#   then the merge (what a Slurm array does, without Slurm).
+#   SLURM=N>0: submits slurm/shard.sbatch as an N-task array and a merge job
+#   chained with --dependency=afterok, and returns at once.
+build_split() {
+  local out=$1 array=$2 slurm=$3
+  shift 3
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [[ -f $out/manifest.json ]]; then
+    if "$CTMQ_SHARD" --check "$out/manifest.json" >/dev/null; then
+      echo "data-prep: $out is complete and valid; skipped"
+      return 0
+    fi
+    echo "data-prep: $out/manifest.json exists but does not verify (see above); remove $out and rerun" >&2
+    return 1
+  fi
+  if (( slurm > 0 )); then
+    mkdir -p "$out"
+    local jid
+    jid=$(sbatch --parsable --array=0-$((slurm - 1)) --output="$out/slurm-%A_%a.out" \
+      "$root/slurm/shard.sbatch" "$CTMQ_SHARD" "$@" --output "$out")
+    sbatch --parsable --dependency=afterok:"${jid%%;*}" --output="$out/slurm-merge-%j.out" \
+      "$root/slurm/shard.sbatch" "$CTMQ_SHARD" "$@" --output "$out" --merge --array-count "$slurm"
+    echo "data-prep: submitted array job $jid and its merge for $out"
+    return 0
+  fi
+  if (( array > 0 )); then
+    local i
+    for ((i = 0; i < array; ++i)); do
+      "$CTMQ_SHARD" "$@" --output "$out" --array-index "$i" --array-count "$array"
+    done
+    "$CTMQ_SHARD" "$@" --output "$out" --merge --array-count "$array"
+  else
+    "$CTMQ_SHARD" "$@" --output "$out"
+  fi
+}
+
+# parse_common_flags "$@": sets OUT_DIR, ARRAY, SLURM from
+#   [--array-count N] [--slurm N] [OUT_DIR]
+parse_common_flags() {
+  ARRAY=0
+  SLURM=0
+  OUT_DIR=
+  while (( $# > 0 )); do
+    case $1 in
+      --array-count) ARRAY=$2; shift 2 ;;
+      --slurm) SLURM=$2; shift 2 ;;
+      -h|--help) return 2 ;;
+      *) OUT_DIR=$1; shift ;;
+    esac
+  done
+}

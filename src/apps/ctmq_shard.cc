@@ -1,0 +1,123 @@
+// ctmq-shard: raw data set -> checksummed shards + manifest
+// (docs/shard-format.md). One process converts everything and merges; a job
+// array runs --array-index I --array-count N per task, then --merge once.
+#include <iostream>
+#include <sstream>
+
+#include "apps/app_options.h"
+#include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
+#include "ctmq/data/shard_builder.h"
+
+namespace {
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+void parse_image_size(const std::string& text, int64_t& height, int64_t& width) {
+  if (text.empty()) return;
+  size_t x = text.find('x');
+  CTMQ_CHECK(x != std::string::npos,
+             "--image-size '" << text << "' must be HEIGHTxWIDTH, e.g. 224x224");
+  try {
+    height = std::stoll(text.substr(0, x));
+    width = std::stoll(text.substr(x + 1));
+  } catch (const std::exception&) {
+    CTMQ_FAIL("--image-size '" << text << "' must be HEIGHTxWIDTH, e.g. 224x224");
+  }
+  CTMQ_CHECK(height > 0 && width > 0, "--image-size '" << text << "' must be positive");
+}
+
+int run(int argc, char** argv) {
+  namespace po = ctmq::apps::po;
+  using namespace ctmq::data;
+  ctmq::apps::AppInfo info{"ctmq-shard",
+                           "convert a data set (IDX, CIFAR binary, PNG folders) into ctmq shards",
+                           {"shard"}};
+  po::options_description options("ctmq-shard");
+  // clang-format off
+  options.add_options()
+    ("format", po::value<std::string>()->default_value("idx"),
+     "input kind: idx | cifar10 | cifar100 | image-folder")
+    ("input", po::value<std::vector<std::string>>()->composing(),
+     "input file or directory (repeat): idx: images and labels files (.gz or not); "
+     "cifar*: the binary batches in order; image-folder: ROOT holding CLASS/*.png")
+    ("output", po::value<std::string>(), "output directory (must not hold a manifest yet)")
+    ("class-names", po::value<std::string>()->default_value(""),
+     "comma-separated class names (default: from the input, or 0..K-1)")
+    ("channels", po::value<int64_t>()->default_value(3),
+     "image-folder: 1 (gray) or 3 (RGB); alpha is dropped")
+    ("image-size", po::value<std::string>()->default_value(""),
+     "image-folder: HEIGHTxWIDTH of the records (default: the first image's size)")
+    ("size-mismatch", po::value<std::string>()->default_value("reject"),
+     "image-folder: an image of another size is an error (reject) or is resized (resize)")
+    ("records-per-shard", po::value<int64_t>()->default_value(0),
+     "records per shard file (0 = about 256 MiB per shard)")
+    ("array-index", po::value<int>(), "convert only slice I (a job-array task); no manifest")
+    ("array-count", po::value<int>()->default_value(1), "number of slices (job-array tasks)")
+    ("merge", po::bool_switch(), "only check that every slice is complete and write the manifest")
+    ("check", po::value<std::string>(),
+     "verify every record and shard checksum of MANIFEST, then exit (0 = valid)");
+  // clang-format on
+  po::variables_map vm;
+  if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
+
+  if (vm.count("check")) {
+    const std::string manifest = vm["check"].as<std::string>();
+    verify_data_set(manifest);
+    std::cout << "ctmq-shard: " << manifest << " is valid\n";
+    return 0;
+  }
+
+  ShardBuildOptions build;
+  build.source.kind = parse_source_kind(vm["format"].as<std::string>());
+  if (vm.count("input")) build.source.inputs = vm["input"].as<std::vector<std::string>>();
+  build.source.class_names = split_commas(vm["class-names"].as<std::string>());
+  build.source.channels = vm["channels"].as<int64_t>();
+  parse_image_size(vm["image-size"].as<std::string>(), build.source.height, build.source.width);
+  build.source.size_policy = parse_size_policy(vm["size-mismatch"].as<std::string>());
+  CTMQ_CHECK(vm.count("output"), "--output is required; see ctmq-shard --help");
+  build.output_dir = vm["output"].as<std::string>();
+  build.records_per_shard = vm["records-per-shard"].as<int64_t>();
+  build.array_count = vm["array-count"].as<int>();
+  const bool merge_only = vm["merge"].as<bool>();
+  CTMQ_CHECK(!(merge_only && vm.count("array-index")),
+             "--merge and --array-index exclude each other: run the slices, then --merge once");
+  if (merge_only) {
+    build.step = BuildStep::kMerge;
+  } else if (vm.count("array-index")) {
+    build.step = BuildStep::kSlice;
+    build.array_index = vm["array-index"].as<int>();
+  } else {
+    CTMQ_CHECK(build.array_count == 1,
+               "--array-count " << build.array_count << " needs --array-index (or --merge)");
+  }
+  Manifest manifest = build_shards(build);
+  if (build.step == BuildStep::kSlice) {
+    std::cout << "ctmq-shard: slice " << build.array_index << " of " << build.array_count
+              << " complete in " << build.output_dir << "\n";
+    return 0;
+  }
+  // The resolved options next to the data (repeated --input as repeated keys).
+  std::string config = ctmq::apps::resolved_config_ini(info, options, vm);
+  std::string inputs;
+  for (const auto& input : build.source.inputs) inputs += "input = " + input + "\n";
+  const std::string unprintable = "input = (unprintable)\n";
+  if (auto at = config.find(unprintable); at != std::string::npos) {
+    config.replace(at, unprintable.size(), inputs);
+  }
+  ctmq::write_file_atomically(build.output_dir + "/config.ini", "[shard]\n" + config);
+  std::cout << "ctmq-shard: " << manifest.count << " records in " << manifest.shards.size()
+            << " shards, manifest " << build.output_dir << "/manifest.json\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ctmq::apps::run_main("ctmq-shard", [&] { return run(argc, argv); });
+}
