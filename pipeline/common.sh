@@ -1,0 +1,90 @@
+# Shell helpers shared by the pipeline and Slurm scripts (sourced, not run).
+# The schedule itself is never computed here: it comes from ctmq-plan's
+# plan.tsv (docs/run-directory.md).
+
+CTMQ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+ctmq_die() {
+  echo "$(basename "$0"): error: $*" >&2
+  exit 1
+}
+
+# ctmq_find_bin: sets CTMQ_BIN to the directory holding the ctmq executables:
+# $CTMQ_BIN_DIR, else the directory of ctmq-train on PATH, else build/.
+ctmq_find_bin() {
+  local candidate
+  for candidate in "${CTMQ_BIN_DIR:-}" "$(dirname "$(command -v ctmq-train 2>/dev/null || echo /nonexistent/x)")" \
+                   "$CTMQ_ROOT/build"; do
+    if [[ -n $candidate && -x $candidate/ctmq-plan ]]; then
+      CTMQ_BIN=$(cd "$candidate" && pwd)
+      return 0
+    fi
+  done
+  ctmq_die "ctmq executables not found; build them (bash pipeline/build.sh) or set CTMQ_BIN_DIR"
+}
+
+# ctmq_ini_get FILE SECTION KEY [DEFAULT]: the value of KEY in [SECTION] of an
+# INI file (same syntax as the executables: '#' or ';' start comments).
+ctmq_ini_get() {
+  local file=$1 section=$2 key=$3 default=${4:-}
+  local value
+  value=$(awk -v want="$section" -v key="$key" '
+    { sub(/[#;].*/, ""); gsub(/^[ \t\r]+|[ \t\r]+$/, "") }
+    /^\[.*\]$/ { s = substr($0, 2, length($0) - 2); gsub(/^[ \t]+|[ \t]+$/, "", s); next }
+    s == want && index($0, "=") {
+      k = substr($0, 1, index($0, "=") - 1); v = substr($0, index($0, "=") + 1)
+      gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v)
+      if (k == key) found = v
+    }
+    END { if (found != "") print found }' "$file")
+  echo "${value:-$default}"
+}
+
+# ctmq_read_plan FILE: fills the arrays PLAN_NAME, PLAN_W, PLAN_A, PLAN_EPOCHS,
+# PLAN_INIT, PLAN_ROLE, PLAN_CYCLE (index = position in the chain).
+ctmq_read_plan() {
+  local file=$1 index name cycle step w a epochs init role
+  PLAN_NAME=() PLAN_W=() PLAN_A=() PLAN_EPOCHS=() PLAN_INIT=() PLAN_ROLE=() PLAN_CYCLE=()
+  [[ $(head -1 "$file") == "# ctmq plan version 1"* ]] ||
+    ctmq_die "$file is not a version-1 ctmq plan; regenerate it with ctmq-plan"
+  while IFS=$'\t' read -r index name cycle step w a epochs init role; do
+    [[ $index == \#* || $index == index || -z $index ]] && continue
+    PLAN_NAME+=("$name") PLAN_W+=("$w") PLAN_A+=("$a") PLAN_EPOCHS+=("$epochs")
+    PLAN_INIT+=("$init") PLAN_ROLE+=("$role") PLAN_CYCLE+=("$cycle")
+  done <"$file"
+  ((${#PLAN_NAME[@]} > 0)) || ctmq_die "$file has no stages"
+}
+
+# ctmq_stage_index NAME: prints the plan position of stage NAME, or fails.
+ctmq_stage_index() {
+  local i
+  for i in "${!PLAN_NAME[@]}"; do
+    if [[ ${PLAN_NAME[$i]} == "$1" ]]; then
+      echo "$i"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# ctmq_is_stage_init INIT: true when INIT names a stage (not none/PATH source).
+ctmq_is_stage_init() { [[ $1 != none && $1 != *:* ]]; }
+
+# ctmq_archive_stage RUN STAGE: moves RUN/stages/STAGE aside to
+# RUN/replaced/TIME/STAGE so the stage restarts from scratch; nothing is deleted.
+ctmq_archive_stage() {
+  local run=$1 stage=$2
+  [[ -d $run/stages/$stage ]] || return 0
+  local dest
+  dest="$run/replaced/${CTMQ_ARCHIVE_STAMP:=$(date -u +%Y%m%dT%H%M%SZ)}"
+  mkdir -p "$dest"
+  mv "$run/stages/$stage" "$dest/$stage"
+  echo "moved $run/stages/$stage to $dest/$stage (it will be retrained)"
+}
+
+# ctmq_top1 EVAL_JSON: prints top-1 (percent) with 2 decimals, or '-'.
+ctmq_top1() {
+  [[ -f $1 ]] || { echo "-"; return 0; }
+  python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["top1"])' "$1" \
+    2>/dev/null || echo "?"
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The local runner: runs every stage of a chain on this machine, in plan order.
+#
+# Usage: pipeline/run-chain.sh RUN.ini RUN_DIR [--ranks R] [--from STAGE]
+#   RUN.ini       the chain's configuration ([plan] [model] [train] [data] [eval])
+#   RUN_DIR       the run directory (created; RUN.ini is copied to RUN_DIR/config.ini)
+#   --ranks R     train and evaluate with `mpirun -n R --bind-to none` (default 1)
+#   --from STAGE  retrain STAGE and every later stage: their directories are moved
+#                 to RUN_DIR/replaced/TIME/ (never deleted), then the chain resumes
+#
+# Resumable: stages that are DONE are skipped (and evaluated when eval.json is
+# missing); a stage stopped mid-way continues from its newest checkpoint. The
+# first failure stops the chain with the stage and its log named. Logs go to
+# RUN_DIR/logs/STAGE.{train,eval}.log. Ends with a table of every stage's top-1.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/common.sh"
+usage() { sed -n '2,15p' "$0"; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
+(($# >= 2)) || { usage >&2; exit 2; }
+config=$1 run=$2
+shift 2
+ranks=1 from=
+while (($#)); do
+  case $1 in
+    --ranks) ranks=${2:?--ranks needs a value}; shift 2 ;;
+    --from) from=${2:?--from needs a stage name}; shift 2 ;;
+    *) ctmq_die "unknown argument '$1'; see $0 --help" ;;
+  esac
+done
+[[ $ranks =~ ^[1-9][0-9]*$ ]] || ctmq_die "--ranks must be a positive integer, got '$ranks'"
+[[ -f $config ]] || ctmq_die "config $config does not exist"
+ctmq_find_bin
+
+# Everything is checked before anything runs or changes.
+plan_text=$("$CTMQ_BIN/ctmq-plan" --config "$config") || ctmq_die "ctmq-plan rejected $config (see above)"
+if [[ -f $run/config.ini ]] && ! cmp -s "$config" "$run/config.ini"; then
+  ctmq_die "$run was made with a different config ($run/config.ini differs from $config); use a new run directory, or run again with $run/config.ini"
+fi
+if [[ -f $run/plan.tsv && $(cat "$run/plan.tsv") != "$plan_text" ]]; then
+  ctmq_die "$run was made with a different plan ($run/plan.tsv differs from what $config gives); use a new run directory"
+fi
+plan_file=$(mktemp)
+trap 'rm -f "$plan_file"' EXIT
+printf '%s\n' "$plan_text" >"$plan_file"
+ctmq_read_plan "$plan_file"
+from_index=${#PLAN_NAME[@]}
+if [[ -n $from ]]; then
+  from_index=$(ctmq_stage_index "$from") ||
+    ctmq_die "--from $from: no such stage in the plan of $config; stages: ${PLAN_NAME[*]}"
+  for ((i = 0; i < from_index; ++i)); do
+    [[ -f $run/stages/${PLAN_NAME[$i]}/DONE ]] ||
+      ctmq_die "--from $from: earlier stage ${PLAN_NAME[$i]} is not DONE; run the chain without --from first"
+  done
+fi
+
+mkdir -p "$run/logs"
+[[ -f $run/config.ini ]] || cp "$config" "$run/config.ini"
+"$CTMQ_BIN/ctmq-plan" --config "$run/config.ini" --run-dir "$run" >/dev/null
+for ((i = from_index; i < ${#PLAN_NAME[@]}; ++i)); do
+  ctmq_archive_stage "$run" "${PLAN_NAME[$i]}"
+done
+
+stage_args=(--ranks "$ranks")
+start=$SECONDS
+for i in "${!PLAN_NAME[@]}"; do
+  stage=${PLAN_NAME[$i]}
+  label=$(printf '[%d/%d] %-18s' "$((i + 1))" "${#PLAN_NAME[@]}" "$stage")
+  if [[ -f $run/stages/$stage/DONE ]]; then
+    if [[ -f $run/stages/$stage/eval.json ]]; then
+      echo "$label DONE, skipped (top-1 $(ctmq_top1 "$run/stages/$stage/eval.json") %)"
+      continue
+    fi
+  else
+    log=$run/logs/$stage.train.log
+    echo "$label training: W${PLAN_W[$i]}A${PLAN_A[$i]}, ${PLAN_EPOCHS[$i]} epochs, init ${PLAN_INIT[$i]} (log: $log)"
+    t0=$SECONDS
+    set +e
+    bash "$here/run-stage.sh" train "$run" "$stage" "${stage_args[@]}" >>"$log" 2>&1
+    rc=$?
+    set -e
+    if ((rc == 75)); then
+      echo "run-chain: stage $stage was preempted after a checkpoint; run the same command again to continue" >&2
+      exit 75
+    elif ((rc != 0)); then
+      echo "run-chain: stage $stage failed in training (exit $rc); see $log:" >&2
+      tail -n 5 "$log" | sed 's/^/  | /' >&2
+      exit 1
+    fi
+    [[ -f $run/stages/$stage/DONE ]] ||
+      ctmq_die "stage $stage: ctmq-train exited 0 but wrote no DONE; see $log"
+    echo "$label trained in $((SECONDS - t0)) s"
+  fi
+  log=$run/logs/$stage.eval.log
+  if ! bash "$here/run-stage.sh" eval "$run" "$stage" "${stage_args[@]}" >>"$log" 2>&1; then
+    echo "run-chain: stage $stage failed in evaluation; see $log:" >&2
+    tail -n 5 "$log" | sed 's/^/  | /' >&2
+    exit 1
+  fi
+  echo "$label evaluated: top-1 $(ctmq_top1 "$run/stages/$stage/eval.json") %"
+done
+echo "run-chain: all ${#PLAN_NAME[@]} stages of $run are DONE ($((SECONDS - start)) s)"
+bash "$here/summarize.sh" "$run"

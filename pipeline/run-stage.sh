@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs one stage of a run directory: its training (ctmq-train) or its
+# evaluation (ctmq-eval), with the bit depths, epochs and init of RUN/plan.tsv
+# and the options of RUN/config.ini. Used by the local runner (run-chain.sh)
+# and by the Slurm templates (slurm/*.sbatch), so both run the same commands.
+#
+# Usage: pipeline/run-stage.sh train|eval RUN_DIR STAGE [--ranks R]
+#                              [--launcher none|mpirun|srun] [-- EXTRA ARGS]
+#   --ranks R      MPI ranks (default 1; under Slurm the allocation's tasks)
+#   --launcher L   none (R must be 1), mpirun (mpirun -n R --bind-to none),
+#                  srun (srun --mpi=pmix, inside an allocation); default:
+#                  none for 1 rank, else mpirun
+# The launcher replaces this script (exec), so signals sent to this process
+# (Slurm's USR1, TERM) reach mpirun/srun, which pass them to every rank.
+# Exit status: ctmq-train's or ctmq-eval's (0 done, 75 preempted, else failed).
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+(($# >= 3)) || { sed -n '2,17p' "$0"; exit 2; }
+what=$1 run=$2 stage=$3
+shift 3
+ranks=1 launcher=
+while (($#)); do
+  case $1 in
+    --ranks) ranks=$2; shift 2 ;;
+    --launcher) launcher=$2; shift 2 ;;
+    --) shift; break ;;
+    *) ctmq_die "unknown argument '$1'; see $0 --help" ;;
+  esac
+done
+[[ $ranks =~ ^[1-9][0-9]*$ ]] || ctmq_die "--ranks must be a positive integer, got '$ranks'"
+[[ -z $launcher ]] && launcher=$([[ $ranks == 1 ]] && echo none || echo mpirun)
+ctmq_find_bin
+[[ -f $run/plan.tsv && -f $run/config.ini ]] ||
+  ctmq_die "$run has no plan.tsv/config.ini; start the chain with pipeline/run-chain.sh or slurm/submit.sh"
+ctmq_read_plan "$run/plan.tsv"
+i=$(ctmq_stage_index "$stage") || ctmq_die "stage '$stage' is not in $run/plan.tsv (stages: ${PLAN_NAME[*]})"
+
+case $what in
+  train)
+    cmd=("$CTMQ_BIN/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage "$stage"
+      --w-bits "${PLAN_W[$i]}" --a-bits "${PLAN_A[$i]}" --epochs "${PLAN_EPOCHS[$i]}"
+      --init "${PLAN_INIT[$i]}" "$@") ;;
+  eval)
+    cmd=("$CTMQ_BIN/ctmq-eval" --config "$run/config.ini" --run-dir "$run" --stage "$stage" "$@") ;;
+  *) ctmq_die "first argument must be train or eval, got '$what'" ;;
+esac
+
+case $launcher in
+  none)
+    ((ranks == 1)) || ctmq_die "--launcher none runs 1 rank; use mpirun or srun for $ranks"
+    exec "${cmd[@]}" ;;
+  mpirun) exec mpirun -n "$ranks" --bind-to none "${cmd[@]}" ;;
+  srun) exec srun --mpi=pmix -n "$ranks" "${cmd[@]}" ;;
+  *) ctmq_die "--launcher must be none, mpirun or srun, got '$launcher'" ;;
+esac
