@@ -1,0 +1,206 @@
+#include "ctmq/quant/quantizers.h"
+
+#include <cmath>
+#include <vector>
+
+#include "ctmq/common/error.h"
+#include "ctmq/quant/bit_depths.h"
+
+namespace ctmq::quant {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+double levels(int64_t bits) { return static_cast<double>((int64_t{1} << bits) - 1); }
+
+// q_k without clipping; the one rounding formula every quantizer shares.
+torch::Tensor round_to_levels(const torch::Tensor& x, double n) {
+  return x.mul(n).round_().div_(n);
+}
+
+// +1 for x >= 0, -1 otherwise, in x's dtype.
+torch::Tensor binary_sign(const torch::Tensor& x) {
+  return x.ge(0).to(x.scalar_type()).mul_(2).sub_(1);
+}
+
+// Shape [C, 1, 1, ...] that broadcasts a per-channel vector along dim 0 of `like`.
+std::vector<int64_t> channel_shape(const torch::Tensor& like) {
+  std::vector<int64_t> shape(like.dim(), 1);
+  shape[0] = like.size(0);
+  return shape;
+}
+
+torch::Tensor mean_abs_per_channel(const torch::Tensor& w) {
+  return w.abs().reshape({w.size(0), -1}).mean(1).view(channel_shape(w));
+}
+
+struct UniformSte : public torch::autograd::Function<UniformSte> {
+  static torch::Tensor forward(AutogradContext*, const torch::Tensor& x, double n) {
+    return round_to_levels(x, n);
+  }
+  static variable_list backward(AutogradContext*, variable_list grad) {
+    return {grad[0], torch::Tensor()};
+  }
+};
+
+struct UnsignedActivationFn : public torch::autograd::Function<UnsignedActivationFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, double n) {
+    ctx->save_for_backward({x});
+    return round_to_levels(x.clamp(0, 1), n);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const torch::Tensor x = ctx->get_saved_variables()[0];
+    const torch::Tensor inside = x.ge(0).logical_and_(x.le(1));
+    return {grad[0] * inside.to(grad[0].scalar_type()), torch::Tensor()};
+  }
+};
+
+struct SignedActivationFn : public torch::autograd::Function<SignedActivationFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t bits) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["bits"] = bits;
+    if (bits == 1) return binary_sign(x);
+    const double n = levels(bits);
+    return round_to_levels(x.clamp(-1, 1).add(1).mul_(0.5), n).mul_(2).sub_(1);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const torch::Tensor x = ctx->get_saved_variables()[0];
+    const int64_t bits = ctx->saved_data["bits"].toInt();
+    torch::Tensor local;
+    if (bits == 1) {
+      local = x.abs().mul_(-2).add_(2).clamp_min_(0);  // ApproxSign: max(0, 2 - 2|x|)
+    } else {
+      local = x.abs().le(1).to(grad[0].scalar_type());
+    }
+    return {grad[0] * local, torch::Tensor()};
+  }
+};
+
+struct BinaryWeightFn : public torch::autograd::Function<BinaryWeightFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& w) {
+    ctx->save_for_backward({w});
+    return binary_sign(w).mul_(mean_abs_per_channel(w));
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const torch::Tensor w = ctx->get_saved_variables()[0];
+    return {grad[0] * w.abs().le(1).to(grad[0].scalar_type())};
+  }
+};
+
+// `step` reshaped to broadcast against v: a scalar for one step, [C,1,..] per channel.
+torch::Tensor broadcast_step(const torch::Tensor& step, const torch::Tensor& v) {
+  if (step.numel() == 1) return step.reshape({});
+  return step.view(channel_shape(v));
+}
+
+struct LsqFn : public torch::autograd::Function<LsqFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& v,
+                               const torch::Tensor& step, int64_t qn, int64_t qp,
+                               double grad_scale) {
+    ctx->save_for_backward({v, step});
+    ctx->saved_data["qn"] = qn;
+    ctx->saved_data["qp"] = qp;
+    ctx->saved_data["grad_scale"] = grad_scale;
+    const torch::Tensor s = broadcast_step(step, v);
+    return v.div(s).clamp_(-qn, qp).round_().mul_(s);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& v = saved[0];
+    const torch::Tensor& step = saved[1];
+    const double qn = static_cast<double>(ctx->saved_data["qn"].toInt());
+    const double qp = static_cast<double>(ctx->saved_data["qp"].toInt());
+    const double grad_scale = ctx->saved_data["grad_scale"].toDouble();
+    const torch::Tensor& g = grad[0];
+    const torch::Tensor vs = v.div(broadcast_step(step, v));
+    const torch::Tensor below = vs.lt(-qn);
+    const torch::Tensor above = vs.gt(qp);
+    const torch::Tensor inside = below.logical_or(above).logical_not_();
+    const torch::Tensor grad_v = g * inside.to(g.scalar_type());
+    torch::Tensor per_element = vs.round().sub_(vs);
+    per_element.masked_fill_(below, -qn).masked_fill_(above, qp).mul_(g);
+    torch::Tensor grad_step;
+    if (step.numel() == 1) {
+      grad_step = per_element.sum().mul_(grad_scale).view_as(step);
+    } else {
+      grad_step = per_element.reshape({v.size(0), -1}).sum(1).mul_(grad_scale);
+    }
+    return {grad_v, grad_step, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+void check_bits(int bits, int lowest, const char* what) {
+  CTMQ_ASSERT(bits == kFullPrecisionBits || (bits >= lowest && bits <= kMaxQuantizedBits));
+  (void)what;
+}
+
+}  // namespace
+
+torch::Tensor uniform_quantize(const torch::Tensor& x, int bits) {
+  check_bits(bits, 1, "uniform");
+  if (bits == kFullPrecisionBits) return x;
+  return UniformSte::apply(x, levels(bits));
+}
+
+torch::Tensor dorefa_weight(const torch::Tensor& w, int bits, Granularity granularity) {
+  check_bits(bits, 2, "dorefa");
+  if (bits == kFullPrecisionBits) return w;
+  const torch::Tensor t = torch::tanh(w);
+  torch::Tensor max_abs;
+  if (granularity == Granularity::kPerChannel) {
+    max_abs = t.abs().reshape({w.size(0), -1}).amax(1).view(channel_shape(w));
+  } else {
+    max_abs = t.abs().max();
+  }
+  const torch::Tensor x = t / (2 * max_abs.clamp_min(1e-12)) + 0.5;
+  return UniformSte::apply(x, levels(bits)) * 2 - 1;
+}
+
+torch::Tensor binary_weight(const torch::Tensor& w) { return BinaryWeightFn::apply(w); }
+
+torch::Tensor unsigned_activation(const torch::Tensor& x, int bits) {
+  check_bits(bits, 1, "unsigned");
+  if (bits == kFullPrecisionBits) return x;
+  return UnsignedActivationFn::apply(x, levels(bits));
+}
+
+torch::Tensor signed_activation(const torch::Tensor& x, int bits) {
+  check_bits(bits, 1, "signed");
+  if (bits == kFullPrecisionBits) return x;
+  return SignedActivationFn::apply(x, static_cast<int64_t>(bits));
+}
+
+int64_t lsq_qn(int bits) {
+  CTMQ_ASSERT(bits >= 2 && bits <= kMaxQuantizedBits);
+  return int64_t{1} << (bits - 1);
+}
+
+int64_t lsq_qp(int bits) {
+  CTMQ_ASSERT(bits >= 2 && bits <= kMaxQuantizedBits);
+  return (int64_t{1} << (bits - 1)) - 1;
+}
+
+torch::Tensor lsq_quantize(const torch::Tensor& v, const torch::Tensor& step, int bits,
+                           double grad_scale) {
+  CTMQ_ASSERT(step.numel() == 1 || (v.dim() >= 1 && step.numel() == v.size(0)));
+  return LsqFn::apply(v, step, lsq_qn(bits), lsq_qp(bits), grad_scale);
+}
+
+double lsq_grad_scale(int64_t elements_per_step, int bits) {
+  return 1.0 / std::sqrt(static_cast<double>(elements_per_step) * lsq_qp(bits));
+}
+
+torch::Tensor lsq_initial_step(const torch::Tensor& v, int bits, Granularity granularity) {
+  torch::NoGradGuard no_grad;
+  const double scale = 2.0 / std::sqrt(static_cast<double>(lsq_qp(bits)));
+  torch::Tensor mean_abs;
+  if (granularity == Granularity::kPerChannel) {
+    mean_abs = v.abs().reshape({v.size(0), -1}).mean(1);
+  } else {
+    mean_abs = v.abs().mean().reshape({1});
+  }
+  return mean_abs.mul(scale).clamp_min_(1e-8).detach();
+}
+
+}  // namespace ctmq::quant
