@@ -27,7 +27,7 @@ expect_error() {
   shift 2
   if "$@" >"$work/out.txt" 2>"$work/err.txt"; then fail "$what: exit 0"; fi
   grep -q -- "$pattern" "$work/err.txt" || { cat "$work/err.txt" >&2; fail "$what: no '$pattern'"; }
-  echo "ok: $what -> $(head -c 300 "$work/err.txt")"
+  echo "ok: $what -> $(grep -m1 error "$work/err.txt")"
 }
 
 json_field() { $py -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
@@ -53,7 +53,8 @@ echo "ok: one-process and 4-task array manifests are byte-identical"
 
 # 3. Idempotent rerun.
 before=$(stat -c %Y.%s "$work/one/train/manifest.json" "$work/one/train/shard-00000.ctmq")
-bash "$src/data-prep/fashion-mnist.sh" "$work/one" | grep -q "skipped" || fail "rerun not skipped"
+rerun=$(bash "$src/data-prep/fashion-mnist.sh" "$work/one")
+[[ $(grep -c "complete and valid; skipped" <<<"$rerun") == 2 ]] || fail "rerun not skipped: $rerun"
 [[ $(stat -c %Y.%s "$work/one/train/manifest.json" "$work/one/train/shard-00000.ctmq") == "$before" ]] \
   || fail "rerun touched files"
 
