@@ -13,10 +13,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 
 #include "apps/app_options.h"
+#include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
 #include "ctmq/data/distributed_sampler.h"
 #include "ctmq/data/shard_builder.h"
@@ -27,30 +29,43 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+// Wall and process CPU time. The dev machine is shared, so rates are given
+// per CPU second (stable under load) and per wall second.
+struct Timer {
+  Clock::time_point wall = Clock::now();
+  std::clock_t cpu = std::clock();
+};
+struct Seconds {
+  double wall, cpu;
+};
+Seconds elapsed(const Timer& t) {
+  return {std::chrono::duration<double>(Clock::now() - t.wall).count(),
+          static_cast<double>(std::clock() - t.cpu) / CLOCKS_PER_SEC};
 }
 
 struct Row {
   std::string what;
-  double images_per_s;
-  double mb_per_s;
+  double images;
+  double bytes;
+  Seconds time;
   std::string baseline;
-  double ratio;  // this / baseline (rate)
+  double ratio;  // this rate / baseline rate, per CPU second (0: none)
 };
 
 void print(const std::vector<Row>& rows) {
-  std::printf("| %-44s | %12s | %9s | %-26s | %10s |\n", "measurement", "images/s", "MB/s",
-              "baseline", "vs baseline");
-  std::printf("|%s|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(14, '-').c_str(),
-              std::string(11, '-').c_str(), std::string(28, '-').c_str(),
-              std::string(12, '-').c_str());
+  std::printf("| %-46s | %11s | %9s | %11s | %-20s | %8s |\n", "measurement", "images/cpu-s",
+              "MB/cpu-s", "images/wall-s", "baseline", "ratio");
+  std::printf("|---|---:|---:|---:|---|---:|\n");
   for (const auto& r : rows) {
-    std::printf("| %-44s | %12.0f | %9.1f | %-26s | %10s |\n", r.what.c_str(), r.images_per_s,
-                r.mb_per_s, r.baseline.c_str(),
-                r.ratio > 0 ? (std::to_string(r.ratio).substr(0, 5) + "x").c_str() : "-");
+    char ratio[32] = "";
+    if (r.ratio > 0) std::snprintf(ratio, sizeof(ratio), "%.2f", r.ratio);
+    std::printf("| %-46s | %11.0f | %9.1f | %11.0f | %-20s | %8s |\n", r.what.c_str(),
+                r.images / r.time.cpu, r.bytes / r.time.cpu / 1e6, r.images / r.time.wall,
+                r.baseline.c_str(), ratio);
   }
 }
+
+double cpu_rate(double n, const Seconds& t) { return n / t.cpu; }
 
 int64_t gunzip_all(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
@@ -100,22 +115,23 @@ int run(int argc, char** argv) {
   // 1. IDX -> shards.
   const std::string images = fashion + "/train-images-idx3-ubyte.gz";
   const std::string labels = fashion + "/train-labels-idx1-ubyte.gz";
-  auto start = Clock::now();
+  Timer timer;
   const int64_t raw_bytes = gunzip_all(images);
-  const double gunzip_s = seconds_since(start);
+  const Seconds gunzip_s = elapsed(timer);
   const double n_idx = static_cast<double>((raw_bytes - 16) / 784);
   ShardBuildOptions idx;
   idx.source.kind = SourceKind::kIdx;
   idx.source.inputs = {images, labels};
   idx.output_dir = work + "/idx";
   idx.records_per_shard = 5000;
-  start = Clock::now();
+  timer = Timer();
   Manifest manifest = build_shards(idx);
-  const double idx_s = seconds_since(start);
-  rows.push_back({"write: IDX (gz) -> shards, 60k Fashion-MNIST", manifest.count / idx_s,
-                  manifest.count * 784 / idx_s / 1e6, "gunzip alone", gunzip_s / idx_s});
-  rows.push_back({"  baseline: gunzip of the images file", n_idx / gunzip_s,
-                  raw_bytes / gunzip_s / 1e6, "", 0});
+  const Seconds idx_s = elapsed(timer);
+  const double n = static_cast<double>(manifest.count);
+  rows.push_back({"write: IDX (gz) -> shards, 60k Fashion-MNIST", n, n * 784, idx_s, "gunzip alone",
+                  cpu_rate(n, idx_s) / cpu_rate(n_idx, gunzip_s)});
+  rows.push_back({"  baseline: gunzip of the images file", n_idx, static_cast<double>(raw_bytes),
+                  gunzip_s, "", 0});
 
   // 2. PNG folder -> shards (Fashion-MNIST images as 28x28 gray PNGs).
   const int64_t png_count = vm["png-count"].as<int64_t>();
@@ -149,7 +165,7 @@ int run(int argc, char** argv) {
   }
   int64_t png_bytes = 0;
   for (const auto& f : png_files) png_bytes += static_cast<int64_t>(fs::file_size(f));
-  start = Clock::now();
+  timer = Timer();
   std::vector<uint8_t> decoded(28 * 28);
   for (const auto& f : png_files) {
     png_image image{};
@@ -160,26 +176,27 @@ int run(int argc, char** argv) {
     CTMQ_CHECK(png_image_finish_read(&image, nullptr, decoded.data(), 0, nullptr),
                "libpng: " << image.message);
   }
-  const double libpng_s = seconds_since(start);
+  const Seconds libpng_s = elapsed(timer);
   ShardBuildOptions png;
   png.source.kind = SourceKind::kImageFolder;
   png.source.inputs = {work + "/png"};
   png.source.channels = 1;
   png.output_dir = work + "/png-shards";
-  start = Clock::now();
+  timer = Timer();
   build_shards(png);
-  const double png_s = seconds_since(start);
-  rows.push_back({"write: PNG folder -> shards (28x28 gray)", png_count / png_s,
-                  png_bytes / png_s / 1e6, "libpng decode alone", libpng_s / png_s});
-  rows.push_back({"  baseline: libpng decode of the same files", png_count / libpng_s,
-                  png_bytes / libpng_s / 1e6, "", 0});
+  const Seconds png_s = elapsed(timer);
+  const double np = static_cast<double>(png_count);
+  rows.push_back({"write: PNG folder -> shards (28x28 gray)", np, static_cast<double>(png_bytes),
+                  png_s, "libpng decode alone", cpu_rate(np, png_s) / cpu_rate(np, libpng_s)});
+  rows.push_back({"  baseline: libpng decode of the same files", np, static_cast<double>(png_bytes),
+                  libpng_s, "", 0});
 
   // 3. Reading. Warm the page cache first (training reads cached shards after epoch 1).
   int64_t shard_bytes = 0;
   for (const auto& s : manifest.shards) shard_bytes += read_all(work + "/idx/" + s.path);
-  start = Clock::now();
+  timer = Timer();
   for (const auto& s : manifest.shards) read_all(work + "/idx/" + s.path);
-  const double plain_s = seconds_since(start);
+  const Seconds plain_s = elapsed(timer);
   const double per_image_bytes = static_cast<double>(shard_bytes) / manifest.count;
   for (bool shuffle : {true, false}) {
     SamplerOptions so;
@@ -188,24 +205,25 @@ int run(int argc, char** argv) {
     so.shuffle = shuffle;
     so.seed = 1;
     DistributedSampler sampler(so);
-    start = Clock::now();
-    int64_t n = 0;
+    timer = Timer();
+    double read = 0;
     for (int64_t step = 0; step < sampler.steps_per_epoch(); ++step) {
       Batch b = train.get_batch(sampler.indices(0, step));
-      n += b.labels.size(0);
+      read += static_cast<double>(b.labels.size(0));
     }
-    const double s = seconds_since(start);
+    const Seconds t = elapsed(timer);
     rows.push_back({std::string("read: get_batch(256), ") + (shuffle ? "shuffled" : "in order") +
                         ", float32 out",
-                    n / s, n * per_image_bytes / s / 1e6, "sequential read()",
-                    (n / s) / (manifest.count / plain_s)});
+                    read, read * per_image_bytes, t, "sequential read()",
+                    cpu_rate(read, t) / cpu_rate(n, plain_s)});
   }
-  rows.push_back({"  baseline: sequential read() of the shards", manifest.count / plain_s,
-                  shard_bytes / plain_s / 1e6, "", 0});
+  rows.push_back({"  baseline: sequential read() of the shards", n,
+                  static_cast<double>(shard_bytes), plain_s, "", 0});
   print(rows);
   std::printf(
-      "\n(MB/s: writing = decoded pixel bytes (IDX) or PNG file bytes per second; "
-      "reading = shard bytes per second; page cache warm; 1 thread)\n");
+      "\nMB: writing from IDX = decoded pixel bytes; from PNG = PNG file bytes; reading "
+      "= shard bytes. ratio = rate / baseline rate, per CPU second. Page cache warm, "
+      "one thread (torch::set_num_threads(1)).\n");
   fs::remove_all(work);
   return 0;
 }
