@@ -102,7 +102,7 @@ void Checkpoint::restore(torch::nn::Module& model, torch::optim::Optimizer& opti
   if (archive_->try_read("rng_cpu", rng)) {
     auto generator = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(rng);
+    generator.set_state(rng.cpu());
   }
 }
 
@@ -136,7 +136,7 @@ std::string CheckpointStore::save(CheckpointMeta meta, torch::nn::Module& model,
   bytes.append(reinterpret_cast<const char*>(&payload), sizeof(payload));
   bytes.append(reinterpret_cast<const char*>(&crc), sizeof(crc));
   bytes.append(reinterpret_cast<const char*>(&version), sizeof(version));
-  const std::string path = (fs::path(directory_) / file_name_for(meta.global_step)).string();
+  const std::string path = path_for(meta.global_step);
   write_file_atomically(path, bytes);
   auto files = list();
   for (size_t i = static_cast<size_t>(keep_); i < files.size(); ++i) {
@@ -146,7 +146,11 @@ std::string CheckpointStore::save(CheckpointMeta meta, torch::nn::Module& model,
   return path;
 }
 
-Checkpoint CheckpointStore::load(const std::string& path) {
+std::string CheckpointStore::path_for(int64_t global_step) const {
+  return (fs::path(directory_) / file_name_for(global_step)).string();
+}
+
+Checkpoint CheckpointStore::load(const std::string& path, torch::Device device) {
   const std::string bytes = read_file(path);
   CTMQ_CHECK(bytes.size() > kFooterBytes,
              "checkpoint " << path << " is truncated (" << bytes.size() << " bytes)");
@@ -166,7 +170,7 @@ Checkpoint CheckpointStore::load(const std::string& path) {
   checkpoint.path_ = path;
   checkpoint.archive_ = std::make_shared<torch::serialize::InputArchive>();
   try {
-    checkpoint.archive_->load_from(bytes.data(), payload);
+    checkpoint.archive_->load_from(bytes.data(), payload, device);
     checkpoint.meta_ = read_meta(*checkpoint.archive_, path);
   } catch (const ctmq::Error&) {
     throw;
@@ -176,10 +180,10 @@ Checkpoint CheckpointStore::load(const std::string& path) {
   return checkpoint;
 }
 
-std::optional<Checkpoint> CheckpointStore::load_newest_valid() const {
+std::optional<Checkpoint> CheckpointStore::load_newest_valid(torch::Device device) const {
   for (const auto& path : list()) {
     try {
-      return load(path);
+      return load(path, device);
     } catch (const ctmq::Error& e) {
       CTMQ_WARN(e.what() << "; falling back to the previous checkpoint");
     }

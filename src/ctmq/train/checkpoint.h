@@ -72,10 +72,14 @@ class CheckpointStore {
 
   // The newest checkpoint that passes the integrity check; each corrupt newer
   // one is reported with a warning naming the file. nullopt when none is valid.
-  std::optional<Checkpoint> load_newest_valid() const;
+  // Tensors are placed on `device` (CPU by default).
+  std::optional<Checkpoint> load_newest_valid(torch::Device device = torch::kCPU) const;
 
   // Reads and verifies one file; throws ctmq::Error naming it if it is corrupt.
-  static Checkpoint load(const std::string& path);
+  static Checkpoint load(const std::string& path, torch::Device device = torch::kCPU);
+
+  // The file a checkpoint after `global_step` steps is written to.
+  std::string path_for(int64_t global_step) const;
 
   // Checkpoint files, newest first.
   std::vector<std::string> list() const;

@@ -1,0 +1,131 @@
+// ctmq-train: trains one stage of the chain (docs/training.md). A thin main:
+// flags -> TrainOptions -> ctmq::train::train_stage on an MpiContext.
+//
+// Exit codes: 0 stage complete (or already DONE), 75 preempted after a
+// checkpoint (rerun to continue), anything else a failure. With more than one
+// rank, a failing rank aborts the whole job (MPI_Abort) so no rank waits forever.
+#include <iostream>
+#include <memory>
+
+#include "apps/app_options.h"
+#include "ctmq/common/error.h"
+#include "ctmq/common/log.h"
+#include "ctmq/dist/mpi_context.h"
+#include "ctmq/quant/quant_options.h"
+#include "ctmq/train/trainer.h"
+
+namespace {
+
+using namespace ctmq;
+namespace po = apps::po;
+
+const apps::AppInfo kInfo{
+    "ctmq-train",
+    "train one stage (bit depths, init source) of a CTMQ run; MPI data-parallel, resumable",
+    {"model", "train", "data"}};
+
+void add_options(po::options_description& options) {
+  // clang-format off
+  options.add_options()
+    ("run-dir", po::value<std::string>(), "run directory (required)")
+    ("stage", po::value<std::string>(), "stage name, e.g. c1-w4a4 (required)")
+    ("w-bits", po::value<int>()->default_value(32), "weight bits: 1..8, 32 = full precision")
+    ("a-bits", po::value<int>()->default_value(32), "activation bits: 1..8, 32 = full precision")
+    ("epochs", po::value<int64_t>()->default_value(1), "epochs of this stage")
+    ("init", po::value<std::string>()->default_value("none"),
+     "none | STAGE (its final.pt; must be DONE) | torchvision:PATH | weights:PATH")
+    // [data]
+    ("train-manifest", po::value<std::string>(), "[data] manifest.json of the training shards")
+    ("test-manifest", po::value<std::string>(), "[data] manifest.json of the test shards (ctmq-eval)")
+    ("train-limit", po::value<int64_t>()->default_value(0), "[data] use the first N training samples; 0 = all")
+    ("test-limit", po::value<int64_t>()->default_value(0), "[data] used by ctmq-eval")
+    // [model]
+    ("arch", po::value<std::string>()->default_value("small-resnet"), "[model] small-resnet | resnet20 | resnet18")
+    ("width", po::value<int64_t>()->default_value(16), "[model] channels of the first stage")
+    ("weight-quantizer", po::value<std::string>()->default_value("dorefa"), "[model] dorefa | lsq")
+    ("activation-quantizer", po::value<std::string>()->default_value("signed"), "[model] signed | unsigned | lsq")
+    ("weight-granularity", po::value<std::string>()->default_value("per-tensor"), "[model] per-tensor | per-channel")
+    ("edge-layer-bits", po::value<int>()->default_value(32), "[model] first conv, last linear, 1x1 shortcuts: 32 | 8")
+    // [train]
+    ("batch", po::value<int64_t>()->default_value(256), "[train] global batch (sum over ranks)")
+    ("optimizer", po::value<std::string>()->default_value("auto"), "[train] auto | sgd | adam (auto: Adam at 1-bit weights)")
+    ("lr", po::value<double>()->default_value(0), "[train] learning rate; 0 = method default scaled by batch/256")
+    ("weight-decay", po::value<double>()->default_value(-1), "[train] -1 = method default")
+    ("momentum", po::value<double>()->default_value(0.9), "[train] SGD momentum")
+    ("warmup-epochs", po::value<double>()->default_value(-1), "[train] linear warm-up; -1 = auto (1 epoch when batch > 256)")
+    ("seed", po::value<int64_t>()->default_value(0), "[train] seed of model init and data order")
+    ("threads", po::value<int>()->default_value(0), "[train] threads per rank; 0 = SLURM_CPUS_PER_TASK or cores / ranks")
+    ("device", po::value<std::string>()->default_value("cpu"), "[train] cpu | cuda (one GPU per local rank)")
+    ("checkpoint-every", po::value<int64_t>()->default_value(100), "[train] steps between checkpoints; 0 = only at the end")
+    ("log-every", po::value<int64_t>()->default_value(10), "[train] steps between progress lines and metrics records")
+    ("requeue", po::value<bool>()->default_value(false), "[train] scontrol requeue when preempted under Slurm");
+  // clang-format on
+}
+
+std::string required(const po::variables_map& vm, const std::string& key, const char* hint) {
+  CTMQ_CHECK(vm.count(key), "ctmq-train: --" << key << " is required (" << hint << ")");
+  return vm[key].as<std::string>();
+}
+
+train::TrainOptions to_options(const po::variables_map& vm, const po::options_description& desc) {
+  train::TrainOptions o;
+  o.run_dir = required(vm, "run-dir", "the run directory");
+  o.stage = required(vm, "stage", "e.g. c1-w4a4");
+  o.train_manifest = required(vm, "train-manifest", "[data] train-manifest in the config");
+  o.init = vm["init"].as<std::string>();
+  o.train_limit = vm["train-limit"].as<int64_t>();
+  o.bits = {vm["w-bits"].as<int>(), vm["a-bits"].as<int>()};
+  o.epochs = vm["epochs"].as<int64_t>();
+  o.model.architecture = model::parse_architecture(vm["arch"].as<std::string>());
+  o.model.width = vm["width"].as<int64_t>();
+  CTMQ_CHECK(o.model.width >= 1, "--width " << o.model.width << " must be at least 1");
+  o.model.quant.weight = quant::parse_weight_quantizer(vm["weight-quantizer"].as<std::string>());
+  o.model.quant.activation =
+      quant::parse_activation_quantizer(vm["activation-quantizer"].as<std::string>());
+  o.model.quant.weight_granularity =
+      quant::parse_granularity(vm["weight-granularity"].as<std::string>());
+  o.model.quant.edge_layer_bits = vm["edge-layer-bits"].as<int>();
+  CTMQ_CHECK(o.model.quant.edge_layer_bits == 32 || o.model.quant.edge_layer_bits == 8,
+             "--edge-layer-bits " << o.model.quant.edge_layer_bits << ": expected 32 or 8");
+  o.batch = vm["batch"].as<int64_t>();
+  o.optimizer = train::parse_optimizer_kind(vm["optimizer"].as<std::string>());
+  o.lr = vm["lr"].as<double>();
+  o.weight_decay = vm["weight-decay"].as<double>();
+  o.momentum = vm["momentum"].as<double>();
+  o.warmup_epochs = vm["warmup-epochs"].as<double>();
+  const int64_t seed = vm["seed"].as<int64_t>();
+  CTMQ_CHECK(seed >= 0, "--seed " << seed << " must be >= 0");
+  o.seed = static_cast<uint64_t>(seed);
+  o.threads = vm["threads"].as<int>();
+  o.device = train::parse_device_kind(vm["device"].as<std::string>());
+  o.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
+  o.log_every = vm["log-every"].as<int64_t>();
+  o.requeue = vm["requeue"].as<bool>();
+  o.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);
+  train::validate(o);
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::unique_ptr<dist::MpiContext> mpi;
+  const int code = apps::run_main(kInfo.name, [&]() -> int {
+    po::options_description desc("ctmq-train options");
+    add_options(desc);
+    po::variables_map vm;
+    if (!apps::parse_options(argc, argv, kInfo, desc, vm)) return 0;
+    train::TrainOptions options = to_options(vm, desc);
+    mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
+    const train::StageResult result = train::train_stage(options, *mpi);
+    return result.outcome == train::StageOutcome::kPreempted
+               ? static_cast<int>(ExitCode::kPreempted)
+               : static_cast<int>(ExitCode::kOk);
+  });
+  if (code != 0 && code != static_cast<int>(ExitCode::kPreempted) && mpi && mpi->size() > 1) {
+    mpi->abort("ctmq-train[rank " + std::to_string(mpi->rank()) +
+                   "]: aborting every rank of the job after the error above",
+               code);
+  }
+  return code;
+}

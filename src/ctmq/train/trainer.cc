@@ -1,0 +1,313 @@
+#include "ctmq/train/trainer.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
+#include "ctmq/common/log.h"
+#include "ctmq/common/run_layout.h"
+#include "ctmq/data/distributed_sampler.h"
+#include "ctmq/data/shard_dataset.h"
+#include "ctmq/dist/gradient_allreducer.h"
+#include "ctmq/dist/module_sync.h"
+#include "ctmq/model/batch_norm.h"
+#include "ctmq/model/torchvision_import.h"
+#include "ctmq/model/weights_io.h"
+#include "ctmq/train/checkpoint.h"
+#include "ctmq/train/lr_schedule.h"
+#include "ctmq/train/metrics_log.h"
+#include "ctmq/train/preemption.h"
+#include "ctmq/train/progress_reporter.h"
+
+namespace ctmq::train {
+namespace fs = std::filesystem;
+namespace {
+
+enum class InitKind { kNone, kStage, kTorchvision, kWeights };
+struct InitSource {
+  InitKind kind = InitKind::kNone;
+  std::string path;
+};
+
+InitSource resolve_init(const TrainOptions& o, const RunLayout& layout) {
+  InitSource init;
+  auto after_colon = [&](const char* prefix) { return o.init.substr(std::strlen(prefix)); };
+  if (o.init == "none") return init;
+  if (o.init.rfind("torchvision:", 0) == 0) {
+    init = {InitKind::kTorchvision, after_colon("torchvision:")};
+  } else if (o.init.rfind("weights:", 0) == 0) {
+    init = {InitKind::kWeights, after_colon("weights:")};
+  } else {
+    CTMQ_CHECK(o.init != o.stage, "--init " << o.init << ": a stage cannot start from itself");
+    CTMQ_CHECK(layout.is_done(o.init), "--init " << o.init << ": stage " << o.init << " of run "
+                                                 << layout.root() << " is not DONE (no "
+                                                 << layout.done_marker(o.init)
+                                                 << "); train it first, or check the stage name");
+    init = {InitKind::kStage, layout.final_weights(o.init)};
+  }
+  CTMQ_CHECK(!init.path.empty() && fs::is_regular_file(init.path),
+             "--init " << o.init << ": file " << init.path << " does not exist");
+  return init;
+}
+
+torch::Device choose_device(const TrainOptions& o, const dist::Communicator& comm) {
+  if (o.device == DeviceKind::kCpu) return torch::kCPU;
+  CTMQ_CHECK(torch::cuda::is_available(),
+             "--device cuda: no CUDA device is visible (or LibTorch was built without CUDA); "
+             "use --device cpu");
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank() % count));
+}
+
+int ranks_per_node(const dist::Communicator& comm) {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"}) {
+    if (const char* v = std::getenv(name)) {
+      int n = std::atoi(v);
+      if (n > 0) return n;
+    }
+  }
+  return comm.size();
+}
+
+void check_checkpoint_matches(const CheckpointMeta& m, const TrainOptions& o,
+                              const model::ModelOptions& mo, const std::string& path,
+                              int world_size) {
+  auto differs = [&](const std::string& what, const std::string& found,
+                     const std::string& expected) {
+    CTMQ_FAIL("checkpoint " << path << " was written with " << what << " " << found
+                            << ", but this run has " << expected
+                            << "; it belongs to another configuration: delete "
+                            << fs::path(path).parent_path().string()
+                            << " to start the stage again, or use the original configuration");
+  };
+  if (m.stage != o.stage) differs("stage", m.stage, o.stage);
+  if (m.bits != o.bits) differs("bits", m.bits.tag(), o.bits.tag());
+  const std::string arch = model::architecture_name(mo.architecture);
+  if (m.architecture != arch) differs("architecture", m.architecture, arch);
+  if (m.num_classes != mo.num_classes)
+    differs("classes", std::to_string(m.num_classes), std::to_string(mo.num_classes));
+  if (m.in_channels != mo.in_channels)
+    differs("input channels", std::to_string(m.in_channels), std::to_string(mo.in_channels));
+  if (m.width != mo.width) differs("width", std::to_string(m.width), std::to_string(mo.width));
+  if (m.world_size != world_size) {
+    CTMQ_WARN("checkpoint " << path << " was written by " << m.world_size << " ranks, resuming on "
+                            << world_size << ": the result will not be bit-identical to an "
+                            << "uninterrupted run");
+  }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
+  validate(o);
+  const bool root = comm.rank() == 0;
+  RunLayout layout(o.run_dir);
+  StageResult result;
+  if (layout.is_done(o.stage)) {
+    if (root) CTMQ_INFO("stage " << o.stage << " is already DONE; nothing to do");
+    result.outcome = StageOutcome::kAlreadyDone;
+    return result;
+  }
+  const InitSource init = resolve_init(o, layout);
+  const torch::Device device = choose_device(o, comm);
+  torch::set_num_threads(resolve_threads(o.threads, ranks_per_node(comm)));
+
+  // Data.
+  CTMQ_CHECK(fs::is_regular_file(o.train_manifest),
+             "[data] train-manifest " << o.train_manifest
+                                      << " does not exist; build the shards with ctmq-shard "
+                                         "(e.g. data-prep/fashion-mnist.sh) first");
+  data::ShardDataset dataset(o.train_manifest);
+  const int64_t samples =
+      o.train_limit > 0 ? std::min(o.train_limit, dataset.size()) : dataset.size();
+  CTMQ_CHECK(comm.size() <= samples,
+             comm.size() << " ranks but only " << samples << " training samples; use fewer ranks");
+  CTMQ_CHECK(o.batch % comm.size() == 0,
+             "--batch " << o.batch << " (global) is not divisible by " << comm.size() << " ranks");
+  CTMQ_CHECK(o.batch <= samples, "--batch " << o.batch << " exceeds the " << samples
+                                            << " training samples; lower --batch");
+  data::DistributedSampler sampler({samples, o.batch, comm.size(), comm.rank(), o.seed, true});
+  const int64_t steps_per_epoch = sampler.steps_per_epoch();
+  const HyperParameters hyper = resolve_hyper_parameters(o, steps_per_epoch);
+
+  // Model at the stage's depths; the init weights come next.
+  model::ModelOptions model_options = o.model;
+  model_options.num_classes = dataset.num_classes();
+  model_options.in_channels = dataset.channels();
+  torch::manual_seed(o.seed);
+  auto net = model::make_network(model_options);
+  net->set_bit_depths(o.bits);
+
+  // Resume: rank 0 picks the newest valid checkpoint; every rank loads that one.
+  CheckpointStore store(layout.checkpoints(o.stage), o.keep_checkpoints);
+  std::optional<Checkpoint> resume;
+  if (root) resume = store.load_newest_valid(device);
+  std::vector<torch::Tensor> chosen{
+      torch::full({1}, resume ? resume->meta().global_step : -1, torch::kInt64)};
+  comm.broadcast(chosen, 0);
+  const int64_t resume_step = chosen[0].item<int64_t>();
+  if (!root && resume_step >= 0)
+    resume = CheckpointStore::load(store.path_for(resume_step), device);
+  if (resume) {
+    check_checkpoint_matches(resume->meta(), o, model_options, resume->path(), comm.size());
+    CTMQ_CHECK(resume->meta().global_step <= hyper.total_steps,
+               "checkpoint " << resume->path() << " is at step " << resume->meta().global_step
+                             << " but this stage has only " << hyper.total_steps
+                             << " steps; were --epochs or --batch changed?");
+  } else if (init.kind == InitKind::kStage || init.kind == InitKind::kWeights) {
+    model::load_weights_into(*net, init.path);
+  } else if (init.kind == InitKind::kTorchvision) {
+    model::import_torchvision_state_dict(*net, init.path);
+  }
+  net->to(device);
+  if (comm.size() > 1) {
+    model::set_stats_reducer(*net,
+                             [&comm](std::vector<torch::Tensor>& t) { comm.allreduce_sum(t); });
+  }
+  auto optimizer = make_optimizer(hyper, net->parameters());
+  if (resume) resume->restore(*net, *optimizer);
+  dist::broadcast_module_state(comm, *net, 0);
+  dist::GradientAllreducer allreducer(comm, net->parameters());
+  const LrSchedule schedule(hyper.lr, decay_of(hyper.optimizer), hyper.warmup_steps,
+                            hyper.total_steps);
+
+  int64_t global_step = resume ? resume->meta().global_step : 0;
+  result.resumed_from = resume ? global_step : -1;
+  resume.reset();  // frees the archive
+
+  // Everything is checked: from here on the stage directory is written.
+  std::unique_ptr<MetricsLog> metrics;
+  if (root) {
+    write_file_atomically(layout.stage_config(o.stage), o.resolved_config);
+    metrics = std::make_unique<MetricsLog>(layout.metrics(o.stage), global_step);
+    CTMQ_INFO("stage " << o.stage << " (" << o.bits.tag() << "): "
+                       << (result.resumed_from >= 0
+                               ? "resuming at step " + std::to_string(global_step)
+                               : "init " + o.init)
+                       << ", " << hyper.total_steps << " steps of " << o.batch << " on "
+                       << comm.size() << " rank(s) x " << torch::get_num_threads() << " thread(s), "
+                       << optimizer_kind_name(hyper.optimizer) << " lr " << hyper.lr << " wd "
+                       << hyper.weight_decay);
+  }
+  install_preemption_handlers();
+  ProgressReporter progress(o.stage, hyper.total_steps, global_step, steps_per_epoch, root);
+  const auto stage_start = std::chrono::steady_clock::now();
+  auto interval_start = stage_start;
+  double loss_sum = 0, correct = 0, seen = 0;
+
+  auto save_checkpoint = [&] {
+    if (root) {
+      CheckpointMeta meta;
+      meta.stage = o.stage;
+      meta.bits = o.bits;
+      meta.architecture = model::architecture_name(model_options.architecture);
+      meta.num_classes = model_options.num_classes;
+      meta.in_channels = model_options.in_channels;
+      meta.width = model_options.width;
+      meta.epoch = global_step / steps_per_epoch;
+      meta.step_in_epoch = global_step % steps_per_epoch;
+      meta.global_step = global_step;
+      meta.world_size = comm.size();
+      meta.config = o.resolved_config;
+      store.save(meta, *net, *optimizer);
+    }
+    comm.barrier();  // no rank runs ahead of a checkpoint it may need
+  };
+
+  net->train();
+  while (global_step < hyper.total_steps) {
+    const int64_t epoch = global_step / steps_per_epoch;
+    const int64_t step = global_step % steps_per_epoch;
+    data::Batch batch = dataset.get_batch(sampler.indices(epoch, step));
+    torch::Tensor images = batch.images.to(device);
+    torch::Tensor labels = batch.labels.to(device);
+
+    optimizer->zero_grad();
+    torch::Tensor logits = net->forward(images);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
+    loss.backward();
+    allreducer.average_gradients();
+    const double lr = schedule.at(global_step);
+    set_learning_rate(*optimizer, lr);
+    optimizer->step();
+    ++global_step;
+
+    const double n = static_cast<double>(labels.size(0));
+    loss_sum += loss.item<double>() * n;
+    correct += logits.argmax(1).eq(labels).sum().item<double>();
+    seen += n;
+    if (o.after_step) o.after_step(global_step);
+
+    if (global_step % o.log_every == 0 || global_step == hyper.total_steps) {
+      auto sums = dist::allreduce_sum_values(comm, {loss_sum, correct, seen});
+      const double elapsed = seconds_since(interval_start);
+      StepMetrics m;
+      m.stage = o.stage;
+      m.w_bits = o.bits.weight;
+      m.a_bits = o.bits.activation;
+      m.epoch = epoch;
+      m.step = step + 1;
+      m.global_step = global_step;
+      m.loss = sums[0] / sums[2];
+      m.accuracy = sums[1] / sums[2];
+      m.lr = lr;
+      m.images_per_s = elapsed > 0 ? sums[2] / elapsed : 0;
+      m.elapsed_s = seconds_since(stage_start);
+      m.ranks = comm.size();
+      if (root) {
+        metrics->append(m);
+        progress.report(global_step, m.loss, m.accuracy, lr, m.images_per_s);
+      }
+      result.last_loss = m.loss;
+      result.last_accuracy = m.accuracy;
+      loss_sum = correct = seen = 0;
+      interval_start = std::chrono::steady_clock::now();
+    }
+
+    const bool stop = comm.any(preemption_requested()) && global_step < hyper.total_steps;
+    if (stop || global_step == hyper.total_steps ||
+        (o.checkpoint_every > 0 && global_step % o.checkpoint_every == 0)) {
+      save_checkpoint();
+    }
+    if (stop) {
+      progress.finish();
+      if (root) {
+        CTMQ_WARN("stage " << o.stage << " preempted at step " << global_step << " of "
+                           << hyper.total_steps << " (signal " << preemption_signal()
+                           << "); checkpoint written, rerun the same command to continue");
+        if (o.requeue) requeue_slurm_job();
+      }
+      result.outcome = StageOutcome::kPreempted;
+      result.global_step = global_step;
+      return result;
+    }
+  }
+  progress.finish();
+  if (root) {
+    model::save_network(*net, layout.final_weights(o.stage));
+    nlohmann::json note = {{"stage", o.stage},
+                           {"w_bits", o.bits.weight},
+                           {"a_bits", o.bits.activation},
+                           {"global_step", global_step},
+                           {"ranks", comm.size()},
+                           {"last_loss", result.last_loss},
+                           {"last_accuracy", result.last_accuracy}};
+    layout.mark_done(o.stage, note.dump());
+    CTMQ_INFO("stage " << o.stage << " DONE after " << global_step << " steps ("
+                       << format_duration(seconds_since(stage_start)) << ")");
+  }
+  comm.barrier();
+  result.outcome = StageOutcome::kCompleted;
+  result.global_step = global_step;
+  return result;
+}
+
+}  // namespace ctmq::train
