@@ -1,0 +1,156 @@
+// ctmq-eval: evaluates a stage's final.pt on the test split and writes
+// RUN/stages/STAGE/eval.json (and quant_report.json with --quant-report).
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <thread>
+
+#include "apps/app_options.h"
+#include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
+#include "ctmq/common/log.h"
+#include "ctmq/common/run_layout.h"
+#include "ctmq/dist/module_sync.h"
+#include "ctmq/dist/mpi_context.h"
+#include "ctmq/eval/eval_json.h"
+#include "ctmq/eval/evaluator.h"
+#include "ctmq/eval/quant_report.h"
+#include "ctmq/model/weights_io.h"
+#include "ctmq/plan/plan_tsv.h"
+
+namespace {
+
+namespace po = ctmq::apps::po;
+
+int threads_per_rank(int requested, int ranks) {
+  if (requested > 0) return requested;
+  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
+    int n = std::atoi(slurm);
+    if (n > 0) return n;
+  }
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores / std::max(1, ranks));
+}
+
+// The stage that initialised `stage`, from RUN/plan.tsv (nullopt when the
+// plan is absent or the init is not a stage).
+std::optional<std::string> init_stage_of(const ctmq::RunLayout& run, const std::string& stage) {
+  if (!std::filesystem::exists(run.plan())) return std::nullopt;
+  auto plan = ctmq::plan::parse_plan_tsv(ctmq::read_file(run.plan()), run.plan());
+  const ctmq::plan::Stage* s = plan.find(stage);
+  CTMQ_CHECK(s != nullptr,
+             "stage " << stage << " is not in " << run.plan() << "; stages: " << plan.names());
+  if (s->init == "none" || s->init.find(':') != std::string::npos) return std::nullopt;
+  return s->init;
+}
+
+int eval_main(int argc, char** argv) {
+  const ctmq::apps::AppInfo info{
+      "ctmq-eval",
+      "evaluate RUN/stages/STAGE/final.pt on the test split; write eval.json (and "
+      "quant_report.json)",
+      {"data", "eval"}};
+  std::string run_dir, stage, train_manifest, test_manifest, device;
+  int64_t train_limit = 0, test_limit = 0, batch = 256, bn_batches = 0;
+  int threads = 0;
+  bool quant_report = false;
+  po::options_description options("Evaluation");
+  options.add_options()("run-dir", po::value(&run_dir)->required(), "the run directory")(
+      "stage", po::value(&stage)->required(), "the stage to evaluate (must be DONE)")(
+      "train-manifest", po::value(&train_manifest),
+      "[data] training manifest.json (for BatchNorm re-estimation)")(
+      "test-manifest", po::value(&test_manifest)->required(), "[data] test manifest.json")(
+      "train-limit", po::value(&train_limit)->default_value(0),
+      "[data] use the first N training samples (0 = all)")(
+      "test-limit", po::value(&test_limit)->default_value(0),
+      "[data] evaluate the first N test samples (0 = all)")(
+      "batch", po::value(&batch)->default_value(256), "[eval] samples per forward pass per rank")(
+      "bn-recalibrate-batches", po::value(&bn_batches)->default_value(0),
+      "[eval] re-estimate BatchNorm statistics on N training batches first (0 = off)")(
+      "quant-report", po::value(&quant_report)->default_value(false)->implicit_value(true),
+      "[eval] also write quant_report.json")(
+      "threads", po::value(&threads)->default_value(0),
+      "threads per rank (0 = SLURM_CPUS_PER_TASK or all cores / ranks)")(
+      "device", po::value(&device)->default_value("cpu"), "cpu | cuda");
+  po::variables_map vm;
+  if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
+
+  ctmq::dist::MpiContext comm(&argc, &argv);
+  const auto start = std::chrono::steady_clock::now();
+  CTMQ_CHECK(device == "cpu" || device == "cuda",
+             "--device " << device << " is not valid; expected cpu or cuda");
+  CTMQ_CHECK(device == "cpu" || torch::cuda::is_available(),
+             "--device cuda but CUDA is not available to this LibTorch; use --device cpu");
+  torch::Device torch_device =
+      device == "cpu"
+          ? torch::Device(torch::kCPU)
+          : torch::Device(torch::kCUDA, comm.local_rank() % torch::cuda::device_count());
+  torch::set_num_threads(threads_per_rank(threads, comm.size()));
+
+  const ctmq::RunLayout run(run_dir);
+  CTMQ_CHECK(run.is_done(stage), "stage " << stage << " is not DONE in " << run_dir << " (no "
+                                          << run.done_marker(stage)
+                                          << "); train it first (ctmq-train or the runner)");
+  auto net = ctmq::model::load_network(run.final_weights(stage));
+  ctmq::dist::broadcast_module_state(comm, *net);
+
+  std::optional<std::string> init_stage;
+  if (quant_report && comm.rank() == 0) {
+    init_stage = init_stage_of(run, stage);
+    std::shared_ptr<ctmq::model::NetworkImpl> init;
+    if (init_stage) init = ctmq::model::load_network(run.final_weights(*init_stage));
+    auto report = ctmq::eval::make_quant_report(*net, stage, init.get(), init_stage);
+    ctmq::write_file_atomically(run.stage(stage) + "/quant_report.json",
+                                ctmq::eval::quant_report_json(report));
+  }
+
+  bool recalibrated = false;
+  if (bn_batches > 0) {
+    CTMQ_CHECK(!train_manifest.empty(), "[eval] bn-recalibrate-batches = "
+                                            << bn_batches
+                                            << " needs [data] train-manifest; set it or use 0");
+    ctmq::data::ShardDataset train(train_manifest);
+    ctmq::eval::BatchNormRecalibration recal;
+    recal.batches = bn_batches;
+    recal.batch = batch * comm.size();
+    recal.limit = train_limit;
+    recal.device = torch_device;
+    ctmq::eval::recalibrate_batch_norm(*net, train, recal, comm);
+    recalibrated = true;
+  }
+
+  ctmq::data::ShardDataset test(test_manifest);
+  ctmq::eval::EvalOptions eval_options;
+  eval_options.batch = batch;
+  eval_options.limit = test_limit;
+  eval_options.device = torch_device;
+  ctmq::eval::EvalRecord record;
+  record.result = ctmq::eval::evaluate(*net, test, eval_options, comm);
+  record.stage = stage;
+  record.bits = net->bit_depths();
+  record.class_names = test.class_names();
+  record.bn_recalibrated = recalibrated;
+  record.ranks = comm.size();
+  record.elapsed_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (comm.rank() == 0) {
+    ctmq::write_file_atomically(run.eval(stage), ctmq::eval::eval_json(record));
+    std::cout << "ctmq-eval: stage " << stage << " (" << record.bits.tag() << "): top-1 "
+              << std::fixed << std::setprecision(2) << record.result.top1 << " %";
+    if (record.result.top5) std::cout << ", top-5 " << *record.result.top5 << " %";
+    std::cout << ", loss " << std::setprecision(4) << record.result.loss << " on "
+              << record.result.samples << " test samples"
+              << (recalibrated ? " (BN re-estimated)" : "") << ", " << comm.size() << " rank(s), "
+              << std::setprecision(1) << record.elapsed_s << " s\n";
+  }
+  comm.barrier();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ctmq::apps::run_main("ctmq-eval", [&] { return eval_main(argc, argv); });
+}
