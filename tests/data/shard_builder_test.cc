@@ -102,6 +102,15 @@ TEST_F(ShardBuilderTest, MergeRefusesATruncatedShard) {
   EXPECT_NO_THROW(verify_data_set(out("a") + "/manifest.json"));
 }
 
+TEST_F(ShardBuilderTest, MergeRemovesTemporaryFilesOfKilledTasks) {
+  build_shards(slice(out("a"), 0, 1));
+  const std::string stale = out("a") + "/" + shard_file_name(2) + ".tmp.12345.0";
+  write_file_atomically(stale, "half a shard");
+  build_shards(merge(out("a"), 1));
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(out("a") + "/" + shard_file_name(2)));
+}
+
 TEST_F(ShardBuilderTest, MergeRefusesSlicesOfAnotherBuild) {
   build_shards(slice(out("a"), 0, 1));
   ShardBuildOptions other = merge(out("a"), 1);

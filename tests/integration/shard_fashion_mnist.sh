@@ -124,7 +124,7 @@ IMAGE_SIZE=8x8 RECORDS_PER_SHARD=5 bash "$src/data-prep/imagenet-folders.sh" --a
 [[ $(json_field "$work/png-shards/train/manifest.json" count) == 12 ]] || fail "png count"
 "$shard" --check "$work/png-shards/train/manifest.json"
 printf 'not a png' >"$work/png/train/dog/9.png"
-expect_error "not a PNG" "dog/9.png is not a PNG" "$shard" --format image-folder \
+expect_error "not a PNG" "dog/9.png is not a PNG.*input record 8" "$shard" --format image-folder \
   --input "$work/png/train" --image-size 8x8 --size-mismatch resize --output "$work/png-bad"
 [[ ! -e $work/png-bad/manifest.json ]] || fail "manifest after a bad PNG"
 echo "PASS"

@@ -116,7 +116,13 @@ void convert_shards(RecordSource& source, const ShardPlan& plan, const std::stri
     ShardWriter writer(shard_path(dir, s), plan.shape, first, count,
                        static_cast<int64_t>(plan.class_names.size()));
     for (int64_t i = 0; i < count; ++i) {
-      source.read(record);
+      try {
+        source.read(record);
+      } catch (const ctmq::Error& e) {
+        // Name the record too (image-folder errors name only the file).
+        throw ctmq::Error(std::string(e.what()) + " [input record " + std::to_string(first + i) +
+                          ", for " + shard_file_name(s) + "]");
+      }
       CTMQ_CHECK(static_cast<int64_t>(record.pixels.size()) == plan.shape.pixels(),
                  "input record " << first + i << " has " << record.pixels.size()
                                  << " pixel bytes, expected " << plan.shape.pixels());
@@ -179,6 +185,14 @@ Manifest merge(const ShardPlan& plan, const ShardBuildOptions& options) {
   compute_normalisation(m);
   write_file_atomically((fs::path(options.output_dir) / kManifestName).string(),
                         manifest_to_json(m));
+  // Every slice is complete, so temporary files left by killed tasks are stale.
+  for (const auto& entry : fs::directory_iterator(options.output_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("shard-", 0) == 0 && name.find(".tmp.") != std::string::npos) {
+      std::error_code ec;
+      fs::remove(entry.path(), ec);
+    }
+  }
   return m;
 }
 
