@@ -1,0 +1,223 @@
+#include "ctmq/model/weights_io.h"
+
+#include <filesystem>
+
+#include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
+#include "ctmq/common/version.h"
+#include "ctmq/quant/layer_quantizer.h"
+
+namespace ctmq::model {
+namespace {
+
+const char* weight_quantizer_name(quant::WeightQuantizer q) {
+  return q == quant::WeightQuantizer::kLsq ? "lsq" : "dorefa";
+}
+
+const char* activation_quantizer_name(quant::ActivationQuantizer q) {
+  switch (q) {
+    case quant::ActivationQuantizer::kSigned:
+      return "signed";
+    case quant::ActivationQuantizer::kUnsigned:
+      return "unsigned";
+    case quant::ActivationQuantizer::kLsq:
+      return "lsq";
+  }
+  return "signed";
+}
+
+const char* granularity_name(quant::Granularity g) {
+  return g == quant::Granularity::kPerChannel ? "per-channel" : "per-tensor";
+}
+
+// The first line of a c10::Error (the rest is a C++ backtrace).
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+void open_archive(torch::serialize::InputArchive& archive, const std::string& path) {
+  CTMQ_CHECK(std::filesystem::exists(path), "network file " << path << " does not exist");
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    CTMQ_FAIL("network file " << path << " cannot be read (" << first_line(e.what())
+                              << "): it is corrupt or truncated; use an earlier checkpoint "
+                                 "or re-run the stage that wrote it");
+  }
+}
+
+c10::IValue read_meta(torch::serialize::InputArchive& archive, const std::string& path,
+                      const std::string& key) {
+  c10::IValue value;
+  CTMQ_CHECK(archive.try_read("ctmq_meta_" + key, value),
+             "network file " << path << " has no '" << key
+                             << "' metadata: it was not written by ctmq's save_network");
+  return value;
+}
+
+NetworkFileInfo read_info(torch::serialize::InputArchive& archive, const std::string& path) {
+  const int64_t format = read_meta(archive, path, "format").toInt();
+  CTMQ_CHECK(format <= kNetworkFileFormat,
+             "network file " << path << " has format " << format << "; this ctmq reads up to "
+                             << kNetworkFileFormat << ": use a newer ctmq");
+  NetworkFileInfo info;
+  info.options.architecture =
+      parse_architecture(read_meta(archive, path, "architecture").toStringRef());
+  info.options.num_classes = read_meta(archive, path, "num_classes").toInt();
+  info.options.in_channels = read_meta(archive, path, "in_channels").toInt();
+  info.options.width = read_meta(archive, path, "width").toInt();
+  info.options.quant.weight =
+      quant::parse_weight_quantizer(read_meta(archive, path, "weight_quantizer").toStringRef());
+  info.options.quant.activation = quant::parse_activation_quantizer(
+      read_meta(archive, path, "activation_quantizer").toStringRef());
+  info.options.quant.weight_granularity =
+      quant::parse_granularity(read_meta(archive, path, "weight_granularity").toStringRef());
+  info.options.quant.edge_layer_bits =
+      static_cast<int>(read_meta(archive, path, "edge_layer_bits").toInt());
+  info.bits.weight = static_cast<int>(read_meta(archive, path, "weight_bits").toInt());
+  info.bits.activation = static_cast<int>(read_meta(archive, path, "activation_bits").toInt());
+  info.ctmq_version = read_meta(archive, path, "ctmq_version").toStringRef();
+  return info;
+}
+
+std::string describe(const ModelOptions& o) {
+  std::ostringstream s;
+  s << architecture_name(o.architecture) << ", " << o.num_classes << " classes, " << o.in_channels
+    << " input channel" << (o.in_channels == 1 ? "" : "s");
+  if (o.architecture != Architecture::kResNet18) s << ", width " << o.width;
+  return s.str();
+}
+
+bool same_shape(const ModelOptions& a, const ModelOptions& b) {
+  return a.architecture == b.architecture && a.num_classes == b.num_classes &&
+         a.in_channels == b.in_channels &&
+         (a.architecture == Architecture::kResNet18 || a.width == b.width);
+}
+
+bool is_quantizer_state(const std::string& name) {
+  return name == "weight_step" || name == "input_step";
+}
+
+// Copies every parameter and buffer of `module` from `archive` (Module::save
+// layout). Missing LSQ steps are allowed when `allow_missing_steps`.
+void load_tensors(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                  const std::string& prefix, const std::string& path, bool allow_missing_steps) {
+  torch::NoGradGuard no_grad;
+  auto copy = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
+    torch::Tensor source;
+    if (!archive.try_read(name, source, is_buffer)) {
+      CTMQ_CHECK(allow_missing_steps && is_quantizer_state(name),
+                 "network file " << path << " has no tensor '" << prefix << name
+                                 << "': it was saved from a different network");
+      return;
+    }
+    CTMQ_CHECK(source.sizes() == target.sizes(),
+               "network file " << path << ": tensor '" << prefix << name << "' has shape "
+                               << source.sizes() << "; this network expects " << target.sizes());
+    target.copy_(source);
+  };
+  for (auto& p : module.named_parameters(/*recurse=*/false)) copy(p.key(), p.value(), false);
+  for (auto& b : module.named_buffers(/*recurse=*/false)) copy(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive child_archive;
+    CTMQ_CHECK(archive.try_read(child.key(), child_archive),
+               "network file " << path << " has no module '" << prefix << child.key()
+                               << "': it was saved from a different network");
+    load_tensors(*child.value(), child_archive, prefix + child.key() + ".", path,
+                 allow_missing_steps);
+  }
+}
+
+void load_checked(NetworkImpl& net, torch::serialize::InputArchive& archive,
+                  const std::string& path, bool allow_missing_steps) {
+  try {
+    load_tensors(net, archive, "", path, allow_missing_steps);
+  } catch (const c10::Error& e) {
+    CTMQ_FAIL("network file " << path << " cannot be read (" << first_line(e.what())
+                              << "): it is corrupt or truncated");
+  }
+}
+
+}  // namespace
+
+void save_network(NetworkImpl& net, const std::string& path) {
+  const ModelOptions& o = net.options();
+  const quant::BitDepths bits = net.bit_depths();
+  torch::serialize::OutputArchive archive;
+  auto meta = [&](const std::string& key, c10::IValue value) {
+    archive.write("ctmq_meta_" + key, value);
+  };
+  meta("format", kNetworkFileFormat);
+  meta("architecture", architecture_name(o.architecture));
+  meta("num_classes", o.num_classes);
+  meta("in_channels", o.in_channels);
+  meta("width", o.width);
+  meta("weight_quantizer", std::string(weight_quantizer_name(o.quant.weight)));
+  meta("activation_quantizer", std::string(activation_quantizer_name(o.quant.activation)));
+  meta("weight_granularity", std::string(granularity_name(o.quant.weight_granularity)));
+  meta("edge_layer_bits", static_cast<int64_t>(o.quant.edge_layer_bits));
+  meta("weight_bits", static_cast<int64_t>(bits.weight));
+  meta("activation_bits", static_cast<int64_t>(bits.activation));
+  meta("ctmq_version", std::string(CTMQ_VERSION));
+  net.save(archive);
+
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    CTMQ_CHECK(!ec, "cannot create directory " << parent.string() << " for network file " << path
+                                               << ": " << ec.message());
+  }
+  const std::string temporary = temporary_path_for(path);
+  try {
+    archive.save_to(temporary);
+  } catch (const c10::Error& e) {
+    std::filesystem::remove(temporary);
+    CTMQ_FAIL("cannot write network file " << path << " (" << first_line(e.what())
+                                           << "); check the path and free space");
+  }
+  commit_file_atomically(temporary, path);
+}
+
+NetworkFileInfo read_network_info(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  open_archive(archive, path);
+  return read_info(archive, path);
+}
+
+std::shared_ptr<NetworkImpl> load_network(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  open_archive(archive, path);
+  const NetworkFileInfo info = read_info(archive, path);
+  std::shared_ptr<NetworkImpl> net = make_network(info.options);
+  net->set_bit_depths(info.bits);
+  load_checked(*net, archive, path, /*allow_missing_steps=*/false);
+  return net;
+}
+
+void load_weights_into(NetworkImpl& net, const std::string& path) {
+  torch::serialize::InputArchive archive;
+  open_archive(archive, path);
+  const NetworkFileInfo info = read_info(archive, path);
+  CTMQ_CHECK(same_shape(info.options, net.options()),
+             "checkpoint " << path << ": architecture " << describe(info.options)
+                           << "; this stage builds " << describe(net.options()));
+  const quant::BitDepths wanted = net.bit_depths();
+  // Load at the file's depths, then switch: a changed depth re-initialises
+  // k-dependent state from the loaded weights.
+  net.set_bit_depths(info.bits);
+  load_checked(net, archive, path, /*allow_missing_steps=*/true);
+  net.set_bit_depths(wanted);
+}
+
+std::vector<QuantizedLayerView> quantized_layers(NetworkImpl& net) {
+  torch::NoGradGuard no_grad;
+  std::vector<QuantizedLayerView> views;
+  for (const auto& m : net.named_modules("", /*include_self=*/false)) {
+    if (auto* layer = dynamic_cast<quant::QuantizedLayer*>(m.value().get())) {
+      views.push_back(
+          {m.key(), layer->latent_weight(), layer->quantized_weight(), layer->bit_depths().weight});
+    }
+  }
+  return views;
+}
+
+}  // namespace ctmq::model
