@@ -19,7 +19,7 @@ while (( $# > 0 )); do
 done
 if (( ${#positional[@]} < 1 )); then sed -n '2,13p' "$0"; exit 2; fi
 cifar=${positional[0]}
-parse_common_flags "${flags[@]}" "${positional[1]:-$here/../shards/cifar10}"
+parse_common_flags "${flags[@]}" "${positional[1]:-$(cd "$here/.." && pwd)/shards/cifar10}"
 find_ctmq_shard
 train_inputs=()
 for i in 1 2 3 4 5; do train_inputs+=(--input "$cifar/data_batch_$i.bin"); done

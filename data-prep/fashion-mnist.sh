@@ -16,7 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
 if ! parse_common_flags "$@"; then sed -n '2,16p' "$0"; exit 0; fi
-OUT_DIR=${OUT_DIR:-$here/../shards/fashion-mnist}
+OUT_DIR=${OUT_DIR:-$(cd "$here/.." && pwd)/shards/fashion-mnist}
 src=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 find_ctmq_shard
 names="T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot"

@@ -21,7 +21,7 @@ while (( $# > 0 )); do
 done
 if (( ${#positional[@]} < 1 )); then sed -n '2,15p' "$0"; exit 2; fi
 root=${positional[0]}
-parse_common_flags "${flags[@]}" "${positional[1]:-$here/../shards/imagenet}"
+parse_common_flags "${flags[@]}" "${positional[1]:-$(cd "$here/.." && pwd)/shards/imagenet}"
 find_ctmq_shard
 for split in train val; do
   [[ -d $root/$split ]] || { echo "data-prep: $root/$split missing; skipped" >&2; continue; }
