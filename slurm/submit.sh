@@ -111,7 +111,7 @@ fi
 
 # --- submission --------------------------------------------------------------
 export CTMQ_ROOT_DIR=$root CTMQ_BIN_DIR=$CTMQ_BIN
-common=(--chdir="$PWD" --open-mode=append --nodes="$NODES" --ntasks-per-node="$TASKS_PER_NODE"
+common=(--chdir="$PWD" --open-mode=append --kill-on-invalid-dep=yes --nodes="$NODES" --ntasks-per-node="$TASKS_PER_NODE"
   --cpus-per-task="$CPUS_PER_TASK")
 [[ -n $PARTITION ]] && common+=(--partition="$PARTITION")
 [[ -n $ACCOUNT ]] && common+=(--account="$ACCOUNT")

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# slurm/submit.sh against a real Slurm started on this machine
+# (slurm/testing/local-slurm.sh: munged, slurmctld, slurmd under a temp dir,
+# stopped by pid files on exit). Needs root and Debian's slurm/munge packages;
+# fails loudly without them.
+#   1. A tiny chain (2 cycles, 2 -> 1 bits, 256 Fashion-MNIST training images)
+#      with the manifests missing: sharding is submitted first (job array +
+#      merge), then one train and one eval job per stage (launcher srun); every
+#      stage ends DONE with its eval.json.
+#   2. Bad input before anything is submitted: unknown --from, a missing prior
+#      checkpoint, a run directory with another plan; --dry-run submits nothing.
+#   3. A second chain (launcher mpirun) is cancelled mid-way (scancel) and
+#      resubmitted with the same command: finished stages are not run again.
+set -euo pipefail
+root=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+export CTMQ_BIN_DIR=${CTMQ_BIN_DIR:-$root/build}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fail() { echo "slurm_chain: FAIL: $*" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || fail "must run as root (the local Slurm runs its daemons as root)"
+for tool in munged slurmctld slurmd sbatch squeue scancel; do
+  command -v "$tool" >/dev/null || fail "$tool not found; run pipeline/install-deps.sh"
+done
+source "$root/slurm/testing/local-slurm.sh"
+tmp=$(mktemp -d /tmp/ctmq-slurm-chain-XXXXXX)
+chmod 755 "$tmp"
+cleanup() {
+  scancel -u root 2>/dev/null || true
+  local_slurm_stop
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+local_slurm_start "$tmp/slurm" || fail "local Slurm did not start"
+
+# wait_idle SECONDS: waits until no job is queued or running.
+wait_idle() {
+  local i
+  for ((i = 0; i < $1; ++i)); do
+    [[ -z $(squeue -h -o %i) ]] && return 0
+    sleep 1
+  done
+  squeue >&2
+  fail "jobs still queued after $1 s"
+}
+site() {  # site FILE LAUNCHER
+  sed -e "s/^LAUNCHER=.*/LAUNCHER=\"$2\"/" -e 's/^CPUS_PER_TASK=.*/CPUS_PER_TASK=1/' \
+    -e 's/^TIME_TRAIN=.*/TIME_TRAIN="00:10:00"/' -e 's/^TIME_EVAL=.*/TIME_EVAL="00:05:00"/' \
+    -e 's/^SHARD_TASKS=.*/SHARD_TASKS=2/' -e 's/^SIGNAL_SECONDS=.*/SIGNAL_SECONDS=30/' \
+    "$root/slurm/site.conf" >"$1"
+}
+site "$tmp/site-srun.conf" srun
+site "$tmp/site-mpirun.conf" mpirun
+cat >"$tmp/run.ini" <<INI
+[plan]
+k-start = 2
+k-target = 1
+cycles = 2
+epochs-pretrain = 1
+epochs-step = 1
+epochs-accurate = 1
+baselines = false
+[model]
+width = 8
+[train]
+batch = 64
+seed = 5
+threads = 1
+log-every = 2
+checkpoint-every = 2
+[data]
+train-manifest = $tmp/shards/train/manifest.json
+test-manifest = $tmp/shards/test/manifest.json
+train-limit = 256
+test-limit = 300
+[eval]
+batch = 100
+[slurm]
+data-prep = data-prep/fashion-mnist.sh
+INI
+stages=(c0-fp c1-w2a2 c1-w1a1 c2-fp c2-w2a2 c2-w1a1)
+submit() { bash "$root/slurm/submit.sh" "$@"; }
+
+echo "== 1. a tiny chain, sharding first"
+run=$tmp/run1
+submit "$tmp/run.ini" "$run" --site "$tmp/site-srun.conf" >"$tmp/submit1" 2>&1 ||
+  { cat "$tmp/submit1"; fail "submit failed"; }
+grep -q "submitted sharding" "$tmp/submit1" || { cat "$tmp/submit1"; fail "sharding was not submitted"; }
+wait_idle 240
+[[ -f $tmp/shards/train/manifest.json && -f $tmp/shards/test/manifest.json ]] || fail "sharding jobs made no manifests"
+for s in "${stages[@]}"; do
+  [[ -f $run/stages/$s/DONE ]] || { tail -n 20 "$run/logs/$s".*.log >&2 || true; fail "stage $s not DONE"; }
+  python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e["samples"] == 300 and e["stage"] == sys.argv[2] and 0 <= e["top1"] <= 100, e' \
+    "$run/stages/$s/eval.json" "$s" || fail "eval.json of $s"
+  grep -q "ctmq-train job" "$run/logs/$s.train.log" || fail "no Slurm train log for $s"
+done
+
+echo "== 2. bad input is refused before anything is submitted"
+expect_error() {  # expect_error PATTERN ARGS...
+  local pattern=$1
+  shift
+  if submit "$@" >"$tmp/err" 2>&1; then fail "submit $* succeeded"; fi
+  grep -q "$pattern" "$tmp/err" || { cat "$tmp/err"; fail "submit $*: no '$pattern' in the error"; }
+  [[ -z $(squeue -h -o %i) ]] || fail "submit $* submitted a job"
+}
+expect_error "no such stage" "$tmp/run.ini" "$tmp/bad" --from c7-w7a7 --site "$tmp/site-srun.conf"
+expect_error "final.pt is missing" "$tmp/run.ini" "$tmp/bad" --from c2-w2a2 --site "$tmp/site-srun.conf"
+[[ ! -e $tmp/bad ]] || fail "a refused submission created its run directory"
+sed 's/^cycles = 2/cycles = 3/' "$tmp/run.ini" >"$tmp/other.ini"
+expect_error "different" "$tmp/other.ini" "$run" --site "$tmp/site-srun.conf"
+submit "$tmp/run.ini" "$tmp/dry" --dry-run --site "$tmp/site-srun.conf" >"$tmp/dry.out" 2>&1 || fail "dry run failed"
+[[ $(grep -c '^sbatch .*train.sbatch' "$tmp/dry.out") == 6 && $(grep -c '^sbatch .*eval.sbatch' "$tmp/dry.out") == 6 ]] ||
+  { cat "$tmp/dry.out"; fail "dry run does not print 6 train and 6 eval sbatch lines"; }
+grep -q -- "--dependency=afterok:JOB1 .*c1-w2a2" "$tmp/dry.out" || fail "c1-w2a2 does not wait for c0-fp"
+[[ -z $(squeue -h -o %i) && ! -e $tmp/dry ]] || fail "dry run submitted or created something"
+
+echo "== 3. cancel mid-way, resubmit: finished stages are not run again"
+run=$tmp/run2
+submit "$tmp/run.ini" "$run" --site "$tmp/site-mpirun.conf" >"$tmp/submit2" 2>&1 || { cat "$tmp/submit2"; fail "submit 2 failed"; }
+for ((i = 0; i < 240; ++i)); do
+  [[ -f $run/stages/c1-w2a2/DONE ]] && break
+  sleep 0.5
+done
+scancel -u root
+wait_idle 60
+done_before=()
+for s in "${stages[@]}"; do [[ -f $run/stages/$s/DONE ]] && done_before+=("$s"); done
+((${#done_before[@]} >= 2)) || fail "c0-fp and c1-w2a2 should be DONE before the cancel"
+((${#done_before[@]} < ${#stages[@]})) || fail "the chain finished before scancel; nothing to resume"
+echo "   DONE before the cancel: ${done_before[*]}"
+stamps=$(for s in "${done_before[@]}"; do stat -c '%n %.9Y' "$run/stages/$s/DONE"; done)
+submit "$tmp/run.ini" "$run" --site "$tmp/site-mpirun.conf" >"$tmp/submit3" 2>&1 || { cat "$tmp/submit3"; fail "resubmit failed"; }
+for s in "${done_before[@]}"; do
+  grep -q "stage $s: DONE" "$tmp/submit3" || { cat "$tmp/submit3"; fail "resubmission did not skip $s"; }
+done
+wait_idle 240
+for s in "${stages[@]}"; do [[ -f $run/stages/$s/DONE && -f $run/stages/$s/eval.json ]] || fail "$s not DONE after resubmit"; done
+[[ $(for s in "${done_before[@]}"; do stat -c '%n %.9Y' "$run/stages/$s/DONE"; done) == "$stamps" ]] ||
+  fail "a finished stage was run again (DONE rewritten)"
+for s in "${done_before[@]}"; do
+  [[ $(grep -c "ctmq-train job" "$run/logs/$s.train.log") == 1 ]] || fail "stage $s was trained twice"
+done
+echo "slurm_chain: PASS"
