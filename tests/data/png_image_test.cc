@@ -1,6 +1,7 @@
 #include "ctmq/data/png_image.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <fstream>
 
@@ -130,6 +131,28 @@ TEST(PngImage, TruncatedPngIsAClearError) {
   } catch (const ctmq::Error& e) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("not a valid PNG"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PngImage, AHugeClaimedSizeIsRefusedWithoutAllocating) {
+  // A valid small PNG whose IHDR (with a fixed-up CRC) claims 100000x100000.
+  ctmq::testing::TempDir dir;
+  const std::string path = dir.path() + "/huge.png";
+  test::write_test_png(path, test::PngSpec{}, 8);
+  std::string bytes = ctmq::read_file(path);
+  auto put_be32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<char>(v >> (24 - 8 * i));
+  };
+  put_be32(16, 100000);
+  put_be32(20, 100000);
+  put_be32(
+      29, static_cast<uint32_t>(::crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + 12), 17)));
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size());
+  try {
+    decode_png(path, 3);
+    FAIL() << "no error";
+  } catch (const ctmq::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
   }
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
@@ -105,23 +106,31 @@ class ImageFolderSource : public RecordSource {
   void read(SourceRecord& record) override {
     CTMQ_ASSERT(next_ < count());
     const std::string path = path_of(next_);
+    if (policy_ == SizePolicy::kReject) {  // refuse before decoding
+      int64_t height = 0, width = 0;
+      read_png_size(path, height, width);
+      CTMQ_CHECK(height == shape_.height && width == shape_.width, mismatch(path, height, width));
+    }
     DecodedImage image = decode_png(path, shape_.channels);
     record.label = labels_[static_cast<size_t>(next_)];
     if (image.height == shape_.height && image.width == shape_.width) {
       record.pixels = std::move(image.pixels);
     } else {
-      CTMQ_CHECK(policy_ == SizePolicy::kResize,
-                 "image " << path << " is " << image.width << "x" << image.height
-                          << " (WxH) but the data set's images are " << shape_.width << "x"
-                          << shape_.height
-                          << "; pass --size-mismatch resize (or --image-size) "
-                             "to resize, or remove the image");
+      CTMQ_CHECK(policy_ == SizePolicy::kResize, mismatch(path, image.height, image.width));
       record.pixels = resize(image, shape_.height, shape_.width);
     }
     ++next_;
   }
 
  private:
+  std::string mismatch(const std::string& path, int64_t height, int64_t width) const {
+    std::ostringstream message;
+    message << "image " << path << " is " << width << "x" << height
+            << " (WxH) but the data set's images are " << shape_.width << "x" << shape_.height
+            << "; pass --size-mismatch resize (or --image-size) to resize, or remove the image";
+    return message.str();
+  }
+
   std::string path_of(int64_t index) const {
     return (fs::path(root_) / files_[static_cast<size_t>(index)]).string();
   }

@@ -75,6 +75,10 @@ bool decode_interleaved(PngContext& context, std::vector<uint8_t>& pixels, png_u
   height = png_get_image_height(png, info);
   source_channels = png_get_channels(png, info);
   const size_t row_bytes = png_get_rowbytes(png, info);
+  // Bounded memory: a (possibly hostile) header may claim a huge image.
+  if (static_cast<double>(row_bytes) * height > double{1 << 30}) {
+    png_error(png, "image too large (over 1 GiB decoded)");
+  }
   pixels.resize(row_bytes * height);
   rows.resize(height);
   for (png_uint_32 y = 0; y < height; ++y) rows[y] = pixels.data() + y * row_bytes;
