@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# ctmq-train end to end on real Fashion-MNIST (tiny: train-limit, width 4):
+#  - a 2-rank stage (mpirun -n 2) and a 2-rank quantized stage initialised from it;
+#  - preemption by a real SIGUSR1 sent to mpirun: exit 75, checkpoint, no DONE;
+#    the same command again finishes the stage (exit 0, DONE);
+#  - a DONE stage is a no-op; bad input (unknown option, bits out of range,
+#    missing manifest, init stage not DONE, a checkpoint of another width,
+#    more ranks than samples) fails non-zero with a clear message and leaves
+#    the run directory as it was.
+# Env: CTMQ_BIN_DIR (executables), CTMQ_SOURCE_DIR, CTMQ_FASHION_MNIST_DIR.
+set -euo pipefail
+src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${CTMQ_BIN_DIR:-$src/build}
+for exe in ctmq-shard ctmq-train; do
+  [[ -x $bin/$exe ]] || { echo "train_cli: $bin/$exe not built (set CTMQ_BIN_DIR)" >&2; exit 1; }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 CTMQ_BIN_DIR=$bin
+fail() { echo "train_cli: FAIL: $*" >&2; exit 1; }
+mpi() { mpirun -n "$1" --oversubscribe --bind-to none "${@:2}"; }
+
+"$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
+  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+cat >"$tmp/run.ini" <<INI
+[data]
+train-manifest = $tmp/shards/train/manifest.json
+test-manifest = $tmp/shards/test/manifest.json
+train-limit = 256
+[model]
+arch = small-resnet
+width = 4
+[train]
+batch = 32
+threads = 1
+seed = 7
+checkpoint-every = 2
+log-every = 2
+[plan]
+cycles = 1
+INI
+train=("$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$tmp/run")
+stage_dir=$tmp/run/stages
+
+# 1. Two ranks, then a quantized stage from it.
+mpi 2 "${train[@]}" --stage c0-fp --epochs 1 2>"$tmp/fp.log" || { cat "$tmp/fp.log"; fail "c0-fp"; }
+[[ -f $stage_dir/c0-fp/DONE && -f $stage_dir/c0-fp/final.pt ]] || fail "c0-fp has no DONE/final.pt"
+grep -q '"ranks":2' "$stage_dir/c0-fp/metrics.jsonl" || fail "metrics.jsonl does not say 2 ranks"
+[[ $(wc -l <"$stage_dir/c0-fp/metrics.jsonl") -eq 4 ]] || fail "expected 4 metrics records (8 steps, log-every 2)"
+grep -q 'img/s ETA' "$tmp/fp.log" || fail "no progress line on stderr"
+mpi 2 "${train[@]}" --stage c1-w2a2 --w-bits 2 --a-bits 2 --init c0-fp --epochs 1 2>"$tmp/w2.log" ||
+  { cat "$tmp/w2.log"; fail "c1-w2a2"; }
+[[ -f $stage_dir/c1-w2a2/DONE ]] || fail "c1-w2a2 has no DONE"
+grep -q '^w-bits = 2' "$stage_dir/c1-w2a2/config.ini" || fail "config.ini lacks the resolved w-bits"
+
+# 2. A DONE stage is a no-op.
+before=$(md5sum "$stage_dir/c0-fp/final.pt")
+"${train[@]}" --stage c0-fp --epochs 1 2>"$tmp/again.log" || fail "rerun of a DONE stage failed"
+grep -q "already DONE" "$tmp/again.log" || fail "rerun of a DONE stage did not say so"
+[[ $(md5sum "$stage_dir/c0-fp/final.pt") == "$before" ]] || fail "DONE stage's final.pt changed"
+
+# 3. Preemption: SIGUSR1 to mpirun (which forwards it) once a checkpoint exists.
+long=(--stage c1-w1a1 --w-bits 1 --a-bits 1 --init c0-fp --epochs 12)
+mpirun -n 2 --oversubscribe --bind-to none "${train[@]}" "${long[@]}" 2>"$tmp/preempt.log" &
+pid=$!  # mpirun itself: it forwards SIGUSR1 to the ranks
+for _ in $(seq 1 600); do
+  compgen -G "$stage_dir/c1-w1a1/checkpoints/step-*.pt" >/dev/null && break
+  sleep 0.1
+done
+kill -USR1 "$pid"
+rc=0
+wait "$pid" || rc=$?
+[[ $rc -eq 75 ]] || { cat "$tmp/preempt.log"; fail "preempted run exited $rc, expected 75"; }
+[[ ! -e $stage_dir/c1-w1a1/DONE && ! -e $stage_dir/c1-w1a1/final.pt ]] ||
+  fail "a preempted stage has DONE or final.pt"
+compgen -G "$stage_dir/c1-w1a1/checkpoints/step-*.pt" >/dev/null || fail "no checkpoint after preemption"
+grep -q "preempted at step" "$tmp/preempt.log" || fail "no preemption message"
+
+# 4. Bad input: clear errors, non-zero exit, nothing overwritten.
+snapshot() { (cd "$tmp/run" && find . -type f -exec md5sum {} + | sort); }
+expect_error() {  # expect_error FRAGMENT COMMAND...
+  local fragment=$1 rc=0
+  shift
+  "$@" >"$tmp/err.log" 2>&1 || rc=$?
+  [[ $rc -ne 0 && $rc -ne 75 ]] || { cat "$tmp/err.log"; fail "'$*' exited $rc"; }
+  grep -q -- "$fragment" "$tmp/err.log" || { cat "$tmp/err.log"; fail "no '$fragment' in the error"; }
+}
+state=$(snapshot)
+expect_error "unrecognised option\|unknown option" "${train[@]}" --stage x --bogus 1
+expect_error "--w-bits 9" "${train[@]}" --stage c1-w9a9 --w-bits 9 --a-bits 9
+expect_error "does not exist" "${train[@]}" --stage c1-w4a4 --train-manifest "$tmp/none/manifest.json"
+expect_error "is not DONE" "${train[@]}" --stage c2-w4a4 --init c1-w3a3
+expect_error "width 4" "${train[@]}" "${long[@]}" --width 8
+expect_error "only 1 training samples" mpi 2 "${train[@]}" --stage c1-w8a8 --train-limit 1 --batch 2
+[[ $(snapshot) == "$state" ]] || fail "a failed command changed the run directory"
+
+# 5. The preempted stage finishes when run again (on 2 ranks, as before).
+mpi 2 "${train[@]}" "${long[@]}" 2>"$tmp/resume.log" || { cat "$tmp/resume.log"; fail "resume"; }
+grep -q "resuming at step" "$tmp/resume.log" || fail "the rerun did not resume"
+[[ -f $stage_dir/c1-w1a1/DONE && -f $stage_dir/c1-w1a1/final.pt ]] || fail "resumed stage not DONE"
+[[ $(compgen -G "$stage_dir/c1-w1a1/checkpoints/step-*.pt" | wc -l) -le 2 ]] || fail "more than 2 checkpoints kept"
+echo "train_cli: OK"
