@@ -182,7 +182,7 @@ TEST(BatchNorm2d, SetStatsReducerReachesEveryBatchNormOfANetwork) {
       EXPECT_TRUE(bn->has_stats_reducer());
     }
   }
-  EXPECT_EQ(bns, 9);  // stem, 3 blocks x 2, shortcuts of layer2 and layer3
+  EXPECT_EQ(bns, 10);  // stem, 3 blocks x 2, 3 shortcuts
   set_stats_reducer(*net, nullptr);
   for (const auto& m : net->modules()) {
     if (auto* bn = dynamic_cast<BatchNorm2dImpl*>(m.get())) EXPECT_FALSE(bn->has_stats_reducer());

@@ -78,6 +78,9 @@ TEST(ResNet20, HasCifarShapesAndParameterCount) {
 TEST(SmallResNet, TakesFashionMnistShapedInput) {
   ModelOptions o;  // small-resnet, 1 channel, 10 classes, width 16
   auto net = make_network(o);
+  // stem 144 + 32; layer1 (16->16, /2) 2*2304 + 64 + shortcut 256 + 32; layer2 (16->32)
+  // 4608 + 9216 + 128 + 512 + 64; layer3 (32->64) 18432 + 36864 + 256 + 2048 + 128; fc 650.
+  EXPECT_EQ(count_parameters(*net), 78042);
   EXPECT_EQ(net->forward(torch::randn({3, 1, 28, 28})).sizes(), (std::vector<int64_t>{3, 10}));
   o.width = 8;
   o.num_classes = 5;
@@ -102,7 +105,7 @@ TEST(Network, SetBitDepthsKeepsEdgeLayersAtEdgeBits) {
   net->set_bit_depths({2, 3});
   EXPECT_EQ(net->bit_depths(), (quant::BitDepths{2, 3}));
   auto bits = layer_bits(*net);
-  EXPECT_EQ(bits.size(), 10u);  // conv1, 6 block convs, 2 shortcuts, fc
+  EXPECT_EQ(bits.size(), 11u);  // conv1, 6 block convs, 3 shortcuts, fc
   EXPECT_EQ(bits["conv1"], quant::BitDepths{});
   EXPECT_EQ(bits["fc"], quant::BitDepths{});
   EXPECT_EQ(bits["layer2.0.downsample.0"], quant::BitDepths{});

@@ -153,7 +153,7 @@ TEST(WeightsIo, QuantizedLayersListsEveryLayerWithItsBits) {
   auto net = make_network(o);
   net->set_bit_depths({2, 2});
   const auto layers = quantized_layers(*net);
-  ASSERT_EQ(layers.size(), 10u);
+  ASSERT_EQ(layers.size(), 11u);
   EXPECT_EQ(layers.front().name, "conv1");
   EXPECT_EQ(layers.front().bits, 8);
   EXPECT_EQ(layers.back().name, "fc");

@@ -56,7 +56,9 @@ ResNetLayout resnet_layout(const ModelOptions& options) {
     case Architecture::kResNet20:
       return {false, {w, 2 * w, 4 * w}, {3, 3, 3}, {1, 2, 2}};
     case Architecture::kSmallResNet:
-      return {false, {w, 2 * w, 4 * w}, {1, 1, 1}, {1, 2, 2}};
+      // Every stage halves the resolution (28 -> 14 -> 7 -> 4): ~2.7 M multiply-adds
+      // per 28x28 image at width 16, fast enough to train on a few CPU cores.
+      return {false, {w, 2 * w, 4 * w}, {1, 1, 1}, {2, 2, 2}};
   }
   CTMQ_ASSERT(false);
   return {};
