@@ -211,7 +211,7 @@ def training_curves(run, path):
         ax_loss.text(0.5, 0.5, "no metrics.jsonl in any DONE stage", ha="center",
                      transform=ax_loss.transAxes)
     ax_loss.set_ylabel("training loss")
-    ax_acc.set_ylabel("training top-1 (as logged)")
+    ax_acc.set_ylabel("training accuracy\n(metrics.jsonl, as logged)")
     ax_acc.set_xlabel("step along the chain (global_step + steps of earlier stages)")
     fig.suptitle("%s: training curves per stage" % run.name)
     for ax in (ax_loss, ax_acc):
@@ -221,7 +221,8 @@ def training_curves(run, path):
 
 
 def quant_report(run, path):
-    """Per layer: relative quantization error and sign-flip fraction, one line per stage."""
+    """Per layer: relative quantization error and sign-flip fraction, one line per stage
+    (baselines dashed)."""
     reports = [s for s in run.stages if s.quant_report is not None]
     fig, (ax_err, ax_flip) = _figure("quant_report", rows=2, sharex=True)
     layer_names = []
@@ -230,18 +231,19 @@ def quant_report(run, path):
             if layer["name"] not in layer_names:
                 layer_names.append(layer["name"])
     position = {name: i for i, name in enumerate(layer_names)}
-    cmap = plt.get_cmap("viridis")
     for i, s in enumerate(reports):
-        color = cmap(i / max(1, len(reports) - 1))
+        color = "C%d" % (i % 10)
+        style = "--" if s.plan.is_baseline else "-"
+        marker = "os^vD"[(i // 10) % 5]
         layers = s.quant_report["layers"]
         label = "%s (%s)" % (s.plan.name, s.plan.bits_label)
         ax_err.plot([position[l["name"]] for l in layers], [l["relative_error"] for l in layers],
-                    "o-", color=color, markersize=3, linewidth=1, label=label)
+                    style, marker=marker, color=color, markersize=3, linewidth=1, label=label)
         flips = [(position[l["name"]], l["sign_flip_fraction"]) for l in layers
                  if l.get("sign_flip_fraction") is not None]
         if flips:
-            ax_flip.plot([f[0] for f in flips], [f[1] for f in flips], "o-", color=color,
-                         markersize=3, linewidth=1)
+            ax_flip.plot([f[0] for f in flips], [f[1] for f in flips], style, marker=marker,
+                         color=color, markersize=3, linewidth=1)
     ax_err.set_ylabel("‖W_q − W‖ / ‖W‖")
     ax_flip.set_ylabel("sign-flip fraction\n(vs init stage)")
     ax_flip.set_xticks(range(len(layer_names)))
