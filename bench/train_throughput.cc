@@ -1,0 +1,180 @@
+// Training throughput and peak memory of one rank: ctmq (LibTorch C++) against
+// the same model and quantizers in PyTorch Python eager (bench/train_peer.py),
+// measured in the same run. ResNet-20 width 16, 32x32 inputs, SGD (momentum
+// 0.9), batch 64 and 256, W=A at 32, 4 and 1 bits.
+//
+// Each measurement runs in its own process (peak RSS is per process); the
+// driver alternates ctmq and PyTorch per configuration and prints a table
+// (docs/performance.md, "Training").
+//
+//   ctmq-bench-train-throughput [--threads 1] [--steps 5] [--repeats 2]
+//       [--python /usr/bin/python3] [--peer bench/train_peer.py]
+//   ctmq-bench-train-throughput --child BATCH BITS [--native-bn] ...   (one measurement)
+// "native-BN" is ctmq's model with torch's BatchNorm kernels instead of the
+// synchronised path the trainer uses (see docs/training.md).
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ctmq/model/batch_norm.h"
+#include "ctmq/model/network.h"
+
+namespace {
+
+struct Args {
+  int threads = 1;
+  int steps = 5;
+  int repeats = 2;
+  int width = 16;
+  std::string python = "/usr/bin/python3";
+  std::string peer = "bench/train_peer.py";
+  bool child = false;
+  bool native_bn = false;  // --child only: torch's BatchNorm path instead of the trainer's
+  int64_t batch = 64;
+  int bits = 32;
+};
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // Linux: kilobytes
+}
+
+// One measurement in this process, as the trainer runs a step: BatchNorm on
+// its synchronised path (identity reduction on one rank), SGD momentum 0.9.
+nlohmann::json measure(const Args& a) {
+  torch::set_num_threads(a.threads);
+  torch::manual_seed(0);
+  ctmq::model::ModelOptions options;
+  options.architecture = ctmq::model::Architecture::kResNet20;
+  options.width = a.width;
+  options.in_channels = 3;
+  options.num_classes = 10;
+  auto net = ctmq::model::make_network(options);
+  net->set_bit_depths({a.bits, a.bits});
+  if (!a.native_bn) ctmq::model::set_stats_reducer(*net, [](std::vector<torch::Tensor>&) {});
+  net->train();
+  torch::optim::SGD sgd(net->parameters(),
+                        torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
+  torch::Tensor images = torch::randn({a.batch, 3, 32, 32});
+  torch::Tensor labels = torch::randint(0, 10, {a.batch}, torch::kInt64);
+  auto step = [&] {
+    sgd.zero_grad();
+    torch::nn::functional::cross_entropy(net->forward(images), labels).backward();
+    sgd.step();
+  };
+  for (int i = 0; i < 2; ++i) step();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < a.steps; ++i) step();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {{"impl", a.native_bn ? "ctmq-libtorch-native-bn" : "ctmq-libtorch"},
+          {"torch", TORCH_VERSION},
+          {"batch", a.batch},
+          {"bits", a.bits},
+          {"threads", a.threads},
+          {"steps", a.steps},
+          {"images_per_s", static_cast<double>(a.batch) * a.steps / elapsed},
+          {"peak_rss_mb", peak_rss_mb()}};
+}
+
+// Runs `command` and parses the last line of its stdout as JSON.
+nlohmann::json run_child(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run " + command);
+  std::string output, last;
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe)) output += buffer;
+  const int status = pclose(pipe);
+  if (status != 0)
+    throw std::runtime_error(command + " failed (status " + std::to_string(status) + ")");
+  size_t end = output.find_last_not_of("\n");
+  size_t begin = output.rfind('\n', end);
+  last = output.substr(begin == std::string::npos ? 0 : begin + 1, end + 1);
+  return nlohmann::json::parse(last);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("missing value after " + flag);
+      return argv[++i];
+    };
+    if (flag == "--child") {
+      a.child = true;
+      a.batch = std::stoll(next());
+      a.bits = std::stoi(next());
+    } else if (flag == "--native-bn") {
+      a.native_bn = true;
+    } else if (flag == "--threads") {
+      a.threads = std::stoi(next());
+    } else if (flag == "--steps") {
+      a.steps = std::stoi(next());
+    } else if (flag == "--repeats") {
+      a.repeats = std::stoi(next());
+    } else if (flag == "--width") {
+      a.width = std::stoi(next());
+    } else if (flag == "--python") {
+      a.python = next();
+    } else if (flag == "--peer") {
+      a.peer = next();
+    } else {
+      throw std::runtime_error("unknown flag " + flag + " (see the comment at the top of " +
+                               __FILE__ + ")");
+    }
+  }
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Args a = parse(argc, argv);
+  if (a.child) {
+    std::cout << measure(a).dump() << std::endl;
+    return 0;
+  }
+  const std::string self = argv[0];
+  const std::string common = " --threads " + std::to_string(a.threads) + " --steps " +
+                             std::to_string(a.steps) + " --width " + std::to_string(a.width);
+  std::printf(
+      "| batch | bits | ctmq img/s | PyTorch img/s | ratio | ctmq peak RSS MB | PyTorch peak RSS "
+      "MB |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  for (int64_t batch : {64, 256}) {
+    for (int bits : {32, 4, 1}) {
+      double best_ctmq = 0, best_native = 0, best_peer = 0, rss_ctmq = 0, rss_peer = 0;
+      for (int r = 0; r < a.repeats; ++r) {  // alternate, keep the best of each
+        auto c = run_child(self + " --child " + std::to_string(batch) + " " + std::to_string(bits) +
+                           common);
+        auto n = run_child(self + " --child " + std::to_string(batch) + " " + std::to_string(bits) +
+                           common + " --native-bn");
+        best_native = std::max(best_native, n["images_per_s"].get<double>());
+        auto p = run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
+                           " --bits " + std::to_string(bits) + common);
+        best_ctmq = std::max(best_ctmq, c["images_per_s"].get<double>());
+        best_peer = std::max(best_peer, p["images_per_s"].get<double>());
+        rss_ctmq = std::max(rss_ctmq, c["peak_rss_mb"].get<double>());
+        rss_peer = std::max(rss_peer, p["peak_rss_mb"].get<double>());
+      }
+      std::printf(
+          "| %ld | %s | %.0f | %.0f | %.2f | %.0f | %.0f |\n", static_cast<long>(batch),
+          bits == 32 ? "fp32" : ("W" + std::to_string(bits) + "A" + std::to_string(bits)).c_str(),
+          best_ctmq, best_peer, best_ctmq / best_peer, rss_ctmq, rss_peer);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "ctmq-bench-train-throughput: " << e.what() << "\n";
+  return 1;
+}
