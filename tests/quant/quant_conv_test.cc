@@ -94,6 +94,31 @@ TEST(QuantConv2d, LsqStepsAreRegisteredAndReinitialisedPerBitDepth) {
   EXPECT_THROW(conv->forward(x), ctmq::Error);
 }
 
+TEST(QuantConv2d, LsqInputStepUsesTheGlobalBatchWithARankSum) {
+  QuantOptions q;
+  q.activation = ActivationQuantizer::kLsq;
+  QuantConv2d conv(QuantConv2dOptions(2, 3, 3).quant(q));
+  conv->set_bit_depths({4, 4});
+  torch::manual_seed(6);
+  const torch::Tensor mine = torch::randn({2, 2, 5, 5});
+  const torch::Tensor other = torch::randn({2, 2, 5, 5}) * 3;  // a second rank's half
+  int calls = 0;
+  conv->set_rank_sum([&](std::vector<torch::Tensor>& t) {
+    ++calls;
+    t[0][0] += other.abs().sum().to(torch::kDouble);
+    t[0][1] += static_cast<double>(other.numel());
+  });
+  conv->train();
+  conv->forward(mine);
+  EXPECT_EQ(calls, 1);
+  const double expected =
+      2 * torch::cat({mine, other}).abs().mean().item<double>() / std::sqrt(7.0);
+  EXPECT_NEAR(conv->named_parameters()["input_step"].item<double>(), expected, 1e-6);
+  EXPECT_GT(std::fabs(expected - 2 * mine.abs().mean().item<double>() / std::sqrt(7.0)), 0.1);
+  conv->forward(mine);
+  EXPECT_EQ(calls, 1);  // only the initialisation communicates
+}
+
 TEST(QuantConv2d, CloneKeepsBitDepthsAndValues) {
   QuantConv2d conv(QuantConv2dOptions(2, 3, 3));
   conv->set_bit_depths({2, 3});

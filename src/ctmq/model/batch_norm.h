@@ -56,7 +56,9 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
 };
 TORCH_MODULE(BatchNorm2d);
 
-// Installs `reducer` into every BatchNorm2d of `net` (an empty one removes it).
+// Installs `reducer` into every BatchNorm2d of `net` (an empty one removes it),
+// and into every quantized layer, whose data-dependent initialisation (LSQ
+// input steps) then uses the global batch (quant::QuantizedLayer::set_rank_sum).
 void set_stats_reducer(torch::nn::Module& net, StatsReducer reducer);
 
 }  // namespace ctmq::model

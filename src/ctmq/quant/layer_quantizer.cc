@@ -1,5 +1,8 @@
 #include "ctmq/quant/layer_quantizer.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "ctmq/common/error.h"
 #include "ctmq/quant/quantizers.h"
 
@@ -73,7 +76,18 @@ torch::Tensor LayerQuantizer::input(const torch::Tensor& x, bool training) {
                  "LSQ input step of a layer is not initialised; run one training "
                  "batch (or load a checkpoint at these bit depths) before evaluating");
       torch::NoGradGuard no_grad;
-      input_step_.copy_(lsq_initial_step(x, k, Granularity::kPerTensor));
+      if (rank_sum_) {
+        // LSQ's 2 mean|x| / sqrt(Q_P) over the global batch.
+        std::vector<torch::Tensor> stats = {
+            torch::stack({x.abs().sum(torch::kDouble),
+                          torch::scalar_tensor(static_cast<double>(x.numel()), torch::kDouble)})};
+        rank_sum_(stats);
+        const double mean_abs = (stats[0][0] / stats[0][1]).item<double>();
+        input_step_.fill_(
+            std::max(1e-8, 2.0 * mean_abs / std::sqrt(static_cast<double>(lsq_qp(k)))));
+      } else {
+        input_step_.copy_(lsq_initial_step(x, k, Granularity::kPerTensor));
+      }
       input_step_ready_ = true;
     }
   }

@@ -4,10 +4,17 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+#include <vector>
+
 #include "ctmq/quant/bit_depths.h"
 #include "ctmq/quant/quant_options.h"
 
 namespace ctmq::quant {
+
+// In-place SUM over ranks of every tensor in the vector (float64), called
+// collectively; the same signature as model::StatsReducer.
+using RankSum = std::function<void(std::vector<torch::Tensor>&)>;
 
 // Implemented by QuantConv2dImpl and QuantLinearImpl; found in a network by
 // dynamic_cast over Module::modules().
@@ -24,6 +31,10 @@ class QuantizedLayer {
   // The real-valued weight the optimizer updates, and what forward() uses.
   virtual torch::Tensor latent_weight() const = 0;
   virtual torch::Tensor quantized_weight() const = 0;
+  // With a sum over ranks installed, data-dependent initialisation (the LSQ
+  // input step) uses the statistics of the global batch, so every rank starts
+  // from the same value. Empty: this rank's batch alone.
+  virtual void set_rank_sum(RankSum sum) = 0;
 };
 
 // State and dispatch shared by the quantized modules. Registered state:
@@ -32,7 +43,8 @@ class QuantizedLayer {
 // A step of 0 means "not initialised yet": the weight step is set from the
 // weight by set_bit_depths(); the input step from the first training batch
 // (LSQ's 2 mean|x| / sqrt(Q_P)). NOTE: with several ranks that first batch
-// differs per rank; broadcast parameters after the first step or accept it.
+// differs per rank unless a RankSum is installed (model::set_stats_reducer
+// installs the BatchNorm reducer here too): then it is the global batch's.
 class LayerQuantizer {
  public:
   // Registers the state above on `owner`. Keeps the current bit depths (so
@@ -46,6 +58,7 @@ class LayerQuantizer {
   // `training`: whether an uninitialised LSQ input step may be set from x.
   torch::Tensor input(const torch::Tensor& x, bool training);
   std::string tag() const { return bits_.tag(); }
+  void set_rank_sum(RankSum sum) { rank_sum_ = std::move(sum); }
 
  private:
   QuantOptions options_;
@@ -54,6 +67,7 @@ class LayerQuantizer {
   torch::Tensor weight_step_;
   torch::Tensor input_step_;
   bool input_step_ready_ = false;
+  RankSum rank_sum_;
 };
 
 }  // namespace ctmq::quant

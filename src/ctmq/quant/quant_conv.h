@@ -44,6 +44,7 @@ class QuantConv2dImpl : public torch::nn::Cloneable<QuantConv2dImpl>, public Qua
   bool is_edge_layer() const override { return options.edge_layer(); }
   torch::Tensor latent_weight() const override { return weight; }
   torch::Tensor quantized_weight() const override { return quantizer_.weight(weight); }
+  void set_rank_sum(RankSum sum) override { quantizer_.set_rank_sum(std::move(sum)); }
 
   QuantConv2dOptions options;
   torch::Tensor weight;

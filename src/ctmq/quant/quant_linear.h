@@ -38,6 +38,7 @@ class QuantLinearImpl : public torch::nn::Cloneable<QuantLinearImpl>, public Qua
   bool is_edge_layer() const override { return options.edge_layer(); }
   torch::Tensor latent_weight() const override { return weight; }
   torch::Tensor quantized_weight() const override { return quantizer_.weight(weight); }
+  void set_rank_sum(RankSum sum) override { quantizer_.set_rank_sum(std::move(sum)); }
 
   QuantLinearOptions options;
   torch::Tensor weight;
