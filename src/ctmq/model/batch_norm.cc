@@ -118,9 +118,10 @@ torch::Tensor BatchNorm2dImpl::synchronized_forward(const torch::Tensor& x, doub
     torch::NoGradGuard no_grad;
     const torch::Tensor xd = x.detach();
     const double local_count = static_cast<double>(x.numel() / c);
-    std::vector<torch::Tensor> stats = {torch::cat(
-        {torch::full({1}, local_count, torch::kDouble), xd.sum(kReduceDims, false, torch::kDouble),
-         xd.square().sum(kReduceDims, false, torch::kDouble)})};
+    std::vector<torch::Tensor> stats = {
+        torch::cat({torch::full({1}, local_count, xd.options().dtype(torch::kDouble)),
+                    xd.sum(kReduceDims, false, torch::kDouble),
+                    xd.square().sum(kReduceDims, false, torch::kDouble)})};
     reducer_(stats);
     const torch::Tensor& s = stats[0];
     count = s[0].item<double>();

@@ -80,7 +80,8 @@ torch::Tensor LayerQuantizer::input(const torch::Tensor& x, bool training) {
         // LSQ's 2 mean|x| / sqrt(Q_P) over the global batch.
         std::vector<torch::Tensor> stats = {
             torch::stack({x.abs().sum(torch::kDouble),
-                          torch::scalar_tensor(static_cast<double>(x.numel()), torch::kDouble)})};
+                          torch::scalar_tensor(static_cast<double>(x.numel()),
+                                               x.options().dtype(torch::kDouble))})};
         rank_sum_(stats);
         const double mean_abs = (stats[0][0] / stats[0][1]).item<double>();
         input_step_.fill_(

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds ctmq on the GPU machine (../shared/gpu.md: PyTorch 2.11 LibTorch with
+# CUDA) and runs a CUDA smoke chain and, optionally, the GPU benchmark.
+# Expects: .carry/debs/ with Debian 12's nlohmann-json3-dev, libboost1.74-dev,
+# libboost-program-options1.74-dev (the GPU image has Boost headers but no
+# compiled Program_options), and .carry/fmnist/*.gz
+# (Fashion-MNIST IDX files copied from Debian's dataset-fashion-mnist).
+# Usage: bash bench/gpu/gpu_check.sh [smoke|bench|all]   (output table last)
+set -uo pipefail
+what=${1:-all}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+out=${OUT:-/tmp/ctmq-gpu-out}
+mkdir -p "$out" /opt/deps
+for deb in .carry/debs/*.deb; do dpkg -x "$deb" /opt/deps; done
+torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+export CTMQ_FASHION_MNIST_DIR=$root/.carry/fmnist
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+t0=$(date +%s)
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTMQ_BUILD_TESTS=OFF \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;/opt/deps/usr" -DBoost_USE_STATIC_LIBS=ON \
+  -DBoost_DIR=/opt/deps/usr/lib/x86_64-linux-gnu/cmake/Boost-1.74.0 >"$out/configure.log" 2>&1 ||
+  { tail -30 "$out/configure.log"; exit 1; }
+cmake --build build-gpu -j 16 -- -k 0 >"$out/build.log" 2>&1
+build_rc=$?
+t1=$(date +%s)
+grep -E "error|FAILED" "$out/build.log" | head -40
+echo "build rc=$build_rc in $((t1 - t0)) s"
+bin=$root/build-gpu
+export CTMQ_BIN_DIR=$bin
+rows=()
+if [[ $what == smoke || $what == all ]]; then
+  run=/tmp/ctmq-gpu-run
+  rm -rf "$run" && mkdir -p "$run"
+  bash data-prep/fashion-mnist.sh /tmp/ctmq-shards >"$out/shard.log" 2>&1 || tail -20 "$out/shard.log"
+  cat >"$run.ini" <<INI
+[data]
+train-manifest = /tmp/ctmq-shards/train/manifest.json
+test-manifest = /tmp/ctmq-shards/test/manifest.json
+[model]
+arch = small-resnet
+[train]
+batch = 256
+device = cuda
+INI
+  for stage in "c0-fp 32 32 none" "c1-w1a1 1 1 c0-fp"; do
+    set -- $stage
+    s0=$(date +%s.%N)
+    CTMQ_BIN_DIR=$bin "$bin/ctmq-train" --config "$run.ini" --run-dir "$run" --stage "$1" \
+      --w-bits "$2" --a-bits "$3" --epochs 2 --init "$4" >"$out/train-$1.log" 2>&1
+    rc=$?
+    s1=$(date +%s.%N)
+    "$bin/ctmq-eval" --config "$run.ini" --run-dir "$run" --stage "$1" --device cuda \
+      >"$out/eval-$1.log" 2>&1
+    rows+=("train+eval $1 (cuda, 2 epochs 60k) rc=$rc $(awk "BEGIN{printf \"%.1f\", $s1 - $s0}") s: $(tail -1 "$out/eval-$1.log")")
+  done
+  tail -3 "$out/train-c0-fp.log"
+fi
+if [[ $what == bench || $what == all ]]; then
+  if [[ -x $bin/bench/ctmq-bench-train-throughput ]]; then
+    "$bin/bench/ctmq-bench-train-throughput" --device cuda --python python3 \
+      --peer bench/train_peer.py >"$out/bench.log" 2>&1
+    rows+=("bench rc=$?")
+  fi
+fi
+nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
+echo "== summary =="
+for r in "${rows[@]}"; do echo "$r"; done
+[[ -f $out/bench.log ]] && tail -25 "$out/bench.log"
