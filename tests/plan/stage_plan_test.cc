@@ -118,13 +118,13 @@ TEST(StagePlanTest, FixedActivationBitsAndPretrainedInit) {
   o.cycles = 1;
   o.a_bits = 4;
   o.pretrained = "torchvision:/models/resnet18.pt";
-  o.epochs_pretrain = 0;
+  o.epochs_pretrain = 1;
   StagePlan plan = make_plan(o);
   std::vector<std::string> expected = {"c0-fp", "c1-w2a4", "c1-w1a4", "base-direct-w1a4",
                                        "base-step-w1a4"};
   EXPECT_EQ(names(plan), expected);
   EXPECT_EQ(plan.stages[0].init, "torchvision:/models/resnet18.pt");
-  EXPECT_EQ(plan.stages[0].epochs, 0);
+  EXPECT_EQ(plan.stages[0].epochs, 1);
   EXPECT_EQ(plan.find("c1-w1a4")->bits, (quant::BitDepths{1, 4}));
 }
 
@@ -167,7 +167,7 @@ TEST(StagePlanTest, InvalidOptionsAreClearErrors) {
   o.pretrained = "resnet18.pt";
   expect_error_naming(o, "pretrained");
   o = PlanOptions();
-  o.epochs_pretrain = 0;  // from scratch needs epochs
+  o.epochs_pretrain = 0;  // ctmq-train needs at least one epoch
   expect_error_naming(o, "epochs-pretrain");
 }
 

@@ -70,10 +70,11 @@ void validate(const PlanOptions& o) {
     CTMQ_CHECK(o.pretrained.find_first_of("\t\n") == std::string::npos,
                "[plan] pretrained: the path must not contain tabs or newlines");
   }
-  CTMQ_CHECK(o.epochs_pretrain >= (pretrained ? 0 : 1),
-             "[plan] epochs-pretrain = " << o.epochs_pretrain << " must be at least "
-                                         << (pretrained ? 0 : 1)
-                                         << (pretrained ? "" : " when pretrained = none"));
+  CTMQ_CHECK(
+      o.epochs_pretrain >= 1,
+      "[plan] epochs-pretrain = " << o.epochs_pretrain
+                                  << " must be at least 1 (with pretrained set, c0-fp "
+                                     "fine-tunes the imported weights for that many epochs)");
   CTMQ_CHECK(o.epochs_step >= 1, "[plan] epochs-step = " << o.epochs_step << " must be at least 1");
   if (o.cycles > 1) {
     CTMQ_CHECK(o.epochs_accurate >= 1,

@@ -28,7 +28,7 @@ struct PlanOptions {
   AccurateModel accurate = AccurateModel::kFullPrecision;
   // Activation bits of every quantized stage; 0 = same as the weights (W_kA_k).
   int a_bits = 0;
-  int epochs_pretrain = 10;  // c0-fp; may be 0 only when `pretrained` is set
+  int epochs_pretrain = 10;  // c0-fp (>= 1; fine-tuning epochs when `pretrained` is set)
   int epochs_accurate = 2;   // accurate stages of cycles 2..C
   int epochs_step = 2;       // every quantization step
   // Initialisation of c0-fp: "none" (train from scratch), "torchvision:PATH"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# README's main command. On a fresh Debian machine: installs the packages
+# (pipeline/install-deps.sh, needs root), builds (pipeline/build.sh), shards
+# Fashion-MNIST (data-prep/fashion-mnist.sh), then runs the quick chain
+# (pipeline/configs/fashion-mnist-quick.ini: 2 cycles of 2 -> 1 bits and both
+# baselines, about 10 minutes on 2 cores) and prints every stage's accuracy.
+#
+# Usage: bash pipeline/quickstart.sh [--ranks R]
+#   RUN_DIR (env) the run directory, default runs/fashion-mnist-quick
+#   Rerunning continues where it stopped: finished steps are skipped.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,10p' "$0"; exit 0; }
+echo "== 1/4 packages"
+bash pipeline/install-deps.sh
+echo "== 2/4 build"
+bash pipeline/build.sh
+export CTMQ_BIN_DIR=${BUILD_DIR:-$root/build}
+echo "== 3/4 Fashion-MNIST shards"
+bash data-prep/fashion-mnist.sh
+echo "== 4/4 the CTMQ chain"
+bash pipeline/run-chain.sh pipeline/configs/fashion-mnist-quick.ini \
+  "${RUN_DIR:-runs/fashion-mnist-quick}" "$@"
