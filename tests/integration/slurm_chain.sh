@@ -11,6 +11,10 @@
 #      checkpoint, a run directory with another plan; --dry-run submits nothing.
 #   3. A second chain (launcher mpirun) is cancelled mid-way (scancel) and
 #      resubmitted with the same command: finished stages are not run again.
+#   4. Preemption: USR1 sent to a training job's batch shell (what
+#      --signal=B:USR1@T does) reaches ctmq-train, which checkpoints and exits
+#      75; with REQUEUE=true the job requeues itself, resumes from the
+#      checkpoint, and the chain completes without resubmission.
 set -euo pipefail
 root=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 export CTMQ_BIN_DIR=${CTMQ_BIN_DIR:-$root/build}
@@ -137,5 +141,30 @@ for s in "${stages[@]}"; do [[ -f $run/stages/$s/DONE && -f $run/stages/$s/eval.
   fail "a finished stage was run again (DONE rewritten)"
 for s in "${done_before[@]}"; do
   [[ $(grep -c "ctmq-train job" "$run/logs/$s.train.log") == 1 ]] || fail "stage $s was trained twice"
+done
+
+echo "== 4. preemption: USR1 -> checkpoint, exit 75, requeue, resume"
+sed 's/^REQUEUE=.*/REQUEUE=true/' "$tmp/site-mpirun.conf" >"$tmp/site-requeue.conf"
+sed -e 's/^cycles = 2/cycles = 1/' -e 's/^k-start = 2/k-start = 1/' -e 's/^epochs-pretrain = 1/epochs-pretrain = 3/' \
+  -e 's/^train-limit = 256/train-limit = 2000/' "$tmp/run.ini" >"$tmp/preempt.ini"
+run=$tmp/run3
+submit "$tmp/preempt.ini" "$run" --site "$tmp/site-requeue.conf" >"$tmp/submit4" 2>&1 || { cat "$tmp/submit4"; fail "submit 4 failed"; }
+job=$(squeue -h -n "ctmq-run3-c0-fp" -o %i | head -1)
+[[ -n $job ]] || fail "no c0-fp job in the queue"
+for ((i = 0; i < 240; ++i)); do  # until c0-fp has logged training steps
+  [[ -s $run/stages/c0-fp/metrics.jsonl ]] && break
+  sleep 0.5
+done
+[[ -s $run/stages/c0-fp/metrics.jsonl ]] || fail "c0-fp did not start training"
+scancel --signal=USR1 --batch "$job"
+wait_idle 300
+log=$run/logs/c0-fp.train.log
+grep -q "received USR1" "$log" || { cat "$log"; fail "the batch shell did not receive USR1"; }
+grep -q "preempted at step" "$log" || { cat "$log"; fail "ctmq-train did not checkpoint on USR1"; }
+grep -q "requeueing job $job" "$log" || { cat "$log"; fail "the preempted job was not requeued"; }
+[[ $(grep -c "ctmq-train job $job" "$log") == 2 ]] || { cat "$log"; fail "the requeued job did not run again"; }
+grep -q "c0-fp (fp): resuming at step" "$log" || { cat "$log"; fail "the requeued job did not resume from its checkpoint"; }
+for s in c0-fp c1-w1a1; do
+  [[ -f $run/stages/$s/DONE && -f $run/stages/$s/eval.json ]] || fail "$s not DONE after the requeue"
 done
 echo "slurm_chain: PASS"
