@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the pipeline and Slurm scripts (sourced, not run).
 # The schedule itself is never computed here: it comes from ctmq-plan's
 # plan.tsv (docs/run-directory.md).

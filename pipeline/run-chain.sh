@@ -20,7 +20,7 @@ usage() { sed -n '2,15p' "$0"; }
 (($# >= 2)) || { usage >&2; exit 2; }
 config=$1 run=$2
 shift 2
-ranks=1 from=
+ranks=1 from=''
 while (($#)); do
   case $1 in
     --ranks) ranks=${2:?--ranks needs a value}; shift 2 ;;

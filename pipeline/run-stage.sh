@@ -18,7 +18,7 @@ source "$(dirname "$0")/common.sh"
 (($# >= 3)) || { sed -n '2,17p' "$0"; exit 2; }
 what=$1 run=$2 stage=$3
 shift 3
-ranks=1 launcher=
+ranks=1 launcher=''
 while (($#)); do
   case $1 in
     --ranks) ranks=$2; shift 2 ;;

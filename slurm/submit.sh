@@ -27,7 +27,7 @@ usage() { sed -n '2,22p' "$0"; }
 (($# >= 2)) || { usage >&2; exit 2; }
 config=$1 run=$2
 shift 2
-from= dry=0 site=${CTMQ_SITE_CONF:-$root/slurm/site.conf} eval_args=()
+from='' dry=0 site=${CTMQ_SITE_CONF:-$root/slurm/site.conf} eval_args=()
 while (($#)); do
   case $1 in
     --from) from=${2:?--from needs a stage name}; shift 2 ;;
