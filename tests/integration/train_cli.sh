@@ -5,8 +5,8 @@
 #    the same command again finishes the stage (exit 0, DONE);
 #  - a DONE stage is a no-op; bad input (unknown option, bits out of range,
 #    missing manifest, init stage not DONE, a checkpoint of another width,
-#    more ranks than samples) fails non-zero with a clear message and leaves
-#    the run directory as it was.
+#    more ranks than samples, one rank failing alone) fails non-zero with a
+#    clear message, never hangs, and leaves the run directory as it was.
 # Env: CTMQ_BIN_DIR (executables), CTMQ_SOURCE_DIR, CTMQ_FASHION_MNIST_DIR.
 set -euo pipefail
 src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -92,6 +92,14 @@ expect_error "does not exist" "${train[@]}" --stage c1-w4a4 --train-manifest "$t
 expect_error "is not DONE" "${train[@]}" --stage c2-w4a4 --init c1-w3a3
 expect_error "width 4" "${train[@]}" "${long[@]}" --width 8
 expect_error "only 1 training samples" mpi 2 "${train[@]}" --stage c1-w8a8 --train-limit 1 --batch 2
+# One failing rank (MPMD: rank 1 gets a missing manifest) must end the job,
+# not leave rank 0 waiting in its first collective.
+rc=0
+timeout 120 mpirun --oversubscribe --bind-to none -n 1 "${train[@]}" --stage c1-w8a8 : \
+  -n 1 "${train[@]}" --stage c1-w8a8 --train-manifest "$tmp/none/manifest.json" >"$tmp/abort.log" 2>&1 ||
+  rc=$?
+[[ $rc -ne 0 && $rc -ne 124 ]] || { cat "$tmp/abort.log"; fail "one failing rank: exit $rc (124 = hung)"; }
+grep -q "rank 1.*does not exist" "$tmp/abort.log" || { cat "$tmp/abort.log"; fail "no rank-tagged error"; }
 [[ $(snapshot) == "$state" ]] || fail "a failed command changed the run directory"
 
 # 5. The preempted stage finishes when run again (on 2 ranks, as before).
