@@ -12,7 +12,7 @@
 #include "ctmq/train/trainer.h"
 #include "mpi/mpi_test_main.h"
 #include "test_support.h"
-#include "train/fashion_shards.h"
+#include "train/train_test_support.h"
 
 namespace ctmq::train {
 namespace {
@@ -40,11 +40,7 @@ TrainOptions stage_in(const std::string& run_dir, quant::BitDepths bits) {
 }
 
 std::map<std::string, torch::Tensor> final_state(const TrainOptions& o) {
-  auto net = model::load_network(RunLayout(o.run_dir).final_weights(o.stage));
-  std::map<std::string, torch::Tensor> state;
-  for (const auto& p : net->named_parameters()) state[p.key()] = p.value().detach();
-  for (const auto& b : net->named_buffers()) state[b.key()] = b.value();
-  return state;
+  return ctmq::testing::final_state(o.run_dir, o.stage);
 }
 
 // A directory path shared by all ranks (rank 0's pid makes it unique).

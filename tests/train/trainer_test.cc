@@ -16,7 +16,7 @@
 #include "ctmq/train/checkpoint.h"
 #include "ctmq/train/preemption.h"
 #include "test_support.h"
-#include "train/fashion_shards.h"
+#include "train/train_test_support.h"
 
 namespace ctmq::train {
 namespace {
@@ -42,13 +42,8 @@ TrainOptions tiny_stage(const std::string& run_dir, quant::BitDepths bits = {32,
   return o;
 }
 
-// Parameters and buffers of a final.pt, by name.
 std::map<std::string, torch::Tensor> final_state(const TrainOptions& o) {
-  auto net = model::load_network(RunLayout(o.run_dir).final_weights(o.stage));
-  std::map<std::string, torch::Tensor> state;
-  for (const auto& p : net->named_parameters()) state[p.key()] = p.value().detach();
-  for (const auto& b : net->named_buffers()) state[b.key()] = b.value();
-  return state;
+  return ctmq::testing::final_state(o.run_dir, o.stage);
 }
 
 void expect_bit_identical(const std::map<std::string, torch::Tensor>& a,

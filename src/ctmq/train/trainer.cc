@@ -202,7 +202,13 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   ProgressReporter progress(o.stage, hyper.total_steps, global_step, steps_per_epoch, root);
   const auto stage_start = std::chrono::steady_clock::now();
   auto interval_start = stage_start;
-  double loss_sum = 0, correct = 0, seen = 0;
+  // Running sums since the last log, kept on the device so that a step does
+  // not wait for the GPU; read once per log interval.
+  auto zero = [&] {
+    return torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  };
+  torch::Tensor loss_sum = zero(), correct = zero();
+  double seen = 0;
 
   auto save_checkpoint = [&] {
     if (root) {
@@ -242,13 +248,14 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     ++global_step;
 
     const double n = static_cast<double>(labels.size(0));
-    loss_sum += loss.item<double>() * n;
-    correct += logits.argmax(1).eq(labels).sum().item<double>();
+    loss_sum += loss.detach().to(torch::kFloat64) * n;
+    correct += logits.argmax(1).eq(labels).sum();
     seen += n;
     if (o.after_step) o.after_step(global_step);
 
     if (global_step % o.log_every == 0 || global_step == hyper.total_steps) {
-      auto sums = dist::allreduce_sum_values(comm, {loss_sum, correct, seen});
+      auto sums =
+          dist::allreduce_sum_values(comm, {loss_sum.item<double>(), correct.item<double>(), seen});
       const double elapsed = seconds_since(interval_start);
       StepMetrics m;
       m.stage = o.stage;
@@ -269,7 +276,9 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
       }
       result.last_loss = m.loss;
       result.last_accuracy = m.accuracy;
-      loss_sum = correct = seen = 0;
+      loss_sum = zero();
+      correct = zero();
+      seen = 0;
       interval_start = std::chrono::steady_clock::now();
     }
 

@@ -1,15 +1,19 @@
-// Test helper: Fashion-MNIST (real data) converted to ctmq shards once per
-// test process, in a temporary directory that lives until the process ends.
+// Helpers of the training tests (tests/train, tests/mpi).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
+#include "ctmq/common/run_layout.h"
 #include "ctmq/data/shard_builder.h"
+#include "ctmq/model/weights_io.h"
 #include "test_support.h"
 
 namespace ctmq::testing {
 
+// Fashion-MNIST (real data) converted to ctmq shards once per test process,
+// in a temporary directory that lives until the process ends.
 // Path of manifest.json of Fashion-MNIST's training split (60,000 records).
 // Not thread-safe; MPI tests call it on every rank (each rank builds its own).
 inline std::string fashion_mnist_train_manifest() {
@@ -25,6 +29,16 @@ inline std::string fashion_mnist_train_manifest() {
     data::build_shards(options);
   }
   return dir->path() + "/train/manifest.json";
+}
+
+// Parameters and buffers of RUN/stages/STAGE/final.pt, by name.
+inline std::map<std::string, torch::Tensor> final_state(const std::string& run_dir,
+                                                        const std::string& stage) {
+  auto net = model::load_network(RunLayout(run_dir).final_weights(stage));
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& p : net->named_parameters()) state[p.key()] = p.value().detach();
+  for (const auto& b : net->named_buffers()) state[b.key()] = b.value();
+  return state;
 }
 
 }  // namespace ctmq::testing
