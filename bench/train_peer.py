@@ -130,29 +130,40 @@ def main():
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--steps", type=int, default=5, help="timed steps (after 2 warm-up steps)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    net = ResNet20(args.width)
+    device = torch.device(args.device)
+    net = ResNet20(args.width).to(device)
     net.set_bits(args.bits, args.bits)
     net.train()
     sgd = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-    images = torch.randn(args.batch, 3, 32, 32)
-    labels = torch.randint(0, 10, (args.batch,))
+    model = torch.compile(net) if args.compile else net
+    images = torch.randn(args.batch, 3, 32, 32).to(device)
+    labels = torch.randint(0, 10, (args.batch,)).to(device)
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     def step():
         sgd.zero_grad()
-        F.cross_entropy(net(images), labels).backward()
+        F.cross_entropy(model(images), labels).backward()
         sgd.step()
 
-    for _ in range(2):
+    for _ in range(3 if args.compile else 2):  # compiled: the first steps compile
         step()
+    synchronize()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
+    synchronize()
     elapsed = time.perf_counter() - start
     print(json.dumps({
-        "impl": "pytorch-eager", "torch": torch.__version__, "batch": args.batch,
+        "impl": "pytorch-compile" if args.compile else "pytorch-eager",
+        "torch": torch.__version__, "batch": args.batch, "device": args.device,
         "bits": args.bits, "threads": args.threads, "steps": args.steps,
         "images_per_s": args.batch * args.steps / elapsed,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

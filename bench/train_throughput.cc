@@ -9,6 +9,10 @@
 //
 //   ctmq-bench-train-throughput [--threads 1] [--steps 5] [--repeats 2]
 //       [--python /usr/bin/python3] [--peer bench/train_peer.py]
+//       [--device cpu|cuda] [--batches 64,256]
+// With --device cuda the peer is also measured under torch.compile (a
+// "compiled" column, at the largest batch only: compiling costs ~30 s per
+// configuration) and every timing is bracketed by CUDA synchronisation.
 //   ctmq-bench-train-throughput --child BATCH BITS [--native-bn] ...   (one measurement)
 // "native-BN" is ctmq's model with torch's BatchNorm kernels instead of the
 // synchronised path the trainer uses (see docs/training.md).
@@ -20,6 +24,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,6 +44,8 @@ struct Args {
   bool native_bn = false;  // --child only: torch's BatchNorm path instead of the trainer's
   int64_t batch = 64;
   int bits = 32;
+  std::string device = "cpu";
+  std::vector<int64_t> batches = {64, 256};
 };
 
 double peak_rss_mb() {
@@ -58,21 +65,28 @@ nlohmann::json measure(const Args& a) {
   options.in_channels = 3;
   options.num_classes = 10;
   auto net = ctmq::model::make_network(options);
+  const torch::Device device(a.device);
+  net->to(device);
   net->set_bit_depths({a.bits, a.bits});
   if (!a.native_bn) ctmq::model::set_stats_reducer(*net, [](std::vector<torch::Tensor>&) {});
   net->train();
   torch::optim::SGD sgd(net->parameters(),
                         torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
-  torch::Tensor images = torch::randn({a.batch, 3, 32, 32});
-  torch::Tensor labels = torch::randint(0, 10, {a.batch}, torch::kInt64);
+  torch::Tensor images = torch::randn({a.batch, 3, 32, 32}).to(device);
+  torch::Tensor labels = torch::randint(0, 10, {a.batch}, torch::kInt64).to(device);
+  auto synchronize = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
   auto step = [&] {
     sgd.zero_grad();
     torch::nn::functional::cross_entropy(net->forward(images), labels).backward();
     sgd.step();
   };
   for (int i = 0; i < 2; ++i) step();
+  synchronize();
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < a.steps; ++i) step();
+  synchronize();
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {{"impl", a.native_bn ? "ctmq-libtorch-native-bn" : "ctmq-libtorch"},
@@ -80,6 +94,7 @@ nlohmann::json measure(const Args& a) {
           {"batch", a.batch},
           {"bits", a.bits},
           {"threads", a.threads},
+          {"device", a.device},
           {"steps", a.steps},
           {"images_per_s", static_cast<double>(a.batch) * a.steps / elapsed},
           {"peak_rss_mb", peak_rss_mb()}};
@@ -123,6 +138,12 @@ Args parse(int argc, char** argv) {
       a.repeats = std::stoi(next());
     } else if (flag == "--width") {
       a.width = std::stoi(next());
+    } else if (flag == "--device") {
+      a.device = next();
+    } else if (flag == "--batches") {
+      a.batches.clear();
+      std::stringstream list(next());
+      for (std::string item; std::getline(list, item, ',');) a.batches.push_back(std::stoll(item));
     } else if (flag == "--python") {
       a.python = next();
     } else if (flag == "--peer") {
@@ -145,14 +166,19 @@ int main(int argc, char** argv) try {
   }
   const std::string self = argv[0];
   const std::string common = " --threads " + std::to_string(a.threads) + " --steps " +
-                             std::to_string(a.steps) + " --width " + std::to_string(a.width);
+                             std::to_string(a.steps) + " --width " + std::to_string(a.width) +
+                             " --device " + a.device;
+  const bool cuda = a.device == "cuda";
+  std::printf("device %s\n", a.device.c_str());
   std::printf(
       "| batch | bits | ctmq img/s | ctmq native-BN img/s | PyTorch img/s | ctmq / PyTorch | "
-      "ctmq peak RSS MB | PyTorch peak RSS MB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
-  for (int64_t batch : {64, 256}) {
+      "ctmq peak RSS MB | PyTorch peak RSS MB |%s\n",
+      cuda ? " PyTorch compiled img/s | ctmq / compiled |" : "");
+  std::printf("|---|---|---|---|---|---|---|---|%s\n", cuda ? "---|---|" : "");
+  for (int64_t batch : a.batches) {
     for (int bits : {32, 4, 1}) {
       double best_ctmq = 0, best_native = 0, best_peer = 0, rss_ctmq = 0, rss_peer = 0;
+      double best_compiled = 0;
       for (int r = 0; r < a.repeats; ++r) {  // alternate, keep the best of each
         auto c = run_child(self + " --child " + std::to_string(batch) + " " + std::to_string(bits) +
                            common);
@@ -165,12 +191,19 @@ int main(int argc, char** argv) try {
         best_peer = std::max(best_peer, p["images_per_s"].get<double>());
         rss_ctmq = std::max(rss_ctmq, c["peak_rss_mb"].get<double>());
         rss_peer = std::max(rss_peer, p["peak_rss_mb"].get<double>());
+        if (cuda && batch == a.batches.back()) {  // compiling costs ~30 s per configuration
+          auto pc = run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
+                              " --bits " + std::to_string(bits) + common + " --compile");
+          best_compiled = std::max(best_compiled, pc["images_per_s"].get<double>());
+        }
       }
       const std::string tag =
           bits == 32 ? "fp32" : "W" + std::to_string(bits) + "A" + std::to_string(bits);
-      std::printf("| %ld | %s | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f |\n",
+      std::printf("| %ld | %s | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f |",
                   static_cast<long>(batch), tag.c_str(), best_ctmq, best_native, best_peer,
                   best_ctmq / best_peer, rss_ctmq, rss_peer);
+      if (cuda) std::printf(" %.0f | %.2f |", best_compiled, best_ctmq / best_compiled);
+      std::printf("\n");
       std::fflush(stdout);
     }
   }

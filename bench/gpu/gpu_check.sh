@@ -58,7 +58,8 @@ INI
 fi
 if [[ $what == bench || $what == all ]]; then
   if [[ -x $bin/bench/ctmq-bench-train-throughput ]]; then
-    "$bin/bench/ctmq-bench-train-throughput" --device cuda --python python3 \
+    "$bin/bench/ctmq-bench-train-throughput" --device cuda --python python3 --steps 20 \
+      --repeats 1 --batches 256,1024 \
       --peer bench/train_peer.py >"$out/bench.log" 2>&1
     rows+=("bench rc=$?")
   fi
