@@ -58,7 +58,9 @@ void add_options(po::options_description& options) {
     ("device", po::value<std::string>()->default_value("cpu"), "[train] cpu | cuda (one GPU per local rank)")
     ("checkpoint-every", po::value<int64_t>()->default_value(100), "[train] steps between checkpoints; 0 = only at the end")
     ("log-every", po::value<int64_t>()->default_value(10), "[train] steps between progress lines and metrics records")
-    ("requeue", po::value<bool>()->default_value(false), "[train] scontrol requeue when preempted under Slurm");
+    ("requeue", po::value<bool>()->default_value(false), "[train] scontrol requeue when preempted under Slurm")
+    ("sync-batch-norm", po::value<std::string>()->default_value("multi-rank"),
+     "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic)");
   // clang-format on
 }
 
@@ -101,6 +103,7 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
   o.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
   o.log_every = vm["log-every"].as<int64_t>();
   o.requeue = vm["requeue"].as<bool>();
+  o.batch_norm_sync = train::parse_batch_norm_sync(vm["sync-batch-norm"].as<std::string>());
   o.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);
   train::validate(o);
   return o;

@@ -36,6 +36,7 @@ TrainOptions stage_in(const std::string& run_dir, quant::BitDepths bits) {
   o.threads = 1;
   o.checkpoint_every = 0;
   o.log_every = 1;
+  o.batch_norm_sync = BatchNormSync::kAlways;  // identical arithmetic on 1 and 2 ranks
   return o;
 }
 

@@ -27,6 +27,12 @@ std::string optimizer_kind_name(OptimizerKind kind) {
   return "?";
 }
 
+BatchNormSync parse_batch_norm_sync(const std::string& name) {
+  if (name == "multi-rank") return BatchNormSync::kMultiRank;
+  if (name == "always") return BatchNormSync::kAlways;
+  CTMQ_FAIL("--sync-batch-norm " << name << " is not valid; expected multi-rank or always");
+}
+
 DeviceKind parse_device_kind(const std::string& name) {
   if (name == "cpu") return DeviceKind::kCpu;
   if (name == "cuda") return DeviceKind::kCuda;

@@ -29,6 +29,10 @@ DeviceKind parse_device_kind(const std::string& name);  // "cpu" | "cuda"
 // the default learning rate linearly (Goyal et al.).
 constexpr int64_t kReferenceBatch = 256;
 
+enum class BatchNormSync { kMultiRank, kAlways };
+// "multi-rank" | "always"; throws ctmq::Error naming the accepted values.
+BatchNormSync parse_batch_norm_sync(const std::string& name);
+
 struct TrainOptions {
   // --- where ---
   std::string run_dir;         // REQUIRED: the run directory
@@ -62,7 +66,13 @@ struct TrainOptions {
   int keep_checkpoints = 2;        // newest checkpoints kept (>= 2: one stays valid while writing)
   int64_t log_every = 10;          // steps between progress lines / metrics records
   bool requeue = false;            // `scontrol requeue $SLURM_JOB_ID` when preempted under Slurm
-  std::string resolved_config;     // INI text: written to the stage's config.ini and checkpoints
+  // BatchNorm statistics: kMultiRank synchronises them only when there is more
+  // than one rank (one rank runs torch's native, faster BatchNorm); kAlways
+  // takes the synchronised path on one rank too, so 1 and R ranks run the same
+  // arithmetic (the 1-vs-2-rank equivalence tests use it). The two paths differ
+  // by float rounding only.
+  BatchNormSync batch_norm_sync = BatchNormSync::kMultiRank;
+  std::string resolved_config;  // INI text: written to the stage's config.ini and checkpoints
 
   // Test hook: called on every rank after each completed optimizer step with
   // the global step count (tests use it to inject signals and crashes).
