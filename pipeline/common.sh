@@ -56,6 +56,25 @@ ctmq_read_plan() {
   ((${#PLAN_NAME[@]} > 0)) || ctmq_die "$file has no stages"
 }
 
+# ctmq_load_plan_for_run CONFIG RUN HINT: runs ctmq-plan on CONFIG and loads
+# its stages (ctmq_read_plan); dies when RUN was made with another config or
+# plan, telling the user to use a new run directory or to HINT RUN/config.ini.
+# REQUIRES: ctmq_find_bin was called.
+ctmq_load_plan_for_run() {
+  local config=$1 run=$2 hint=$3 plan_text plan_file
+  plan_text=$("$CTMQ_BIN/ctmq-plan" --config "$config") || ctmq_die "ctmq-plan rejected $config (see above)"
+  if [[ -f $run/config.ini ]] && ! cmp -s "$config" "$run/config.ini"; then
+    ctmq_die "$run was made with a different config ($run/config.ini differs from $config); use a new run directory, or $hint $run/config.ini"
+  fi
+  if [[ -f $run/plan.tsv && $(cat "$run/plan.tsv") != "$plan_text" ]]; then
+    ctmq_die "$run was made with a different plan ($run/plan.tsv differs from what $config gives); use a new run directory"
+  fi
+  plan_file=$(mktemp)
+  printf '%s\n' "$plan_text" >"$plan_file"
+  ctmq_read_plan "$plan_file"
+  rm -f "$plan_file"
+}
+
 # ctmq_stage_index NAME: prints the plan position of stage NAME, or fails.
 ctmq_stage_index() {
   local i

@@ -33,17 +33,7 @@ done
 ctmq_find_bin
 
 # Everything is checked before anything runs or changes.
-plan_text=$("$CTMQ_BIN/ctmq-plan" --config "$config") || ctmq_die "ctmq-plan rejected $config (see above)"
-if [[ -f $run/config.ini ]] && ! cmp -s "$config" "$run/config.ini"; then
-  ctmq_die "$run was made with a different config ($run/config.ini differs from $config); use a new run directory, or run again with $run/config.ini"
-fi
-if [[ -f $run/plan.tsv && $(cat "$run/plan.tsv") != "$plan_text" ]]; then
-  ctmq_die "$run was made with a different plan ($run/plan.tsv differs from what $config gives); use a new run directory"
-fi
-plan_file=$(mktemp)
-trap 'rm -f "$plan_file"' EXIT
-printf '%s\n' "$plan_text" >"$plan_file"
-ctmq_read_plan "$plan_file"
+ctmq_load_plan_for_run "$config" "$run" "run again with"
 from_index=${#PLAN_NAME[@]}
 if [[ -n $from ]]; then
   from_index=$(ctmq_stage_index "$from") ||

@@ -49,17 +49,7 @@ mkdir_run=0
 run_abs=$(realpath -m "$run")
 
 # --- checks: nothing is submitted or changed until all of them pass ---------
-plan_text=$("$CTMQ_BIN/ctmq-plan" --config "$config") || ctmq_die "ctmq-plan rejected $config (see above)"
-if [[ -f $run/config.ini ]] && ! cmp -s "$config" "$run/config.ini"; then
-  ctmq_die "$run was made with a different config ($run/config.ini differs from $config); use a new run directory, or submit $run/config.ini"
-fi
-if [[ -f $run/plan.tsv && $(cat "$run/plan.tsv") != "$plan_text" ]]; then
-  ctmq_die "$run was made with a different plan ($run/plan.tsv differs from what $config gives); use a new run directory"
-fi
-plan_file=$(mktemp)
-trap 'rm -f "$plan_file"' EXIT
-printf '%s\n' "$plan_text" >"$plan_file"
-ctmq_read_plan "$plan_file"
+ctmq_load_plan_for_run "$config" "$run" "submit"
 n=${#PLAN_NAME[@]}
 from_index=$n
 if [[ -n $from ]]; then

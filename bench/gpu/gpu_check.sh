@@ -1,33 +1,21 @@
 #!/usr/bin/env bash
 # Builds ctmq on the GPU machine (../shared/gpu.md: PyTorch 2.11 LibTorch with
 # CUDA) and runs a CUDA smoke chain and, optionally, the GPU benchmark.
-# Expects: .carry/debs/ with Debian 12's nlohmann-json3-dev, libboost1.74-dev,
-# libboost-program-options1.74-dev (the GPU image has Boost headers but no
-# compiled Program_options), and .carry/fmnist/*.gz
-# (Fashion-MNIST IDX files copied from Debian's dataset-fashion-mnist).
+# Expects what bench/gpu/setup.sh names under .carry/.
 # Usage: bash bench/gpu/gpu_check.sh [smoke|bench|all]   (output table last)
 set -uo pipefail
 what=${1:-all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-out=${OUT:-/tmp/ctmq-gpu-out}
-mkdir -p "$out" /opt/deps
-for deb in .carry/debs/*.deb; do dpkg -x "$deb" /opt/deps; done
-torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-export CTMQ_FASHION_MNIST_DIR=$root/.carry/fmnist
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+source bench/gpu/setup.sh
 t0=$(date +%s)
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTMQ_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;/opt/deps/usr" -DBoost_USE_STATIC_LIBS=ON \
-  -DBoost_DIR=/opt/deps/usr/lib/x86_64-linux-gnu/cmake/Boost-1.74.0 >"$out/configure.log" 2>&1 ||
-  { tail -30 "$out/configure.log"; exit 1; }
+ctmq_gpu_configure -DCTMQ_BUILD_TESTS=OFF || exit 1
 cmake --build build-gpu -j 16 -- -k 0 >"$out/build.log" 2>&1
 build_rc=$?
 t1=$(date +%s)
 grep -E "error|FAILED" "$out/build.log" | head -40
 echo "build rc=$build_rc in $((t1 - t0)) s"
 bin=$root/build-gpu
-export CTMQ_BIN_DIR=$bin
 rows=()
 if [[ $what == smoke || $what == all ]]; then
   run=/tmp/ctmq-gpu-run

@@ -1,20 +1,13 @@
 #!/usr/bin/env bash
 # Runs pipeline/configs/fashion-mnist-gpu.ini for seeds 1..3 at once on one GPU
 # (three independent chains share it) and leaves the run directories in
-# $OUT/runs.tgz for analysis/analyze.py. Expects what bench/gpu/gpu_check.sh
-# expects under .carry/. Usage: bash bench/gpu/results_chain.sh
+# $OUT/runs.tgz for analysis/analyze.py. Expects what bench/gpu/setup.sh names
+# under .carry/. Usage: bash bench/gpu/results_chain.sh
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-out=${OUT:-/tmp/ctmq-gpu-out}
-mkdir -p "$out" /opt/deps
-for deb in .carry/debs/*.deb; do dpkg -x "$deb" /opt/deps; done
-torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-export CTMQ_FASHION_MNIST_DIR=$root/.carry/fmnist CTMQ_BIN_DIR=$root/build-gpu
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTMQ_BUILD_TESTS=OFF \
-  -DCTMQ_BUILD_BENCH=OFF -DCMAKE_PREFIX_PATH="$torch_prefix;/opt/deps/usr" \
-  -DBoost_USE_STATIC_LIBS=ON -DBoost_DIR=/opt/deps/usr/lib/x86_64-linux-gnu/cmake/Boost-1.74.0 \
-  >"$out/configure.log" 2>&1 || { tail -20 "$out/configure.log"; exit 1; }
+source bench/gpu/setup.sh
+ctmq_gpu_configure -DCTMQ_BUILD_TESTS=OFF -DCTMQ_BUILD_BENCH=OFF || exit 1
 cmake --build build-gpu -j 16 --target ctmq-shard ctmq-plan ctmq-train ctmq-eval \
   >"$out/build.log" 2>&1 || { grep -E "error" "$out/build.log" | head -20; exit 1; }
 bash data-prep/fashion-mnist.sh >"$out/shard.log" 2>&1 || { tail "$out/shard.log"; exit 1; }

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
-#include <thread>
 
 #include "apps/app_options.h"
 #include "ctmq/common/atomic_file.h"
@@ -14,6 +13,7 @@
 #include "ctmq/common/run_layout.h"
 #include "ctmq/dist/module_sync.h"
 #include "ctmq/dist/mpi_context.h"
+#include "ctmq/dist/thread_budget.h"
 #include "ctmq/eval/eval_json.h"
 #include "ctmq/eval/evaluator.h"
 #include "ctmq/eval/quant_report.h"
@@ -23,16 +23,6 @@
 namespace {
 
 namespace po = ctmq::apps::po;
-
-int threads_per_rank(int requested, int ranks) {
-  if (requested > 0) return requested;
-  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
-    int n = std::atoi(slurm);
-    if (n > 0) return n;
-  }
-  int cores = static_cast<int>(std::thread::hardware_concurrency());
-  return std::max(1, cores / std::max(1, ranks));
-}
 
 // The stage that initialised `stage`, from RUN/plan.tsv (nullopt when the
 // plan is absent or the init is not a stage).
@@ -87,7 +77,7 @@ int eval_main(int argc, char** argv) {
       device == "cpu"
           ? torch::Device(torch::kCPU)
           : torch::Device(torch::kCUDA, comm.local_rank() % torch::cuda::device_count());
-  torch::set_num_threads(threads_per_rank(threads, comm.size()));
+  torch::set_num_threads(ctmq::dist::resolve_threads(threads, ctmq::dist::ranks_per_node(comm)));
 
   const ctmq::RunLayout run(run_dir);
   CTMQ_CHECK(run.is_done(stage), "stage " << stage << " is not DONE in " << run_dir << " (no "

@@ -63,14 +63,6 @@ TEST(ResolveHyperParameters, ExplicitValuesWin) {
   EXPECT_EQ(h.warmup_steps, 10);
 }
 
-TEST(ResolveThreads, ExplicitThenSlurmThenCores) {
-  EXPECT_EQ(resolve_threads(3, 8), 3);
-  setenv("SLURM_CPUS_PER_TASK", "5", 1);
-  EXPECT_EQ(resolve_threads(0, 8), 5);
-  unsetenv("SLURM_CPUS_PER_TASK");
-  EXPECT_GE(resolve_threads(0, 1000), 1);
-}
-
 TEST(Validate, RejectsBitsOutOfRangeNamingTheOption) {
   TrainOptions o;
   o.run_dir = "/tmp/x";

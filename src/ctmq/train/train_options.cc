@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <thread>
 
 #include "ctmq/common/error.h"
 
@@ -70,16 +69,6 @@ HyperParameters resolve_hyper_parameters(const TrainOptions& options, int64_t st
   h.warmup_steps =
       std::min<int64_t>(h.total_steps, static_cast<int64_t>(warmup_epochs * steps_per_epoch + 0.5));
   return h;
-}
-
-int resolve_threads(int requested, int ranks_per_node) {
-  if (requested > 0) return requested;
-  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
-    int value = std::atoi(slurm);
-    if (value > 0) return value;
-  }
-  int cores = static_cast<int>(std::thread::hardware_concurrency());
-  return std::max(1, cores / std::max(1, ranks_per_node));
 }
 
 void validate(const TrainOptions& o) {

@@ -96,10 +96,6 @@ struct HyperParameters {
 // lr is used as given.
 HyperParameters resolve_hyper_parameters(const TrainOptions& options, int64_t steps_per_epoch);
 
-// Threads per rank: `requested` if > 0, else SLURM_CPUS_PER_TASK, else the
-// machine's cores divided by `ranks_per_node` (at least 1).
-int resolve_threads(int requested, int ranks_per_node);
-
 // Throws ctmq::Error naming the option when an option is out of range.
 void validate(const TrainOptions& options);
 

@@ -14,6 +14,7 @@
 #include "ctmq/data/shard_dataset.h"
 #include "ctmq/dist/gradient_allreducer.h"
 #include "ctmq/dist/module_sync.h"
+#include "ctmq/dist/thread_budget.h"
 #include "ctmq/model/batch_norm.h"
 #include "ctmq/model/torchvision_import.h"
 #include "ctmq/model/weights_io.h"
@@ -63,16 +64,6 @@ torch::Device choose_device(const TrainOptions& o, const dist::Communicator& com
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank() % count));
 }
 
-int ranks_per_node(const dist::Communicator& comm) {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"}) {
-    if (const char* v = std::getenv(name)) {
-      int n = std::atoi(v);
-      if (n > 0) return n;
-    }
-  }
-  return comm.size();
-}
-
 void check_checkpoint_matches(const CheckpointMeta& m, const TrainOptions& o,
                               const model::ModelOptions& mo, const std::string& path,
                               int world_size) {
@@ -118,7 +109,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   }
   const InitSource init = resolve_init(o, layout);
   const torch::Device device = choose_device(o, comm);
-  torch::set_num_threads(resolve_threads(o.threads, ranks_per_node(comm)));
+  torch::set_num_threads(dist::resolve_threads(o.threads, dist::ranks_per_node(comm)));
 
   // Data.
   CTMQ_CHECK(fs::is_regular_file(o.train_manifest),
