@@ -12,14 +12,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
-positional=()
-flags=()
-while (( $# > 0 )); do
-  case $1 in --array-count|--slurm) flags+=("$1" "$2"); shift 2 ;; *) positional+=("$1"); shift ;; esac
-done
-if (( ${#positional[@]} < 1 )); then sed -n '2,13p' "$0"; exit 2; fi
-cifar=${positional[0]}
-parse_common_flags "${flags[@]}" "${positional[1]:-$(cd "$here/.." && pwd)/shards/cifar10}"
+if ! split_recipe_args "$@"; then sed -n '2,13p' "$0"; exit 2; fi
+cifar=$RECIPE_INPUT
+OUT_DIR=${OUT_DIR:-$(cd "$here/.." && pwd)/shards/cifar10}
 find_ctmq_shard
 train_inputs=()
 for i in 1 2 3 4 5; do train_inputs+=(--input "$cifar/data_batch_$i.bin"); done

@@ -56,6 +56,22 @@ build_split() {
 
 # parse_common_flags "$@": sets OUT_DIR, ARRAY, SLURM from
 #   [--array-count N] [--slurm N] [OUT_DIR]
+# split_recipe_args ARGS...: sets RECIPE_INPUT to the first positional argument
+# (the data set's directory) and parses the flags and the optional OUT_DIR
+# with parse_common_flags. Returns 2 when no input directory was given.
+split_recipe_args() {
+  local positional=() flags=()
+  while (( $# > 0 )); do
+    case $1 in
+      --array-count|--slurm) flags+=("$1" "$2"); shift 2 ;;
+      *) positional+=("$1"); shift ;;
+    esac
+  done
+  (( ${#positional[@]} >= 1 )) || return 2
+  RECIPE_INPUT=${positional[0]}
+  parse_common_flags "${flags[@]}" "${positional[@]:1}"
+}
+
 parse_common_flags() {
   ARRAY=0
   SLURM=0

@@ -14,14 +14,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
-positional=()
-flags=()
-while (( $# > 0 )); do
-  case $1 in --array-count|--slurm) flags+=("$1" "$2"); shift 2 ;; *) positional+=("$1"); shift ;; esac
-done
-if (( ${#positional[@]} < 1 )); then sed -n '2,15p' "$0"; exit 2; fi
-root=${positional[0]}
-parse_common_flags "${flags[@]}" "${positional[1]:-$(cd "$here/.." && pwd)/shards/imagenet}"
+if ! split_recipe_args "$@"; then sed -n '2,15p' "$0"; exit 2; fi
+root=$RECIPE_INPUT
+OUT_DIR=${OUT_DIR:-$(cd "$here/.." && pwd)/shards/imagenet}
 find_ctmq_shard
 for split in train val; do
   [[ -d $root/$split ]] || { echo "data-prep: $root/$split missing; skipped" >&2; continue; }
