@@ -20,5 +20,16 @@ export CTMQ_BIN_DIR=${BUILD_DIR:-$root/build}
 echo "== 3/4 Fashion-MNIST shards"
 bash data-prep/fashion-mnist.sh
 echo "== 4/4 the CTMQ chain"
-bash pipeline/run-chain.sh pipeline/configs/fashion-mnist-quick.ini \
-  "${RUN_DIR:-runs/fashion-mnist-quick}" "$@"
+run=${RUN_DIR:-runs/fashion-mnist-quick}
+bash pipeline/run-chain.sh pipeline/configs/fashion-mnist-quick.ini "$run" "$@"
+# Continuity of the one graph: c0-fp's weights at the first step's bit depths,
+# BatchNorm re-estimated, no training (shown under c0-fp in the table below).
+source pipeline/common.sh
+ctmq_read_plan "$run/plan.tsv"
+if [[ ! -f $run/stages/c0-fp/eval-w${PLAN_W[1]}a${PLAN_A[1]}.json ]]; then
+  "$CTMQ_BIN_DIR/ctmq-eval" --config "$run/config.ini" --run-dir "$run" --stage c0-fp \
+    --w-bits "${PLAN_W[1]}" --a-bits "${PLAN_A[1]}" >"$run/logs/c0-fp.continuity.log" 2>&1 ||
+    { cat "$run/logs/c0-fp.continuity.log" >&2; exit 1; }
+fi
+echo "== the chain (c0-fp's 'same weights' row: its weights at the first step's depths, no training)"
+bash pipeline/summarize.sh "$run"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Prints a table of every stage of a run directory in plan order: bits, epochs,
-# init, status and test top-1 / top-5 / loss from eval.json.
+# init, status and test top-1 / top-5 / loss from eval.json; under a stage, its
+# what-if evaluations at other bit depths (ctmq-eval --w-bits/--a-bits,
+# eval-wKaK.json: the same weights, no training).
 # Usage: pipeline/summarize.sh RUN_DIR
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 run=${1:?usage: summarize.sh RUN_DIR}
 [[ -f $run/plan.tsv ]] || ctmq_die "$run/plan.tsv not found; is $run a run directory?"
 python3 - "$run" <<'PY'
-import json, os, sys
+import glob, json, os, sys
 run = sys.argv[1]
 rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(run, "plan.tsv")) if not l.startswith("#")]
 header, rows = rows[0], rows[1:]
@@ -33,4 +35,13 @@ for r in rows:
     print("%-18s %-6s %-8s %6s  %-18s %-13s %7s %7s %7s" % (
         r[col["stage"]], r[col["cycle"]], bits(r[col["w_bits"]], r[col["a_bits"]]),
         r[col["epochs"]], init if len(init) <= 18 else init[:15] + "...", status, top1, top5, loss))
+    for path in sorted(glob.glob(os.path.join(stage_dir, "eval-w*a*.json"))):
+        try:
+            e = json.load(open(path))
+        except (OSError, ValueError):
+            continue
+        tag = os.path.basename(path)[len("eval-"):-len(".json")].upper()
+        print("%-18s %-6s %-8s %6s  %-18s %-13s %7s %7s %7s" % (
+            "  same weights", "", tag, "0", "(no training)", "what-if", "%.2f" % e["top1"],
+            "%.2f" % e["top5"] if e.get("top5") is not None else "-", "%.4f" % e["loss"]))
 PY

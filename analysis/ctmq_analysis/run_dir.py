@@ -131,11 +131,16 @@ class Run:
         return in_cycle[-1] if in_cycle else None
 
     def baseline(self, kind):
-        """The `base-KIND-...` stage (kind: 'direct' or 'step'), or None."""
+        """The `base-KIND-...` stage (kind: 'direct', 'step' or 'restart'), or None.
+
+        A baseline made of several stages (the restart control
+        base-restart-W1A1-1..N) is represented by its last stage, its result.
+        """
+        found = None
         for s in self.stages:
             if s.plan.name.startswith("base-%s-" % kind):
-                return s
-        return None
+                found = s
+        return found
 
 
 def _is_number(value):

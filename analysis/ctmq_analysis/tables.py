@@ -42,7 +42,10 @@ def run_metrics(run):
     direct_top1       base-direct-*: the same low-bit model trained directly
                       for the chain's epoch budget
     step_top1         base-step-*: trained directly for one step's epochs
-    ctmq_minus_direct, ctmq_minus_staircase, ctmq_minus_step: differences
+    restart_top1      base-restart-*: the restart control's last stage (the
+                      target depth with CTMQ's epochs and restarts)
+    ctmq_minus_direct, ctmq_minus_staircase, ctmq_minus_step,
+    ctmq_minus_restart: differences
                       (percentage points) within the run
     Values are None where a stage is missing.
     """
@@ -55,13 +58,19 @@ def run_metrics(run):
     ctmq = run.cycle_result(cycles[-1]).top1 if cycles else None
     direct = run.baseline("direct")
     step = run.baseline("step")
+    restart_stage = run.baseline("restart")
     direct = direct.top1 if direct else None
     step = step.top1 if step else None
+    restart = restart_stage.top1 if restart_stage else None
     out += [("staircase_top1", staircase), ("ctmq_top1", ctmq), ("direct_top1", direct),
             ("step_top1", step)]
+    if restart_stage is not None:
+        out.append(("restart_top1", restart))
     out += [("ctmq_minus_direct", _minus(ctmq, direct)),
             ("ctmq_minus_staircase", _minus(ctmq, staircase)),
             ("ctmq_minus_step", _minus(ctmq, step))]
+    if restart_stage is not None:
+        out.append(("ctmq_minus_restart", _minus(ctmq, restart)))
     return out
 
 

@@ -44,7 +44,7 @@ int eval_main(int argc, char** argv) {
       {"data", "eval"}};
   std::string run_dir, stage, train_manifest, test_manifest, device;
   int64_t train_limit = 0, test_limit = 0, batch = 256, bn_batches = 0;
-  int threads = 0;
+  int threads = 0, w_bits = 0, a_bits = 0;
   bool quant_report = false;
   po::options_description options("Evaluation");
   options.add_options()("run-dir", po::value(&run_dir)->required(), "the run directory")(
@@ -63,7 +63,12 @@ int eval_main(int argc, char** argv) {
       "[eval] also write quant_report.json")(
       "threads", po::value(&threads)->default_value(0),
       "threads per rank (0 = SLURM_CPUS_PER_TASK or all cores / ranks)")(
-      "device", po::value(&device)->default_value("cpu"), "cpu | cuda");
+      "device", po::value(&device)->default_value("cpu"), "cpu | cuda")(
+      "w-bits", po::value(&w_bits)->default_value(0),
+      "evaluate the stage's weights at other weight bits (1..8, 32; 0 = the stage's own), "
+      "without training; writes eval-wKaK.json beside eval.json, never eval.json itself")(
+      "a-bits", po::value(&a_bits)->default_value(0),
+      "the same for activation bits (0 = the stage's own)");
   po::variables_map vm;
   if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
 
@@ -84,10 +89,20 @@ int eval_main(int argc, char** argv) {
                                           << run.done_marker(stage)
                                           << "); train it first (ctmq-train or the runner)");
   auto net = ctmq::model::load_network(run.final_weights(stage));
+  const ctmq::quant::BitDepths own = net->bit_depths();
+  const ctmq::quant::BitDepths bits{w_bits == 0 ? own.weight : w_bits,
+                                    a_bits == 0 ? own.activation : a_bits};
+  CTMQ_CHECK(ctmq::quant::is_valid_bits(bits.weight) && ctmq::quant::is_valid_bits(bits.activation),
+             "--w-bits/--a-bits " << w_bits << "/" << a_bits
+                                  << " are not valid; use 1..8, 32, or 0 for the stage's own");
+  // A what-if evaluation at other depths never replaces the stage's eval.json.
+  const std::string eval_path =
+      bits == own ? run.eval(stage) : run.stage(stage) + "/eval-" + bits.tag() + ".json";
+  net->set_bit_depths(bits);
   ctmq::dist::broadcast_module_state(comm, *net);
 
   std::optional<std::string> init_stage;
-  if (quant_report && comm.rank() == 0) {
+  if (quant_report && bits == own && comm.rank() == 0) {
     init_stage = init_stage_of(run, stage);
     std::shared_ptr<ctmq::model::NetworkImpl> init;
     if (init_stage) init = ctmq::model::load_network(run.final_weights(*init_stage));
@@ -126,9 +141,10 @@ int eval_main(int argc, char** argv) {
   record.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (comm.rank() == 0) {
-    ctmq::write_file_atomically(run.eval(stage), ctmq::eval::eval_json(record));
-    std::cout << "ctmq-eval: stage " << stage << " (" << record.bits.tag() << "): top-1 "
-              << std::fixed << std::setprecision(2) << record.result.top1 << " %";
+    ctmq::write_file_atomically(eval_path, ctmq::eval::eval_json(record));
+    std::cout << "ctmq-eval: stage " << stage << " (" << record.bits.tag()
+              << (bits == own ? "" : ", weights of " + own.tag()) << "): top-1 " << std::fixed
+              << std::setprecision(2) << record.result.top1 << " %";
     if (record.result.top5) std::cout << ", top-5 " << *record.result.top5 << " %";
     std::cout << ", loss " << std::setprecision(4) << record.result.loss << " on "
               << record.result.samples << " test samples"

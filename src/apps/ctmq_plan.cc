@@ -33,10 +33,14 @@ int main(int argc, char** argv) {
                            "epochs of each accurate stage")(
         "epochs-step", po::value(&o.epochs_step)->default_value(d.epochs_step),
         "epochs of each quantization step")(
+        "epochs-result", po::value(&o.epochs_result)->default_value(d.epochs_result),
+        "epochs of the last cycle's result step (0 = epochs-step)")(
         "pretrained", po::value(&pretrained)->default_value("none"),
         "init of c0-fp: none | torchvision:PATH | weights:PATH")(
         "baselines", po::value(&o.baselines)->default_value(d.baselines),
         "add the direct and one-step baselines (true|false)")(
+        "restart-control", po::value(&o.restart_control)->default_value(d.restart_control),
+        "add the restart control: the target depth as stages with CTMQ's epochs and restarts")(
         "run-dir", po::value(&run_dir),
         "write RUN/plan.tsv (or check that the existing one is the same plan)");
     po::variables_map vm;

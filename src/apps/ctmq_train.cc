@@ -4,13 +4,17 @@
 // Exit codes: 0 stage complete (or already DONE), 75 preempted after a
 // checkpoint (rerun to continue), anything else a failure. With more than one
 // rank, a failing rank aborts the whole job (MPI_Abort) so no rank waits forever.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "apps/app_options.h"
+#include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
+#include "ctmq/common/run_layout.h"
 #include "ctmq/dist/mpi_context.h"
+#include "ctmq/plan/plan_tsv.h"
 #include "ctmq/quant/quant_options.h"
 #include "ctmq/train/trainer.h"
 
@@ -34,6 +38,8 @@ void add_options(po::options_description& options) {
     ("epochs", po::value<int64_t>()->default_value(1), "epochs of this stage")
     ("init", po::value<std::string>()->default_value("none"),
      "none | STAGE (its final.pt; must be DONE) | torchvision:PATH | weights:PATH")
+    ("distill-from", po::value<std::string>()->default_value("none"),
+     "none | STAGE: a DONE stage of this run that supervises this one (overrides --distill)")
     // [data]
     ("train-manifest", po::value<std::string>(), "[data] manifest.json of the training shards")
     ("test-manifest", po::value<std::string>(), "[data] manifest.json of the test shards (ctmq-eval)")
@@ -42,8 +48,10 @@ void add_options(po::options_description& options) {
     // [model]
     ("arch", po::value<std::string>()->default_value("small-resnet"), "[model] small-resnet | resnet20 | resnet18")
     ("width", po::value<int64_t>()->default_value(16), "[model] channels of the first stage")
+    ("block", po::value<std::string>()->default_value("bi-real"),
+     "[model] bi-real (one graph for every stage; hardtanh at full precision) | torchvision (ReLU block at full precision, for imported torchvision weights)")
     ("weight-quantizer", po::value<std::string>()->default_value("dorefa"), "[model] dorefa | lsq")
-    ("activation-quantizer", po::value<std::string>()->default_value("signed"), "[model] signed | unsigned | lsq")
+    ("activation-quantizer", po::value<std::string>()->default_value("signed"), "[model] signed | unsigned | lsq | pact (signed with a learned range)")
     ("weight-granularity", po::value<std::string>()->default_value("per-tensor"), "[model] per-tensor | per-channel")
     ("edge-layer-bits", po::value<int>()->default_value(32), "[model] first conv, last linear, 1x1 shortcuts: 32 | 8")
     // [train]
@@ -54,6 +62,17 @@ void add_options(po::options_description& options) {
     ("momentum", po::value<double>()->default_value(0.9), "[train] SGD momentum")
     ("warmup-epochs", po::value<double>()->default_value(-1), "[train] linear warm-up; -1 = auto (1 epoch when batch > 256)")
     ("seed", po::value<int64_t>()->default_value(0), "[train] seed of model init and data order")
+    ("data-order", po::value<std::string>()->default_value("per-stage"),
+     "[train] per-stage (each stage draws its own order from seed and stage name) | shared (every stage the same)")
+    ("augment", po::value<std::string>()->default_value("none"),
+     "[train] none | crop-flip (zero-pad, random crop, horizontal flip; seeded, resume is bit-exact)")
+    ("augment-pad", po::value<int64_t>()->default_value(2), "[train] crop-flip padding in px (4 for 32x32 CIFAR)")
+    ("distill", po::value<std::string>()->default_value("none"),
+     "[train] none | accurate: each quantized stage is supervised by its cycle's accurate model "
+     "(c0-fp for cycle 1 and the baselines; RUN/plan.tsv), ReActNet's distributional loss, "
+     "an extension beyond the paper")
+    ("distill-weight", po::value<double>()->default_value(1.0),
+     "[train] with --distill-from: loss = (1-w) CE(labels) + w CE(teacher's softmax)")
     ("threads", po::value<int>()->default_value(0), "[train] threads per rank; 0 = SLURM_CPUS_PER_TASK or cores / ranks")
     ("device", po::value<std::string>()->default_value("cpu"), "[train] cpu | cuda (one GPU per local rank)")
     ("checkpoint-every", po::value<int64_t>()->default_value(100), "[train] steps between checkpoints; 0 = only at the end")
@@ -80,6 +99,7 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
   o.epochs = vm["epochs"].as<int64_t>();
   o.model.architecture = model::parse_architecture(vm["arch"].as<std::string>());
   o.model.width = vm["width"].as<int64_t>();
+  o.model.block = model::parse_block(vm["block"].as<std::string>());
   CTMQ_CHECK(o.model.width >= 1, "--width " << o.model.width << " must be at least 1");
   o.model.quant.weight = quant::parse_weight_quantizer(vm["weight-quantizer"].as<std::string>());
   o.model.quant.activation =
@@ -98,6 +118,26 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
   const int64_t seed = vm["seed"].as<int64_t>();
   CTMQ_CHECK(seed >= 0, "--seed " << seed << " must be >= 0");
   o.seed = static_cast<uint64_t>(seed);
+  o.data_order = train::parse_data_order(vm["data-order"].as<std::string>());
+  o.augment = data::parse_augment(vm["augment"].as<std::string>());
+  o.augment_pad = vm["augment-pad"].as<int64_t>();
+  o.distill_from = vm["distill-from"].as<std::string>();
+  const std::string distill = vm["distill"].as<std::string>();
+  CTMQ_CHECK(distill == "none" || distill == "accurate",
+             "--distill " << distill << " is not known; use one of: none, accurate");
+  if (distill == "accurate" && o.distill_from == "none") {
+    const RunLayout run(o.run_dir);
+    CTMQ_CHECK(std::filesystem::exists(run.plan()),
+               "--distill accurate needs "
+                   << run.plan()
+                   << " to find the stage's accurate model; start the "
+                      "chain with pipeline/run-chain.sh or slurm/submit.sh, "
+                      "or name the teacher with --distill-from STAGE");
+    const std::string teacher =
+        plan::accurate_teacher(plan::parse_plan_tsv(read_file(run.plan()), run.plan()), o.stage);
+    if (!teacher.empty()) o.distill_from = teacher;
+  }
+  o.distill_weight = vm["distill-weight"].as<double>();
   o.threads = vm["threads"].as<int>();
   o.device = train::parse_device_kind(vm["device"].as<std::string>());
   o.checkpoint_every = vm["checkpoint-every"].as<int64_t>();

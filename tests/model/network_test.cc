@@ -128,7 +128,7 @@ TEST(Network, SetBitDepthsKeepsEdgeLayersAtEdgeBits) {
 
 TEST(BasicBlock, FormsAreTorchvisionAtFullPrecisionAndBiRealWhenQuantized) {
   torch::manual_seed(5);
-  BasicBlock block(4, 8, 2, quant::QuantOptions{});
+  BasicBlock block(4, 8, 2, quant::QuantOptions{}, Block::kTorchvision);
   block->eval();  // BatchNorm with running statistics: a fixed affine map
   {
     torch::NoGradGuard no_grad;
@@ -161,6 +161,40 @@ TEST(BasicBlock, FormsAreTorchvisionAtFullPrecisionAndBiRealWhenQuantized) {
                                            quant::binary_weight(block->conv2->weight), {}, 1, 1)) +
              mid;
   EXPECT_LT((block->forward(x) - expected).abs().max().item<double>(), 1e-4);
+}
+
+TEST(BasicBlock, BiRealIsOneGraphWithHardtanhAtFullPrecision) {
+  torch::manual_seed(6);
+  BasicBlock block(4, 4, 1, quant::QuantOptions{});  // Block::kBiReal, identity shortcut
+  block->eval();
+  const torch::Tensor x = torch::randn({2, 4, 5, 5}) * 2;
+  auto bn = [](const BatchNorm2dImpl& m, const torch::Tensor& t) {
+    return torch::batch_norm(t, m.weight, m.bias, m.running_mean, m.running_var, false, 0.1, 1e-5,
+                             false);
+  };
+  auto expected_at = [&](int k) {
+    auto act = [k](const torch::Tensor& t) {
+      return k == 32 ? torch::clamp(t, -1, 1) : quant::signed_activation(t, k);
+    };
+    auto w = [k](const torch::Tensor& t) {
+      return k == 32 ? t : quant::dorefa_weight(t, k, quant::Granularity::kPerTensor);
+    };
+    const torch::Tensor mid =
+        bn(*block->bn1, torch::conv2d(act(x), w(block->conv1->weight), {}, 1, 1)) + x;
+    return bn(*block->bn2, torch::conv2d(act(mid), w(block->conv2->weight), {}, 1, 1)) + mid;
+  };
+  EXPECT_LT((block->forward(x) - expected_at(32)).abs().max().item<double>(), 1e-5);
+  block->conv1->set_bit_depths({4, 4});
+  block->conv2->set_bit_depths({4, 4});
+  EXPECT_LT((block->forward(x) - expected_at(4)).abs().max().item<double>(), 1e-4);
+  // The network: no stem ReLU at full precision, same graph as quantized.
+  ModelOptions options;
+  options.width = 4;
+  auto net = make_network(options);
+  EXPECT_EQ(net->options().block, Block::kBiReal);
+  EXPECT_EQ(parse_block("torchvision"), Block::kTorchvision);
+  EXPECT_EQ(block_name(parse_block("bi-real")), "bi-real");
+  EXPECT_THROW(parse_block("relu"), ctmq::Error);
 }
 
 }  // namespace

@@ -85,6 +85,7 @@ class TorchvisionImport : public ::testing::Test {
     o.architecture = Architecture::kResNet18;
     o.in_channels = 3;
     o.num_classes = classes;
+    o.block = Block::kTorchvision;  // what torchvision computes (docs/models.md)
     return make_network(o);
   }
 

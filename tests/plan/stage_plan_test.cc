@@ -57,6 +57,68 @@ TEST(StagePlanTest, DefaultIsReadingAWithFullStaircaseEveryCycleAndBaselines) {
   EXPECT_EQ(plan.find("base-step-w1a1")->bits, (quant::BitDepths{1, 1}));
 }
 
+TEST(StagePlanTest, ResultEpochsApplyToTheLastCycleOnlyAndCountForTheDirectBaseline) {
+  PlanOptions o;
+  o.k_start = 2;
+  o.cycles = 2;
+  o.epochs_step = 1;
+  o.epochs_accurate = 1;
+  o.epochs_result = 5;
+  StagePlan plan = make_plan(o);
+  EXPECT_EQ(plan.find("c1-w1a1")->epochs, 1);  // cycle 1's result: a step like the others
+  EXPECT_EQ(plan.find("c2-w1a1")->epochs, 5);  // the chain's final result
+  EXPECT_EQ(plan.find("c2-w2a2")->epochs, 1);
+  // c1-w2a2 1 + c1-w1a1 1 + c2-fp 1 + c2-w2a2 1 + c2-w1a1 5 = 9.
+  EXPECT_EQ(plan.find("base-direct-w1a1")->epochs, 9);
+  EXPECT_EQ(plan.find("base-step-w1a1")->epochs, 1);
+  o.epochs_result = -1;
+  EXPECT_THROW(make_plan(o), Error);
+}
+
+TEST(StagePlanTest, RestartControlRepeatsTheTargetWithCtmqsEpochsAndRestarts) {
+  PlanOptions o;
+  o.k_start = 2;
+  o.cycles = 2;
+  o.epochs_step = 1;
+  o.epochs_accurate = 2;
+  o.epochs_result = 3;
+  o.restart_control = true;
+  StagePlan plan = make_plan(o);
+  expect_well_formed(plan);
+  // CTMQ after c0: c1-w2a2 (1), c1-w1a1 (1), c2-fp (2), c2-w2a2 (1), c2-w1a1 (3).
+  const std::vector<int> epochs = {1, 1, 2, 1, 3};
+  std::string previous = "c0-fp";
+  for (size_t i = 0; i < epochs.size(); ++i) {
+    const Stage* s = plan.find("base-restart-w1a1-" + std::to_string(i + 1));
+    ASSERT_NE(s, nullptr) << i;
+    EXPECT_EQ(s->bits, (quant::BitDepths{1, 1}));
+    EXPECT_EQ(s->epochs, epochs[i]);
+    EXPECT_EQ(s->init, previous);
+    EXPECT_EQ(s->role, StageRole::kBaseline);
+    previous = s->name;
+  }
+  EXPECT_EQ(plan.find("base-restart-w1a1-6"), nullptr);
+  EXPECT_EQ(plan.stages.back().name, "base-restart-w1a1-5");
+  o.restart_control = false;
+  EXPECT_EQ(make_plan(o).find("base-restart-w1a1-1"), nullptr);
+}
+
+TEST(StagePlanTest, AccurateTeacherIsTheCyclesAccurateModel) {
+  PlanOptions o;
+  o.k_start = 2;
+  o.cycles = 2;
+  o.restart_control = true;
+  StagePlan plan = make_plan(o);
+  EXPECT_EQ(accurate_teacher(plan, "c0-fp"), "");
+  EXPECT_EQ(accurate_teacher(plan, "c1-w2a2"), "c0-fp");
+  EXPECT_EQ(accurate_teacher(plan, "c1-w1a1"), "c0-fp");
+  EXPECT_EQ(accurate_teacher(plan, "c2-fp"), "");
+  EXPECT_EQ(accurate_teacher(plan, "c2-w1a1"), "c2-fp");
+  EXPECT_EQ(accurate_teacher(plan, "base-direct-w1a1"), "c0-fp");
+  EXPECT_EQ(accurate_teacher(plan, "base-restart-w1a1-3"), "c0-fp");
+  EXPECT_THROW(accurate_teacher(plan, "c9-w1a1"), Error);
+}
+
 TEST(StagePlanTest, ReadingBAlternatesAccurateAndTargetAfterOneStaircase) {
   PlanOptions o;
   o.schedule = Schedule::kB;

@@ -281,6 +281,75 @@ TEST(Lsq, InitialStepAndGradScale) {
 // q_k(clip(x, 0, 1)) = unsigned_activation(x, k) (and uniform_quantize on [0, 1]).
 // Its gradient passes where round(x / scale) lies in [qmin, qmax], i.e. on
 // [-scale/2, 1 + scale/2), ours on [0, 1]: they coincide away from those strips.
+TEST(ActivationLimit, IsTheClipOfEachQuantizerWithItsGradient) {
+  const std::vector<float> xs = {-2.f, -1.f, -0.4f, 0.f, 0.3f, 0.99f, 1.5f};
+  for (ActivationQuantizer kind :
+       {ActivationQuantizer::kSigned, ActivationQuantizer::kLsq, ActivationQuantizer::kUnsigned}) {
+    const float lo = kind == ActivationQuantizer::kUnsigned ? 0.f : -1.f;
+    torch::Tensor x = torch::tensor(xs).requires_grad_(true);
+    torch::Tensor y = activation_limit(x, kind);
+    y.sum().backward();
+    std::vector<float> expected, grad;
+    for (float v : xs) {
+      expected.push_back(std::min(1.f, std::max(lo, v)));
+      grad.push_back(v > lo && v < 1.f ? 1.f : 0.f);  // torch's hardtanh: 0 on the bounds
+    }
+    expect_close(y, expected, 0);
+    expect_close(x.grad(), grad, 0);
+  }
+}
+
+TEST(ActivationLimit, SignedQuantizerConvergesToItAsBitsGrow) {
+  torch::manual_seed(3);
+  torch::Tensor x = torch::randn({4096}) * 1.5;
+  const torch::Tensor limit = activation_limit(x, ActivationQuantizer::kSigned);
+  double previous = 1e9;
+  for (int bits = 2; bits <= 8; ++bits) {
+    const double error = (signed_activation(x, bits) - limit).abs().max().item<double>();
+    EXPECT_LE(error, 1.0 / ((1 << bits) - 1) + 1e-6) << bits;  // half a level of 2 / (2^k - 1)
+    EXPECT_LT(error, previous);
+    previous = error;
+  }
+}
+
+TEST(PactActivation, ForwardAndGradientsMatchTheFormula) {
+  // No value on a rounding tie of any k below (ties make float order matter).
+  const std::vector<float> xs = {-3.f, -1.1f, -0.5f, 0.f, 0.26f, 0.9f, 2.5f};
+  const float a = 1.5f;
+  for (int bits : {32, 4, 2, 1}) {
+    torch::Tensor x = torch::tensor(xs).requires_grad_(true);
+    torch::Tensor alpha = torch::tensor({a}).requires_grad_(true);
+    torch::Tensor y = pact_activation(x, alpha, bits);
+    y.sum().backward();
+    std::vector<float> expected, grad_x;
+    double grad_alpha = 0;
+    for (float v : xs) {
+      const float c = std::min(a, std::max(-a, v));
+      const float u = c / a;
+      float q = c;
+      if (bits == 1) {
+        q = a * (u >= 0 ? 1.f : -1.f);
+      } else if (bits != 32) {
+        q = a * (2 * q_oracle((u + 1) / 2, bits) - 1);
+      }
+      expected.push_back(q);
+      const bool inside = std::fabs(v) <= a;
+      // d/dx: STE through the clip (ApproxSign on u at 1 bit).
+      const float ste = bits == 1 ? std::max(0.f, 2 - 2 * std::fabs(u)) : 1.f;
+      grad_x.push_back(inside ? ste : 0.f);
+      // d/dalpha: q/a - u*ste from the product (zero at 32 bits, where q = c), plus the
+      // clip's +-1 outside.
+      double g = bits == 32 ? 0.0 : q / a - u * ste;
+      if (!inside) g += v > 0 ? 1.0 : -1.0;
+      if (bits != 32 && !inside) g = q / a - u * ste + (v > 0 ? ste : -ste);
+      grad_alpha += g;
+    }
+    expect_close(y, expected, 1e-6);
+    expect_close(x.grad(), grad_x, 1e-6);
+    EXPECT_NEAR(alpha.grad().item<double>(), grad_alpha, 1e-5) << bits << " bits";
+  }
+}
+
 TEST(TorchFakeQuantize, UnsignedActivationMatchesPerTensorAffine) {
   for (int bits = 1; bits <= 8; ++bits) {
     const int64_t n = (int64_t{1} << bits) - 1;

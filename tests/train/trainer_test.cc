@@ -117,6 +117,70 @@ TEST_F(TrainerTest, PreemptedThenResumedEqualsUninterruptedBitExact) {
   EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4);
 }
 
+TEST_F(TrainerTest, AugmentedStagePreemptedThenResumedEqualsUninterruptedBitExact) {
+  TrainOptions reference = tiny_stage(dir_.path() + "/reference", {2, 2});
+  reference.augment = data::Augment::kCropFlip;
+  ASSERT_EQ(train_stage(reference, comm_).outcome, StageOutcome::kCompleted);
+  TrainOptions plain = tiny_stage(dir_.path() + "/plain", {2, 2});
+  ASSERT_EQ(train_stage(plain, comm_).outcome, StageOutcome::kCompleted);
+
+  TrainOptions o = reference;
+  o.run_dir = dir_.path() + "/preempted";
+  o.after_step = [](int64_t step) {
+    if (step == 11) std::raise(SIGUSR1);  // mid-epoch (8 steps per epoch)
+  };
+  EXPECT_EQ(train_stage(o, comm_).outcome, StageOutcome::kPreempted);
+  reset_preemption_request();
+  o.after_step = nullptr;
+  EXPECT_EQ(train_stage(o, comm_).resumed_from, 11);
+  expect_bit_identical(final_state(reference), final_state(o));
+  // The augmentation did change what was trained on.
+  EXPECT_FALSE(
+      torch::equal(final_state(reference).at("fc.weight"), final_state(plain).at("fc.weight")));
+}
+
+TEST_F(TrainerTest, EachStageDrawsItsOwnDataOrderUnlessShared) {
+  for (DataOrder order : {DataOrder::kPerStage, DataOrder::kShared}) {
+    const std::string run = dir_.path() + (order == DataOrder::kShared ? "/shared" : "/per-stage");
+    TrainOptions a = tiny_stage(run);
+    a.stage = "c1-fp";
+    a.data_order = order;
+    TrainOptions b = a;
+    b.stage = "c2-fp";
+    ASSERT_EQ(train_stage(a, comm_).outcome, StageOutcome::kCompleted);
+    ASSERT_EQ(train_stage(b, comm_).outcome, StageOutcome::kCompleted);
+    // Same init (seed), same options: only the data order can differ.
+    const bool same = torch::equal(final_state(a).at("fc.weight"), final_state(b).at("fc.weight"));
+    EXPECT_EQ(same, order == DataOrder::kShared) << (same ? "same" : "different") << " weights";
+  }
+  EXPECT_NE(stage_data_seed(0, "c1-w2a2", DataOrder::kPerStage),
+            stage_data_seed(0, "c2-w2a2", DataOrder::kPerStage));
+  EXPECT_EQ(stage_data_seed(9, "c1-w2a2", DataOrder::kShared), 9u);
+}
+
+TEST_F(TrainerTest, DistillationFromTheAccurateModelChangesTrainingOnlyWithWeight) {
+  const std::string run = dir_.path() + "/run";
+  TrainOptions fp = tiny_stage(run);
+  fp.stage = "c0-fp";
+  fp.epochs = 1;
+  ASSERT_EQ(train_stage(fp, comm_).outcome, StageOutcome::kCompleted);
+  auto student = [&](const std::string& stage, const std::string& teacher, double weight) {
+    TrainOptions o = tiny_stage(run, {2, 2});
+    o.stage = stage;
+    o.init = "c0-fp";
+    o.data_order = DataOrder::kShared;
+    o.distill_from = teacher;
+    o.distill_weight = weight;
+    EXPECT_EQ(train_stage(o, comm_).outcome, StageOutcome::kCompleted);
+    return ctmq::testing::final_state(run, stage).at("fc.weight");
+  };
+  const torch::Tensor plain = student("plain", "none", 1.0);
+  const torch::Tensor zero = student("zero", "c0-fp", 0.0);
+  const torch::Tensor full = student("full", "c0-fp", 1.0);
+  EXPECT_TRUE(torch::allclose(plain, zero, 0, 1e-6));
+  EXPECT_FALSE(torch::allclose(plain, full, 0, 1e-4));
+}
+
 TEST_F(TrainerTest, CrashThenCorruptNewestCheckpointFallsBackAndStaysBitExact) {
   const quant::BitDepths w1a1{1, 1};  // Adam, binary quantizers
   TrainOptions reference = tiny_stage(dir_.path() + "/reference", w1a1);
@@ -194,6 +258,10 @@ TEST_F(TrainerTest, BadInputFailsBeforeWritingAnything) {
   TrainOptions not_done = tiny_stage(run, {2, 2});
   not_done.init = "c1-w3a3";
   expect_error(not_done, "is not DONE");
+
+  TrainOptions teacher = tiny_stage(run, {2, 2});
+  teacher.distill_from = "c0-fp";
+  expect_error(teacher, "is not DONE");
 
   TrainOptions bits = tiny_stage(run);
   bits.bits = {4, 12};

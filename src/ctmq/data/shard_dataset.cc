@@ -99,6 +99,10 @@ const std::vector<std::string>& ShardDataset::class_names() const {
   return state_->manifest.class_names;
 }
 
+torch::Tensor ShardDataset::normalized_black() const {
+  return state_->mean.neg().mul(state_->inv_std).flatten();
+}
+
 Batch ShardDataset::get_batch(const std::vector<int64_t>& indices) const {
   const State& st = *state_;
   const ImageShape& shape = st.manifest.shape;

@@ -33,6 +33,8 @@ class ShardDataset {
   int64_t width() const;
   int64_t num_classes() const;
   const std::vector<std::string>& class_names() const;
+  // float [C]: the normalised value of a black (0) pixel, (0 - mean) / std.
+  torch::Tensor normalized_black() const;
 
   // Loads the records at `indices` (any order, repeats allowed) as one batch.
   Batch get_batch(const std::vector<int64_t>& indices) const;

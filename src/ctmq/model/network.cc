@@ -28,6 +28,16 @@ std::string architecture_name(Architecture arch) {
   return {};
 }
 
+Block parse_block(const std::string& name) {
+  if (name == "bi-real") return Block::kBiReal;
+  if (name == "torchvision") return Block::kTorchvision;
+  CTMQ_FAIL("block '" << name << "' is not known; use one of: bi-real, torchvision");
+}
+
+std::string block_name(Block block) {
+  return block == Block::kTorchvision ? "torchvision" : "bi-real";
+}
+
 void NetworkImpl::set_bit_depths(quant::BitDepths bits) {
   CTMQ_CHECK(quant::is_valid_bits(bits.weight) && quant::is_valid_bits(bits.activation),
              "bit depths " << bits.tag()

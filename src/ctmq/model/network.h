@@ -26,11 +26,29 @@ enum class Architecture {
 Architecture parse_architecture(const std::string& name);
 std::string architecture_name(Architecture arch);
 
+// The residual block of every stage (docs/models.md).
+enum class Block {
+  // Bi-Real at every bit depth, full precision included: a real-valued
+  // shortcut around each conv, the activation quantizer (at full precision its
+  // limit, hardtanh for the signed quantizer) as the only nonlinearity, no
+  // stem ReLU. One graph for every stage (method.md). Default.
+  kBiReal,
+  // torchvision's BasicBlock with ReLUs while activations are full precision,
+  // Bi-Real once they are quantized: for importing torchvision weights only.
+  // The switch to quantized activations changes the function, not just the
+  // bit depth; convert such weights with a full-precision kBiReal stage first.
+  kTorchvision,
+};
+// "bi-real" | "torchvision"; throws ctmq::Error naming the accepted values.
+Block parse_block(const std::string& name);
+std::string block_name(Block block);
+
 struct ModelOptions {
   Architecture architecture = Architecture::kSmallResNet;
   int64_t num_classes = 10;
   int64_t in_channels = 1;
-  int64_t width = 16;         // channels of the first stage; resnet18 ignores it (64)
+  int64_t width = 16;  // channels of the first stage; resnet18 ignores it (64)
+  Block block = Block::kBiReal;
   quant::QuantOptions quant;  // quantizer kinds and which layers stay full precision
 };
 

@@ -9,6 +9,13 @@ bool activations_quantized(const quant::QuantConv2d& conv) {
   return conv->bit_depths().activation != quant::kFullPrecisionBits;
 }
 
+// The quantizer options of a block's convolutions: the full-precision limit of
+// the activation quantizer is the nonlinearity only in the Bi-Real block.
+quant::QuantOptions block_quant(quant::QuantOptions quant, Block block) {
+  quant.full_precision_limit = block == Block::kBiReal;
+  return quant;
+}
+
 quant::QuantConv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride,
                              int64_t padding, bool edge, const quant::QuantOptions& quant) {
   quant::QuantConv2d conv(quant::QuantConv2dOptions(in, out, kernel)
@@ -25,7 +32,9 @@ quant::QuantConv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t st
 }  // namespace
 
 BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride,
-                               const quant::QuantOptions& quant) {
+                               const quant::QuantOptions& options, Block block)
+    : block_(block) {
+  const quant::QuantOptions quant = block_quant(options, block);
   conv1 = register_module("conv1", make_conv(in_planes, planes, 3, stride, 1, false, quant));
   bn1 = register_module("bn1", BatchNorm2d(planes));
   conv2 = register_module("conv2", make_conv(planes, planes, 3, 1, 1, false, quant));
@@ -39,7 +48,7 @@ BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
   const torch::Tensor shortcut = downsample ? downsample->forward(x) : x;
-  if (!activations_quantized(conv1)) {
+  if (block_ == Block::kTorchvision && !activations_quantized(conv1)) {
     torch::Tensor out = torch::relu(bn1->forward(conv1->forward(x)));
     out = bn2->forward(conv2->forward(out));
     return torch::relu(out + shortcut);
@@ -75,6 +84,7 @@ ResNetImpl::ResNetImpl(const ModelOptions& options) : NetworkImpl(options) {
                                                     << "; use 1..8 or 32");
   const ResNetLayout layout = resnet_layout(options);
   imagenet_stem_ = layout.imagenet_stem;
+  block_ = options.block;
   const int64_t stem = layout.planes[0];
   conv1_ = register_module(
       "conv1", imagenet_stem_ ? make_conv(options.in_channels, stem, 7, 2, 3, true, options.quant)
@@ -84,8 +94,8 @@ ResNetImpl::ResNetImpl(const ModelOptions& options) : NetworkImpl(options) {
   for (size_t s = 0; s < layout.planes.size(); ++s) {
     torch::nn::Sequential stage;
     for (int64_t b = 0; b < layout.blocks[s]; ++b) {
-      stage->push_back(
-          BasicBlock(in_planes, layout.planes[s], b == 0 ? layout.strides[s] : 1, options.quant));
+      stage->push_back(BasicBlock(in_planes, layout.planes[s], b == 0 ? layout.strides[s] : 1,
+                                  options.quant, options.block));
       in_planes = layout.planes[s];
     }
     stages_.push_back(register_module("layer" + std::to_string(s + 1), stage));
@@ -101,7 +111,8 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
              "network input has shape " << x.sizes() << "; expected [N, " << options().in_channels
                                         << ", H, W]");
   x = bn1_->forward(conv1_->forward(x));
-  if (bit_depths().activation == quant::kFullPrecisionBits) x = torch::relu(x);
+  if (block_ == Block::kTorchvision && bit_depths().activation == quant::kFullPrecisionBits)
+    x = torch::relu(x);
   if (imagenet_stem_) x = torch::max_pool2d(x, 3, 2, 1);
   for (auto& stage : stages_) x = stage->forward(x);
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);

@@ -1,14 +1,17 @@
 // The ResNets of ctmq, all built from one BasicBlock that serves every stage.
 //
-// Block forms (docs/models.md), chosen from the block's activation bits:
-//   activations full precision (fp, w*a32): torchvision's BasicBlock
-//       out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
-//   activations quantized (a <= 8): Bi-Real, a real-valued shortcut around
-//   each quantized conv and the activation quantizer as the nonlinearity
+// Block forms (docs/models.md):
+//   Bi-Real (Block::kBiReal, every bit depth): a real-valued shortcut around
+//   each conv and the activation quantizer Q_a as the only nonlinearity
 //       mid = bn1(conv1(Q_a(x))) + shortcut(x)
 //       out = bn2(conv2(Q_a(mid))) + mid
-// Both forms have the same parameters, so weights carry across stages. The
-// stem's ReLU likewise exists only while activations are full precision.
+//   where at full-precision activations Q_a is its limit (hardtanh for the
+//   signed quantizer), so every stage runs the same function up to rounding.
+//   No stem ReLU.
+//   torchvision (Block::kTorchvision), only while activations are full precision:
+//       out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), stem ReLU;
+//   Bi-Real once activations are quantized.
+// Both forms have the same parameters, so weights load across them.
 #pragma once
 
 #include <torch/torch.h>
@@ -27,7 +30,7 @@ class BasicBlockImpl : public torch::nn::Module {
   // A 1x1 stride-`stride` conv + BN shortcut ("downsample.0", "downsample.1")
   // is added when stride != 1 or in_planes != planes.
   BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride,
-                 const quant::QuantOptions& quant);
+                 const quant::QuantOptions& quant, Block block = Block::kBiReal);
   torch::Tensor forward(const torch::Tensor& x);
 
   quant::QuantConv2d conv1{nullptr};
@@ -35,6 +38,9 @@ class BasicBlockImpl : public torch::nn::Module {
   quant::QuantConv2d conv2{nullptr};
   BatchNorm2d bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};  // empty handle for an identity shortcut
+
+ private:
+  Block block_ = Block::kBiReal;
 };
 TORCH_MODULE(BasicBlock);
 
@@ -58,6 +64,7 @@ class ResNetImpl : public NetworkImpl {
   quant::QuantConv2d conv1_{nullptr};
   BatchNorm2d bn1_{nullptr};
   bool imagenet_stem_ = false;
+  Block block_ = Block::kBiReal;
   std::vector<torch::nn::Sequential> stages_;  // "layer1", "layer2", ...
   quant::QuantLinear fc_{nullptr};
 };

@@ -4,6 +4,7 @@
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/log.h"
 #include "ctmq/common/version.h"
 #include "ctmq/quant/layer_quantizer.h"
 
@@ -12,18 +13,6 @@ namespace {
 
 const char* weight_quantizer_name(quant::WeightQuantizer q) {
   return q == quant::WeightQuantizer::kLsq ? "lsq" : "dorefa";
-}
-
-const char* activation_quantizer_name(quant::ActivationQuantizer q) {
-  switch (q) {
-    case quant::ActivationQuantizer::kSigned:
-      return "signed";
-    case quant::ActivationQuantizer::kUnsigned:
-      return "unsigned";
-    case quant::ActivationQuantizer::kLsq:
-      return "lsq";
-  }
-  return "signed";
 }
 
 const char* granularity_name(quant::Granularity g) {
@@ -64,6 +53,9 @@ NetworkFileInfo read_info(torch::serialize::InputArchive& archive, const std::st
   info.options.num_classes = read_meta(archive, path, "num_classes").toInt();
   info.options.in_channels = read_meta(archive, path, "in_channels").toInt();
   info.options.width = read_meta(archive, path, "width").toInt();
+  // Format 1 predates Block: its networks ran torchvision's block at full precision.
+  info.options.block = format >= 2 ? parse_block(read_meta(archive, path, "block").toStringRef())
+                                   : Block::kTorchvision;
   info.options.quant.weight =
       quant::parse_weight_quantizer(read_meta(archive, path, "weight_quantizer").toStringRef());
   info.options.quant.activation = quant::parse_activation_quantizer(
@@ -93,7 +85,7 @@ bool same_shape(const ModelOptions& a, const ModelOptions& b) {
 }
 
 bool is_quantizer_state(const std::string& name) {
-  return name == "weight_step" || name == "input_step";
+  return name == "weight_step" || name == "input_step" || name == "input_clip";
 }
 
 // Copies every parameter and buffer of `module` from `archive` (Module::save
@@ -150,8 +142,9 @@ void save_network(NetworkImpl& net, const std::string& path) {
   meta("num_classes", o.num_classes);
   meta("in_channels", o.in_channels);
   meta("width", o.width);
+  meta("block", block_name(o.block));
   meta("weight_quantizer", std::string(weight_quantizer_name(o.quant.weight)));
-  meta("activation_quantizer", std::string(activation_quantizer_name(o.quant.activation)));
+  meta("activation_quantizer", quant::activation_quantizer_name(o.quant.activation));
   meta("weight_granularity", std::string(granularity_name(o.quant.weight_granularity)));
   meta("edge_layer_bits", static_cast<int64_t>(o.quant.edge_layer_bits));
   meta("weight_bits", static_cast<int64_t>(bits.weight));
@@ -200,6 +193,12 @@ void load_weights_into(NetworkImpl& net, const std::string& path) {
   CTMQ_CHECK(same_shape(info.options, net.options()),
              "checkpoint " << path << ": architecture " << describe(info.options)
                            << "; this stage builds " << describe(net.options()));
+  if (info.options.block != net.options().block) {
+    CTMQ_WARN(
+        "weights " << path << " come from a " << block_name(info.options.block)
+                   << "-block network and are loaded into a " << block_name(net.options().block)
+                   << "-block one: the function changes (docs/models.md, converting weights)");
+  }
   const quant::BitDepths wanted = net.bit_depths();
   // Load at the file's depths, then switch: a changed depth re-initialises
   // k-dependent state from the loaded weights.

@@ -2,7 +2,7 @@
 //
 // File: a torch::serialize archive (Module::save layout: parameters and
 // buffers by module path) plus metadata keys "ctmq_meta_*": format version,
-// architecture, num_classes, in_channels, width, quantizer kinds, edge bits,
+// architecture, num_classes, in_channels, width, block, quantizer kinds, edge bits,
 // bit depths, ctmq version. Written atomically (temporary file, fsync, rename):
 // readers see the old file or the new one, never a partial one.
 #pragma once
@@ -16,7 +16,8 @@
 namespace ctmq::model {
 
 // Format version of the metadata; readers refuse newer ones.
-constexpr int64_t kNetworkFileFormat = 1;
+// 2 added "block" (model::Block); a format-1 file is read as Block::kTorchvision.
+constexpr int64_t kNetworkFileFormat = 2;
 
 // Throws ctmq::Error naming `path` when it cannot be written.
 void save_network(NetworkImpl& net, const std::string& path);

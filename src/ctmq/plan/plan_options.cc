@@ -76,6 +76,8 @@ void validate(const PlanOptions& o) {
                                   << " must be at least 1 (with pretrained set, c0-fp "
                                      "fine-tunes the imported weights for that many epochs)");
   CTMQ_CHECK(o.epochs_step >= 1, "[plan] epochs-step = " << o.epochs_step << " must be at least 1");
+  CTMQ_CHECK(o.epochs_result >= 0,
+             "[plan] epochs-result = " << o.epochs_result << " must be >= 0 (0 = epochs-step)");
   if (o.cycles > 1) {
     CTMQ_CHECK(o.epochs_accurate >= 1,
                "[plan] epochs-accurate = " << o.epochs_accurate << " must be at least 1");

@@ -31,12 +31,20 @@ struct PlanOptions {
   int epochs_pretrain = 10;  // c0-fp (>= 1; fine-tuning epochs when `pretrained` is set)
   int epochs_accurate = 2;   // accurate stages of cycles 2..C
   int epochs_step = 2;       // every quantization step
+  // The result step of the last cycle (the chain's final model); 0 = epochs_step.
+  int epochs_result = 0;
   // Initialisation of c0-fp: "none" (train from scratch), "torchvision:PATH"
   // or "weights:PATH" (passed to ctmq-train --init as written).
   std::string pretrained = "none";
   // Adds base-direct-<target> (from c0-fp, same epochs as every CTMQ stage
   // after c0) and base-step-<target> (from c0-fp, one step's epochs).
   bool baselines = true;
+  // Adds the restart control base-restart-<target>-1..N: the target depth only,
+  // as N stages with the epochs of the N CTMQ stages after c0 in chain order,
+  // each from the previous (the first from c0-fp). Same bit depth throughout,
+  // same optimizer and schedule restarts as CTMQ: it separates the effect of
+  // the bit changes from that of the restarts (method.md, "A fair comparison").
+  bool restart_control = false;
 };
 
 // Parsers for the option values; throw ctmq::Error naming the option and the

@@ -115,7 +115,8 @@ StagePlan make_plan(const PlanOptions& o) {
   b.add("c0-fp", 0, 0, fp, o.epochs_pretrain, o.pretrained, StageRole::kPretrain);
 
   const std::vector<int> steps = staircase(o);
-  int ctmq_epochs = 0;  // every CTMQ stage after c0, for the direct baseline
+  int ctmq_epochs = 0;                 // every CTMQ stage after c0, for the direct baseline
+  std::vector<int> ctmq_stage_epochs;  // in chain order, for the restart control
   for (int cycle = 1; cycle <= o.cycles; ++cycle) {
     std::vector<int> bits = steps;
     if (cycle > 1) {
@@ -123,6 +124,7 @@ StagePlan make_plan(const PlanOptions& o) {
       b.add(cycle_stage_name(cycle, acc), cycle, 0, acc, o.epochs_accurate, b.last(),
             StageRole::kAccurate);
       ctmq_epochs += o.epochs_accurate;
+      ctmq_stage_epochs.push_back(o.epochs_accurate);
       bits.clear();
       if (o.schedule == Schedule::kA) {
         for (int k : steps)
@@ -134,9 +136,12 @@ StagePlan make_plan(const PlanOptions& o) {
     for (size_t i = 0; i < bits.size(); ++i) {
       const bool last = i + 1 == bits.size();
       const BitDepths depth = quantized(bits[i], o);
-      b.add(cycle_stage_name(cycle, depth), cycle, static_cast<int>(i) + 1, depth, o.epochs_step,
-            b.last(), last ? StageRole::kResult : StageRole::kStep);
-      ctmq_epochs += o.epochs_step;
+      const bool final_result = last && cycle == o.cycles;
+      const int epochs = final_result && o.epochs_result > 0 ? o.epochs_result : o.epochs_step;
+      b.add(cycle_stage_name(cycle, depth), cycle, static_cast<int>(i) + 1, depth, epochs, b.last(),
+            last ? StageRole::kResult : StageRole::kStep);
+      ctmq_epochs += epochs;
+      ctmq_stage_epochs.push_back(epochs);
     }
   }
   if (o.baselines) {
@@ -148,7 +153,27 @@ StagePlan make_plan(const PlanOptions& o) {
       b.add("base-step-" + target.tag(), 0, 0, target, o.epochs_step, "c0-fp",
             StageRole::kBaseline);
   }
+  if (o.restart_control) {
+    const BitDepths target = quantized(o.k_target, o);
+    std::string init = "c0-fp";
+    for (size_t i = 0; i < ctmq_stage_epochs.size(); ++i) {
+      const std::string name = "base-restart-" + target.tag() + "-" + std::to_string(i + 1);
+      b.add(name, 0, static_cast<int>(i) + 1, target, ctmq_stage_epochs[i], init,
+            StageRole::kBaseline);
+      init = name;
+    }
+  }
   return b.take();
+}
+
+std::string accurate_teacher(const StagePlan& plan, const std::string& stage) {
+  const Stage* s = plan.find(stage);
+  CTMQ_CHECK(s != nullptr, "stage " << stage << " is not in the plan; stages: " << plan.names());
+  if (s->role == StageRole::kPretrain || s->role == StageRole::kAccurate) return "";
+  if (s->role == StageRole::kBaseline || s->cycle <= 1) return "c0-fp";
+  for (const Stage& other : plan.stages)
+    if (other.cycle == s->cycle && other.role == StageRole::kAccurate) return other.name;
+  return "c0-fp";
 }
 
 }  // namespace ctmq::plan

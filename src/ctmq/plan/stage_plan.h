@@ -54,7 +54,15 @@ bool operator==(const Stage& a, const Stage& b);
 // k_start, k_start-step, ... down to k_target (the target is always the last
 // step). Each later cycle opens with the accurate model (init = the previous
 // cycle's result), then reading A continues with the staircase steps strictly
-// below the accurate depth, reading B with k_target only. Baselines last.
+// below the accurate depth, reading B with k_target only. The last cycle's
+// result step takes epochs_result (when set). Baselines last: direct, one-step,
+// then the restart control (PlanOptions).
 StagePlan make_plan(const PlanOptions& options);
+
+// The accurate model that supervises `stage` when a run distils (ctmq-train
+// --distill accurate): for a quantized stage of cycle c, that cycle's accurate
+// stage (c0-fp for cycle 1); for a baseline, c0-fp; none ("") for c0-fp and
+// the accurate stages themselves. Throws ctmq::Error for an unknown stage.
+std::string accurate_teacher(const StagePlan& plan, const std::string& stage);
 
 }  // namespace ctmq::plan

@@ -14,6 +14,7 @@ void LayerQuantizer::reset(torch::nn::Module& owner, const QuantOptions& options
   quantize_input_ = quantize_input;
   weight_step_ = torch::Tensor();
   input_step_ = torch::Tensor();
+  input_clip_ = torch::Tensor();
   input_step_ready_ = false;
   if (options_.weight == WeightQuantizer::kLsq) {
     const int64_t steps =
@@ -22,6 +23,9 @@ void LayerQuantizer::reset(torch::nn::Module& owner, const QuantOptions& options
   }
   if (quantize_input_ && options_.activation == ActivationQuantizer::kLsq) {
     input_step_ = owner.register_parameter("input_step", torch::zeros({1}));
+  }
+  if (quantize_input_ && options_.activation == ActivationQuantizer::kPact) {
+    input_clip_ = owner.register_parameter("input_clip", torch::ones({1}));
   }
 }
 
@@ -58,13 +62,21 @@ torch::Tensor LayerQuantizer::weight(const torch::Tensor& w) const {
 
 torch::Tensor LayerQuantizer::input(const torch::Tensor& x, bool training) {
   const int k = bits_.activation;
-  if (!quantize_input_ || k == kFullPrecisionBits) return x;
+  if (!quantize_input_) return x;
+  if (options_.activation == ActivationQuantizer::kPact) {
+    if (k == kFullPrecisionBits && !options_.full_precision_limit) return x;
+    return pact_activation(x, input_clip_, k);
+  }
+  if (k == kFullPrecisionBits) {
+    return options_.full_precision_limit ? activation_limit(x, options_.activation) : x;
+  }
   switch (options_.activation) {
     case ActivationQuantizer::kSigned:
       return signed_activation(x, k);
     case ActivationQuantizer::kUnsigned:
       return unsigned_activation(x, k);
     case ActivationQuantizer::kLsq:
+    case ActivationQuantizer::kPact:
       break;
   }
   if (k == 1) return signed_activation(x, 1);

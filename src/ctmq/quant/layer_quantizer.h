@@ -40,6 +40,8 @@ class QuantizedLayer {
 // State and dispatch shared by the quantized modules. Registered state:
 //   "weight_step"  float [1] or [out_channels]   only with WeightQuantizer::kLsq
 //   "input_step"   float [1]                     only with ActivationQuantizer::kLsq
+//   "input_clip"   float [1], initially 1        only with ActivationQuantizer::kPact:
+//                  PACT's alpha; it is not k-dependent and carries across stages
 // A step of 0 means "not initialised yet": the weight step is set from the
 // weight by set_bit_depths(); the input step from the first training batch
 // (LSQ's 2 mean|x| / sqrt(Q_P)). NOTE: with several ranks that first batch
@@ -66,6 +68,7 @@ class LayerQuantizer {
   BitDepths bits_;
   torch::Tensor weight_step_;
   torch::Tensor input_step_;
+  torch::Tensor input_clip_;
   bool input_step_ready_ = false;
   RankSum rank_sum_;
 };

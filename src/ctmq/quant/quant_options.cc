@@ -14,8 +14,24 @@ ActivationQuantizer parse_activation_quantizer(const std::string& name) {
   if (name == "signed") return ActivationQuantizer::kSigned;
   if (name == "unsigned") return ActivationQuantizer::kUnsigned;
   if (name == "lsq") return ActivationQuantizer::kLsq;
+  if (name == "pact") return ActivationQuantizer::kPact;
   CTMQ_FAIL("activation quantizer '" << name
-                                     << "' is not known; use one of: signed, unsigned, lsq");
+                                     << "' is not known; use one of: signed, unsigned, lsq, pact");
+}
+
+std::string activation_quantizer_name(ActivationQuantizer kind) {
+  switch (kind) {
+    case ActivationQuantizer::kSigned:
+      return "signed";
+    case ActivationQuantizer::kUnsigned:
+      return "unsigned";
+    case ActivationQuantizer::kLsq:
+      return "lsq";
+    case ActivationQuantizer::kPact:
+      return "pact";
+  }
+  CTMQ_ASSERT(false);
+  return {};
 }
 
 Granularity parse_granularity(const std::string& name) {

@@ -17,6 +17,7 @@ enum class ActivationQuantizer {
   kSigned,    // 2 q_k((clip(x,-1,1)+1)/2) - 1; sign(x) with ApproxSign at k = 1 (default)
   kUnsigned,  // DoReFa q_k(clip(x, 0, 1))
   kLsq,       // learned step size; the signed binary quantizer at k = 1
+  kPact,      // signed with a learned range alpha per layer (PACT): alpha * signed(clip(x/alpha))
 };
 
 enum class Granularity { kPerTensor, kPerChannel };
@@ -28,12 +29,19 @@ struct QuantOptions {
   // Bits of the first convolution, the last linear layer and 1x1 downsample
   // shortcuts: 32 keeps them full precision (default); 8 quantizes them to 8 bits.
   int edge_layer_bits = 32;
+  // At full-precision activations, a non-edge layer's input still passes the
+  // activation quantizer's limit (activation_limit in quantizers.h: hardtanh
+  // for kSigned), so the full-precision network is the same graph as every
+  // quantized one. The model sets it per block (true in model::Block::kBiReal);
+  // false, the default, keeps a lone layer at 32/32 an ordinary conv/linear.
+  bool full_precision_limit = false;
 };
 
-// Parsers for option values ("dorefa"|"lsq", "signed"|"unsigned"|"lsq",
+// Parsers for option values ("dorefa"|"lsq", "signed"|"unsigned"|"lsq"|"pact",
 // "per-tensor"|"per-channel"); throw ctmq::Error listing the accepted values.
 WeightQuantizer parse_weight_quantizer(const std::string& name);
 ActivationQuantizer parse_activation_quantizer(const std::string& name);
+std::string activation_quantizer_name(ActivationQuantizer kind);
 Granularity parse_granularity(const std::string& name);
 
 }  // namespace ctmq::quant

@@ -172,6 +172,28 @@ torch::Tensor signed_activation(const torch::Tensor& x, int bits) {
   return SignedActivationFn::apply(x, static_cast<int64_t>(bits));
 }
 
+torch::Tensor activation_limit(const torch::Tensor& x, ActivationQuantizer kind) {
+  switch (kind) {
+    case ActivationQuantizer::kSigned:
+    case ActivationQuantizer::kLsq:
+      return torch::hardtanh(x, -1.0, 1.0);
+    case ActivationQuantizer::kUnsigned:
+      return torch::hardtanh(x, 0.0, 1.0);
+    case ActivationQuantizer::kPact:
+      break;
+  }
+  CTMQ_ASSERT(false && "activation_limit: PACT's limit needs its alpha (pact_activation)");
+  return x;
+}
+
+torch::Tensor pact_activation(const torch::Tensor& x, const torch::Tensor& alpha, int bits) {
+  check_bits(bits, 1);
+  const torch::Tensor a = alpha.to(x.scalar_type());
+  const torch::Tensor y = torch::minimum(torch::maximum(x, -a), a);
+  if (bits == kFullPrecisionBits) return y;
+  return signed_activation(y / a, bits) * a;
+}
+
 int64_t lsq_qn(int bits) {
   CTMQ_ASSERT(bits >= 2 && bits <= kMaxQuantizedBits);
   return int64_t{1} << (bits - 1);

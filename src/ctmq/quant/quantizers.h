@@ -39,6 +39,26 @@ torch::Tensor unsigned_activation(const torch::Tensor& x, int bits);
 //   2 + 2x on [-1, 0), 2 - 2x on [0, 1), 0 elsewhere  (= max(0, 2 - 2|x|)).
 torch::Tensor signed_activation(const torch::Tensor& x, int bits);
 
+// The full-precision limit of each activation quantizer as k grows: the
+// nonlinearity of a full-precision stage, so that the full-precision network
+// and every W_kA_k step are one graph (method.md, "One network for every stage").
+//   kSigned, kLsq:  hardtanh(x) = clip(x, -1, 1)   (Bi-Real / IR-Net real-valued nets)
+//   kUnsigned:      clip(x, 0, 1)
+//   kPact:          use pact_activation(x, alpha, kFullPrecisionBits)
+// Backward: the gradient of the clip (torch.hardtanh's: 1 strictly inside the
+// range, 0 outside and on its bounds).
+torch::Tensor activation_limit(const torch::Tensor& x, ActivationQuantizer kind);
+
+// Signed activations with a learned range (PACT, Choi et al. 2018, made
+// symmetric so that it is valid down to k = 1):
+//   y = clip(x, -alpha, alpha)                 (bits = 32: the result)
+//   A_q = alpha * signed_activation(y / alpha, bits)
+// `alpha` is a float [1] parameter > 0. Gradients: through y, 1{|x| <= alpha}
+// for x; for alpha, sign(x) where |x| > alpha (PACT's clip gradient) plus the
+// straight-through term A_q/alpha - y/alpha inside (the quantization error, as
+// in LSQ). At k = 1, A_q = alpha * sign(x) with ApproxSign on y / alpha.
+torch::Tensor pact_activation(const torch::Tensor& x, const torch::Tensor& alpha, int bits);
+
 // LSQ bounds for signed k-bit values: Q_N = 2^(k-1), Q_P = 2^(k-1) - 1
 // (2^k levels). REQUIRES: 2 <= bits <= 8.
 int64_t lsq_qn(int bits);

@@ -71,6 +71,19 @@ HyperParameters resolve_hyper_parameters(const TrainOptions& options, int64_t st
   return h;
 }
 
+DataOrder parse_data_order(const std::string& name) {
+  if (name == "per-stage") return DataOrder::kPerStage;
+  if (name == "shared") return DataOrder::kShared;
+  CTMQ_FAIL("data order '" << name << "' is not known; use one of: per-stage, shared");
+}
+
+uint64_t stage_data_seed(uint64_t seed, const std::string& stage, DataOrder order) {
+  if (order == DataOrder::kShared) return seed;
+  uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a, 64 bit
+  for (unsigned char c : stage) hash = (hash ^ c) * 0x100000001b3ULL;
+  return seed ^ hash;
+}
+
 void validate(const TrainOptions& o) {
   CTMQ_CHECK(!o.run_dir.empty(), "--run-dir is required");
   CTMQ_CHECK(!o.stage.empty(), "--stage is required (e.g. c1-w4a4)");
@@ -92,6 +105,11 @@ void validate(const TrainOptions& o) {
   CTMQ_CHECK(o.log_every >= 1, "--log-every must be at least 1");
   CTMQ_CHECK(o.keep_checkpoints >= 2, "keep_checkpoints must be at least 2");
   CTMQ_CHECK(o.threads >= 0, "--threads must be >= 0 (0 = automatic)");
+  CTMQ_CHECK(o.augment_pad >= 0, "--augment-pad " << o.augment_pad << " must be >= 0");
+  CTMQ_CHECK(o.distill_weight >= 0 && o.distill_weight <= 1,
+             "--distill-weight " << o.distill_weight << " must be in [0, 1]");
+  CTMQ_CHECK(o.distill_from != o.stage,
+             "--distill-from " << o.distill_from << ": a stage cannot teach itself");
 }
 
 }  // namespace ctmq::train

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "ctmq/data/augment.h"
 #include "ctmq/model/network.h"
 #include "ctmq/quant/bit_depths.h"
 
@@ -32,6 +33,18 @@ constexpr int64_t kReferenceBatch = 256;
 enum class BatchNormSync { kMultiRank, kAlways };
 // "multi-rank" | "always"; throws ctmq::Error naming the accepted values.
 BatchNormSync parse_batch_norm_sync(const std::string& name);
+
+// Which permutation of the training set a stage visits.
+enum class DataOrder {
+  kPerStage,  // seeded by (seed, stage name): every stage of a run draws its own order
+  kShared,    // seeded by seed alone: every stage visits the same permutations
+};
+// "per-stage" | "shared"; throws ctmq::Error naming the accepted values.
+DataOrder parse_data_order(const std::string& name);
+
+// The data seed of a stage: `seed` for kShared, else seed mixed with the
+// FNV-1a hash of the stage name (stable across machines and compilers).
+uint64_t stage_data_seed(uint64_t seed, const std::string& stage, DataOrder order);
 
 struct TrainOptions {
   // --- where ---
@@ -58,6 +71,18 @@ struct TrainOptions {
   // same global batch trains the same way on any number of ranks.
   double warmup_epochs = -1;
   uint64_t seed = 0;  // model init and data order
+  DataOrder data_order = DataOrder::kPerStage;
+  // Pad-and-random-crop + flip (data/augment.h), seeded by the stage's data seed.
+  data::Augment augment = data::Augment::kNone;
+  int64_t augment_pad = 2;
+
+  // --- supervision by the accurate model (an extension beyond the paper's
+  // abstract; ReActNet's distributional loss) ---
+  // "none" or a DONE stage of this run whose final weights are the teacher.
+  std::string distill_from = "none";
+  // loss = (1 - w) * cross_entropy(labels) + w * cross_entropy(teacher's softmax);
+  // in [0, 1]. Only used with distill_from.
+  double distill_weight = 1.0;
 
   // --- execution ---
   int threads = 0;  // per rank; 0 = SLURM_CPUS_PER_TASK, else cores / ranks

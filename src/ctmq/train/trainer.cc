@@ -10,6 +10,7 @@
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
 #include "ctmq/common/run_layout.h"
+#include "ctmq/data/augment.h"
 #include "ctmq/data/distributed_sampler.h"
 #include "ctmq/data/shard_dataset.h"
 #include "ctmq/dist/gradient_allreducer.h"
@@ -91,6 +92,46 @@ void check_checkpoint_matches(const CheckpointMeta& m, const TrainOptions& o,
   }
 }
 
+// The accurate model that supervises this stage (--distill-from), in eval
+// mode on `device`; nullptr without one. It must be the same network.
+std::shared_ptr<model::NetworkImpl> load_teacher(const TrainOptions& o, const RunLayout& layout,
+                                                 const model::ModelOptions& student,
+                                                 torch::Device device) {
+  if (o.distill_from == "none") return nullptr;
+  CTMQ_CHECK(layout.is_done(o.distill_from),
+             "--distill-from " << o.distill_from << ": stage " << o.distill_from << " of run "
+                               << layout.root() << " is not DONE (no "
+                               << layout.done_marker(o.distill_from)
+                               << "); train it first, or check the stage name");
+  auto teacher = model::load_network(layout.final_weights(o.distill_from));
+  const model::ModelOptions& t = teacher->options();
+  CTMQ_CHECK(t.architecture == student.architecture && t.width == student.width &&
+                 t.num_classes == student.num_classes && t.in_channels == student.in_channels,
+             "--distill-from " << o.distill_from
+                               << ": the teacher is another network (architecture, width or "
+                                  "classes differ); distil from a stage of this run");
+  teacher->to(device);
+  teacher->eval();
+  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+  return teacher;
+}
+
+// Cross-entropy with the labels, mixed with ReActNet's distributional loss
+// (cross-entropy against the teacher's softmax) when a teacher is given:
+//   (1 - w) CE(logits, labels) + w * mean_n( -sum_c p_teacher log softmax(logits) ).
+torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                            model::NetworkImpl* teacher, const torch::Tensor& images, double w) {
+  torch::Tensor ce = torch::nn::functional::cross_entropy(logits, labels);
+  if (teacher == nullptr) return ce;
+  torch::Tensor target;
+  {
+    torch::NoGradGuard no_grad;
+    target = torch::softmax(teacher->forward(images), 1);
+  }
+  torch::Tensor distill = -(target * torch::log_softmax(logits, 1)).sum(1).mean();
+  return ce * (1.0 - w) + distill * w;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -125,7 +166,10 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
              "--batch " << o.batch << " (global) is not divisible by " << comm.size() << " ranks");
   CTMQ_CHECK(o.batch <= samples, "--batch " << o.batch << " exceeds the " << samples
                                             << " training samples; lower --batch");
-  data::DistributedSampler sampler({samples, o.batch, comm.size(), comm.rank(), o.seed, true});
+  const uint64_t data_seed = stage_data_seed(o.seed, o.stage, o.data_order);
+  data::DistributedSampler sampler({samples, o.batch, comm.size(), comm.rank(), data_seed, true});
+  const data::AugmentOptions augment{o.augment, o.augment_pad, data_seed};
+  const torch::Tensor black = dataset.normalized_black();
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
   const HyperParameters hyper = resolve_hyper_parameters(o, steps_per_epoch);
 
@@ -159,6 +203,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     model::import_torchvision_state_dict(*net, init.path);
   }
   net->to(device);
+  std::shared_ptr<model::NetworkImpl> teacher = load_teacher(o, layout, model_options, device);
   // On several ranks BatchNorm statistics are summed over ranks. With kAlways
   // one rank takes the same synchronised path (the reduction is the identity),
   // so 1 and R ranks run the same arithmetic: with torch's native BatchNorm,
@@ -191,7 +236,9 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
                        << ", " << hyper.total_steps << " steps of " << o.batch << " on "
                        << comm.size() << " rank(s) x " << torch::get_num_threads() << " thread(s), "
                        << optimizer_kind_name(hyper.optimizer) << " lr " << hyper.lr << " wd "
-                       << hyper.weight_decay);
+                       << hyper.weight_decay << ", data seed " << data_seed << ", augment "
+                       << data::augment_name(o.augment)
+                       << (teacher ? ", distilled from " + o.distill_from : std::string()));
   }
   install_preemption_handlers();
   ProgressReporter progress(o.stage, hyper.total_steps, global_step, steps_per_epoch, root);
@@ -228,13 +275,15 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   while (global_step < hyper.total_steps) {
     const int64_t epoch = global_step / steps_per_epoch;
     const int64_t step = global_step % steps_per_epoch;
-    data::Batch batch = dataset.get_batch(sampler.indices(epoch, step));
-    torch::Tensor images = batch.images.to(device);
+    const std::vector<int64_t> indices = sampler.indices(epoch, step);
+    data::Batch batch = dataset.get_batch(indices);
+    torch::Tensor images =
+        data::augment_batch(batch.images, indices, epoch, black, augment).to(device);
     torch::Tensor labels = batch.labels.to(device);
 
     optimizer->zero_grad();
     torch::Tensor logits = net->forward(images);
-    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
+    torch::Tensor loss = training_loss(logits, labels, teacher.get(), images, o.distill_weight);
     loss.backward();
     allreducer.average_gradients();
     const double lr = schedule.at(global_step);
