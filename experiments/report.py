@@ -88,7 +88,7 @@ def main(argv):
             name, a["run"], a["stage"], n, "-" if mean is None else "%.2f" % mean,
             "-" if std is None else "%.2f" % std,
             "-" if half is None else "[%.2f, %.2f]" % (mean - half, mean + half)))
-    lines += ["", "Paired differences A - B (percentage points), decision rule: win if the 95 % "
+    lines += ["", "Paired differences A - B (percentage points), decision rule: win if the 95 %% "
               "CI is above 0, loss if below 0, tie if inside +-%.1f, else inconclusive." % margin,
               "", "| A - B | n | mean | std | 95 % CI | half-width | decision |",
               "|---|---|---|---|---|---|---|"]

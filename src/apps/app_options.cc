@@ -1,7 +1,9 @@
 #include "apps/app_options.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <new>
 #include <set>
 #include <sstream>
 
@@ -136,6 +138,12 @@ int run_main(const std::string& program_name, const std::function<int()>& body) 
   } catch (const ctmq::Error& e) {
     std::cerr << program() << ": error: " << e.what() << "\n";
     return static_cast<int>(ExitCode::kError);
+  } catch (const std::bad_alloc&) {
+    std::cerr << program()
+              << ": error: out of memory: the input or the options ask for more memory than this "
+                 "process can get (check image sizes, --batch and --threads; earlier results are "
+                 "untouched)\n";
+    return static_cast<int>(ExitCode::kError);
   } catch (const std::logic_error& e) {
     std::cerr << program() << ": " << e.what() << " (please report this bug)\n";
     return static_cast<int>(ExitCode::kBug);
@@ -143,6 +151,18 @@ int run_main(const std::string& program_name, const std::function<int()>& body) 
     std::cerr << program() << ": error: " << e.what() << "\n";
     return static_cast<int>(ExitCode::kError);
   }
+}
+
+int run_mpi_main(const std::string& program, std::unique_ptr<dist::MpiContext>& mpi,
+                 const std::function<int()>& body, const std::vector<int>& keep) {
+  const int code = run_main(program, body);
+  const bool failed = code != 0 && std::find(keep.begin(), keep.end(), code) == keep.end();
+  if (failed && mpi && mpi->size() > 1) {
+    mpi->abort(program + "[rank " + std::to_string(mpi->rank()) +
+                   "]: aborting every rank of the job after the error above",
+               code);
+  }
+  return code;
 }
 
 }  // namespace ctmq::apps

@@ -10,8 +10,11 @@
 
 #include <boost/program_options.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "ctmq/dist/mpi_context.h"
 
 namespace ctmq::apps {
 
@@ -36,5 +39,15 @@ std::string resolved_config_ini(const AppInfo& info, const po::options_descripti
 // Runs `body`, turning any exception into one line on stderr (tagged with the
 // rank when known) and a non-zero exit code (see ctmq::ExitCode).
 int run_main(const std::string& program, const std::function<int()>& body);
+
+// The error policy of every executable that runs under MPI (ctmq-train,
+// ctmq-eval), written once: `body` creates the MPI context in `mpi` (so that it
+// outlives the body's unwinding) and returns the exit code. A failure is one
+// rank-tagged line (run_main); with more than one rank, a failing rank then
+// calls MPI_Abort so every rank of the job ends within seconds instead of
+// waiting forever in a collective. `keep` lists the non-zero codes that are no
+// failure (ctmq-train's 75, preempted after a checkpoint).
+int run_mpi_main(const std::string& program, std::unique_ptr<dist::MpiContext>& mpi,
+                 const std::function<int()>& body, const std::vector<int>& keep = {});
 
 }  // namespace ctmq::apps

@@ -36,7 +36,7 @@ std::optional<std::string> init_stage_of(const ctmq::RunLayout& run, const std::
   return s->init;
 }
 
-int eval_main(int argc, char** argv) {
+int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mpi) {
   const ctmq::apps::AppInfo info{
       "ctmq-eval",
       "evaluate RUN/stages/STAGE/final.pt on the test split; write eval.json (and "
@@ -72,7 +72,8 @@ int eval_main(int argc, char** argv) {
   po::variables_map vm;
   if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
 
-  ctmq::dist::MpiContext comm(&argc, &argv);
+  mpi = std::make_unique<ctmq::dist::MpiContext>(&argc, &argv);
+  ctmq::dist::MpiContext& comm = *mpi;
   const auto start = std::chrono::steady_clock::now();
   CTMQ_CHECK(device == "cpu" || device == "cuda",
              "--device " << device << " is not valid; expected cpu or cuda");
@@ -158,5 +159,6 @@ int eval_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return ctmq::apps::run_main("ctmq-eval", [&] { return eval_main(argc, argv); });
+  std::unique_ptr<ctmq::dist::MpiContext> mpi;
+  return ctmq::apps::run_mpi_main("ctmq-eval", mpi, [&] { return eval_main(argc, argv, mpi); });
 }

@@ -153,22 +153,18 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
 
 int main(int argc, char** argv) {
   std::unique_ptr<dist::MpiContext> mpi;
-  const int code = apps::run_main(kInfo.name, [&]() -> int {
-    po::options_description desc("ctmq-train options");
-    add_options(desc);
-    po::variables_map vm;
-    if (!apps::parse_options(argc, argv, kInfo, desc, vm)) return 0;
-    train::TrainOptions options = to_options(vm, desc);
-    mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
-    const train::StageResult result = train::train_stage(options, *mpi);
-    return result.outcome == train::StageOutcome::kPreempted
-               ? static_cast<int>(ExitCode::kPreempted)
-               : static_cast<int>(ExitCode::kOk);
-  });
-  if (code != 0 && code != static_cast<int>(ExitCode::kPreempted) && mpi && mpi->size() > 1) {
-    mpi->abort("ctmq-train[rank " + std::to_string(mpi->rank()) +
-                   "]: aborting every rank of the job after the error above",
-               code);
-  }
-  return code;
+  return apps::run_mpi_main(kInfo.name, mpi,
+                            [&]() -> int {
+                              po::options_description desc("ctmq-train options");
+                              add_options(desc);
+                              po::variables_map vm;
+                              if (!apps::parse_options(argc, argv, kInfo, desc, vm)) return 0;
+                              train::TrainOptions options = to_options(vm, desc);
+                              mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
+                              const train::StageResult result = train::train_stage(options, *mpi);
+                              return result.outcome == train::StageOutcome::kPreempted
+                                         ? static_cast<int>(ExitCode::kPreempted)
+                                         : static_cast<int>(ExitCode::kOk);
+                            },
+                            {static_cast<int>(ExitCode::kPreempted)});
 }

@@ -3,9 +3,11 @@
 #include "ctmq/data/record_source.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "ctmq/common/error.h"
 #include "data_test_util.h"
@@ -65,6 +67,46 @@ TEST(IdxSource, BadInputsNameTheFile) {
   std::string message = error_of([&] { source->read(r); });
   EXPECT_NE(message.find("record 7"), std::string::npos) << message;
   EXPECT_NE(message.find("images.idx"), std::string::npos) << message;
+}
+
+TEST(IdxSource, AGzipMemberThatFailsItsCrcIsNamedCorruptNotCutShort) {
+  // Real Fashion-MNIST labels (small: the whole member inflates at the header)
+  // and images, gzipped with zlib; then one byte of each member's CRC-32
+  // trailer is flipped: the data inflates, the check fails.
+  ctmq::testing::TempDir dir;
+  test::write_fashion_idx(dir.path(), 50);
+  for (const std::string name : {"labels.idx", "images.idx"}) {
+    std::ifstream in(dir.path() + "/" + name, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string gz = dir.path() + "/" + name + ".gz";
+    gzFile out = gzopen(gz.c_str(), "wb");
+    ASSERT_NE(out, nullptr);
+    ASSERT_EQ(gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())),
+              static_cast<int>(bytes.size()));
+    gzclose(out);
+    std::fstream f(gz, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekg(-8, std::ios::end);  // trailer: CRC-32, then ISIZE
+    char c = 0;
+    f.get(c);
+    f.seekp(-8, std::ios::end);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  SourceOptions o;
+  o.inputs = {dir.path() + "/images.idx", dir.path() + "/labels.idx.gz"};
+  std::string message = error_of([&] {
+    auto source = open_record_source(o);
+    SourceRecord r;
+    for (int i = 0; i < 50; ++i) source->read(r);
+  });
+  EXPECT_NE(message.find("labels.idx.gz is a corrupt gzip stream"), std::string::npos) << message;
+  EXPECT_EQ(message.find("cut short"), std::string::npos) << message;
+  o.inputs = {dir.path() + "/images.idx.gz", dir.path() + "/labels.idx"};
+  message = error_of([&] {
+    auto source = open_record_source(o);
+    SourceRecord r;
+    for (int i = 0; i < 50; ++i) source->read(r);
+  });
+  EXPECT_NE(message.find("images.idx.gz is a corrupt gzip stream"), std::string::npos) << message;
 }
 
 TEST(CifarSource, ReadsLabelsPixelsAndClassNamesAcrossBatches) {
@@ -195,6 +237,53 @@ TEST_F(ImageFolderTest, OtherSizesAreRejectedOrResizedByOption) {
   EXPECT_EQ(explicit_size->shape(), (ImageShape{1, 10, 14}));
   explicit_size->read(r);
   EXPECT_EQ(r.pixels.size(), 140u);
+}
+
+// A PNG whose IHDR claims width x height RGB pixels, with no image data: what a
+// corrupt or hostile header looks like (661 bytes in the report; 45 here).
+void write_png_header_only(const std::string& path, uint32_t width, uint32_t height) {
+  auto be32 = [](std::string& out, uint32_t v) {
+    for (int shift : {24, 16, 8, 0}) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  };
+  auto chunk = [&](std::string& out, const std::string& type, const std::string& data) {
+    be32(out, static_cast<uint32_t>(data.size()));
+    const std::string body = type + data;
+    out += body;
+    be32(out,
+         static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+  };
+  std::string ihdr;
+  be32(ihdr, width);
+  be32(ihdr, height);
+  ihdr += std::string("\x08\x02\x00\x00\x00", 5);  // 8-bit RGB, deflate, no filter, no interlace
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  chunk(png, "IHDR", ihdr);
+  chunk(png, "IEND", "");
+  std::ofstream(path, std::ios::binary) << png;
+}
+
+TEST_F(ImageFolderTest, AHugeHeaderFirstInItsFolderIsRefusedByNameAndLeavesNoTemporaryFile) {
+  write_png_header_only(root() + "/cat/0-huge.png", 100000, 100000);  // sorts first
+  ShardBuildOptions build;
+  build.source = options();
+  build.output_dir = temp_.path() + "/out";
+  const std::string message = error_of([&] { build_shards(build); });
+  EXPECT_NE(message.find("0-huge.png"), std::string::npos) << message;
+  EXPECT_NE(message.find("1 GiB"), std::string::npos) << message;
+  if (fs::exists(build.output_dir)) {
+    for (const auto& entry : fs::recursive_directory_iterator(build.output_dir))
+      EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+  // With a size given, the same file is decoded and refused (decode limit), still by name.
+  build.source.height = 5;
+  build.source.width = 7;
+  build.source.size_policy = SizePolicy::kResize;
+  const std::string resized = error_of([&] { build_shards(build); });
+  EXPECT_NE(resized.find("0-huge.png"), std::string::npos) << resized;
+  if (fs::exists(build.output_dir)) {
+    for (const auto& entry : fs::recursive_directory_iterator(build.output_dir))
+      EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << entry.path();
+  }
 }
 
 TEST_F(ImageFolderTest, APngThatIsNotAPngNamesTheFile) {

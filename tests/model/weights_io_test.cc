@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "ctmq/common/error.h"
 #include "ctmq/quant/quantizers.h"
@@ -105,6 +106,39 @@ TEST(WeightsIo, CorruptTruncatedAndMissingFilesNameTheFile) {
     const std::string m2 = error_of([&] { load_weights_into(*net, bad); });
     EXPECT_NE(m2.find(bad), std::string::npos) << m2;
   }
+}
+
+TEST(WeightsIo, AFlippedBitInAnyTensorIsRefusedByNameOnEveryLoad) {
+  ctmq::testing::TempDir dir;
+  torch::manual_seed(2);
+  auto net = make_network(ModelOptions{});
+  const std::string path = dir.path() + "/final.pt";
+  save_network(*net, path);
+  std::ifstream in(path, std::ios::binary);
+  const std::string clean((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Tensors are stored uncompressed in torch's zip: find each one's bytes and
+  // flip one bit of one float, leaving size and zip structure intact.
+  int tried = 0;
+  for (const auto& p : net->named_parameters()) {
+    const torch::Tensor t = p.value().detach().contiguous();
+    if (t.numel() < 4 || t.min().item<float>() == t.max().item<float>()) continue;  // not unique
+    const std::string pattern(static_cast<const char*>(t.data_ptr()), 16);
+    const size_t at = clean.find(pattern);
+    ASSERT_NE(at, std::string::npos) << p.key();
+    std::string bytes = clean;
+    bytes[at + 9] = static_cast<char>(bytes[at + 9] ^ 0x10);
+    const std::string bad = dir.path() + "/flipped.pt";
+    std::ofstream(bad, std::ios::binary) << bytes;
+    const std::string m1 = error_of([&] { load_network(bad); });
+    EXPECT_NE(m1.find(bad + " fails its checksum"), std::string::npos) << p.key() << ": " << m1;
+    auto target = make_network(ModelOptions{});
+    target->set_bit_depths({2, 2});
+    const std::string m2 = error_of([&] { load_weights_into(*target, bad); });
+    EXPECT_NE(m2.find(bad + " fails its checksum"), std::string::npos) << p.key() << ": " << m2;
+    ++tried;
+  }
+  EXPECT_GE(tried, 8);                  // every convolution and the classifier
+  EXPECT_NO_THROW(load_network(path));  // the clean file still loads
 }
 
 TEST(WeightsIo, LoadIntoLowerBitDepthKeepsWeightsAndReinitialisesSteps) {

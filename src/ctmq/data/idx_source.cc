@@ -33,6 +33,14 @@ class GzFile {
   // Reads exactly `size` bytes or throws naming the file and `what`.
   void read_exactly(void* out, size_t size, const std::string& what) {
     int got = gzread(file_, out, static_cast<unsigned>(size));
+    // A gzip member whose data or trailer (CRC-32, length) is damaged inflates
+    // with Z_DATA_ERROR, possibly after delivering every byte asked for.
+    int error = Z_OK;
+    const char* message = gzerror(file_, &error);
+    CTMQ_CHECK(error != Z_DATA_ERROR, "input "
+                                          << path_ << " is a corrupt gzip stream (zlib: " << message
+                                          << ", while reading " << what
+                                          << "); the file is damaged: download or copy it again");
     CTMQ_CHECK(got == static_cast<int>(size),
                "input " << path_ << ": " << what << " is cut short (read " << (got < 0 ? 0 : got)
                         << " of " << size << " bytes); the file is truncated or corrupt");

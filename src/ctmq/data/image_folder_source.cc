@@ -85,7 +85,17 @@ class ImageFolderSource : public RecordSource {
     shape_.width = options.width;
     CTMQ_CHECK((shape_.height > 0) == (shape_.width > 0),
                "--image-size needs both a height and a width");
-    if (shape_.height == 0) read_png_size(path_of(0), shape_.height, shape_.width);
+    if (shape_.height == 0) {
+      // The records take the first image's size: decided from its header
+      // before anything is allocated.
+      read_png_size(path_of(0), shape_.height, shape_.width);
+      CTMQ_CHECK(fits_in_a_record(shape_),
+                 "image " << path_of(0) << " (the first in its folder, which sets the record size) "
+                          << "claims " << shape_.width << " x " << shape_.height << " px with "
+                          << shape_.channels << " channel(s), over the 1 GiB limit of a shard "
+                          << "record; remove the file, or give --image-size HxW with "
+                             "--size-mismatch resize");
+    }
     nlohmann::ordered_json j;
     j["kind"] = "image-folder";
     j["inputs"] = {fs::absolute(root_).lexically_normal().string()};

@@ -203,6 +203,11 @@ ShardPlan make_shard_plan(const RecordSource& source, int64_t records_per_shard)
   plan.shape = source.shape();
   plan.count = source.count();
   CTMQ_CHECK(plan.count > 0, "the input holds no records");
+  CTMQ_CHECK(fits_in_a_record(plan.shape),
+             "the input " << source.describe_json() << " gives images of " << plan.shape.channels
+                          << " x " << plan.shape.height << " x " << plan.shape.width
+                          << " values, over the 1 GiB limit of a shard record; check the input's "
+                             "header, or choose a smaller size (ctmq-shard --image-size)");
   CTMQ_CHECK(records_per_shard >= 0, "--records-per-shard must be >= 0 (0 = automatic)");
   plan.records_per_shard = records_per_shard > 0
                                ? records_per_shard

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "ctmq/common/checksum.h"
+
 namespace ctmq::data {
 
 inline constexpr char kShardMagic[8] = {'C', 'T', 'M', 'Q', 'S', 'H', 'R', 'D'};
@@ -31,6 +33,18 @@ struct ImageShape {
 // Bytes of one record: int32 label, pixels, crc32.
 inline int64_t record_size(const ImageShape& shape) { return 4 + shape.pixels() + 4; }
 
+// The largest image a record may hold (1 GiB of pixels, the same limit as PNG
+// decoding): shapes are checked against it, from headers, before anything is
+// allocated or written.
+inline constexpr int64_t kMaxRecordPixels = int64_t{1} << 30;
+inline bool fits_in_a_record(const ImageShape& s) {
+  return s.channels > 0 && s.height > 0 && s.width > 0 && s.height <= kMaxRecordPixels &&
+         s.width <= kMaxRecordPixels && s.channels <= kMaxRecordPixels &&
+         static_cast<double>(s.channels) * static_cast<double>(s.height) *
+                 static_cast<double>(s.width) <=
+             static_cast<double>(kMaxRecordPixels);
+}
+
 struct ShardHeader {
   uint32_t version = kShardVersion;
   ImageShape shape;
@@ -46,12 +60,10 @@ std::string encode_shard_header(const ShardHeader& header);
 // dtype, record size. Throws ctmq::Error naming `path`.
 ShardHeader decode_shard_header(const std::string& path, const char* bytes, size_t size);
 
-// zlib crc32 of `size` bytes, continuing from `crc` (0 to start).
-uint32_t crc32_of(const void* data, size_t size, uint32_t crc = 0);
-
-// crc32 as 8 lower-case hex digits, and back (throws ctmq::Error on bad text).
-std::string crc32_hex(uint32_t crc);
-uint32_t parse_crc32_hex(const std::string& text, const std::string& where);
+// The checksum helpers live in common/checksum.h (one for every format).
+using ctmq::crc32_hex;
+using ctmq::crc32_of;
+using ctmq::parse_crc32_hex;
 
 // The file name of shard `index` ("shard-00012.ctmq").
 std::string shard_file_name(int64_t index);

@@ -19,17 +19,25 @@ ShardWriter::ShardWriter(std::string final_path, ImageShape shape, int64_t first
   summary_.class_counts.assign(num_classes, 0);
   summary_.pixel_sum.assign(shape.channels, 0);
   summary_.pixel_sum_squares.assign(shape.channels, 0);
+  record_.resize(static_cast<size_t>(record_size(shape)));  // before a file exists
   temporary_path_ = temporary_path_for(summary_.path);
   file_ = std::fopen(temporary_path_.c_str(), "wb");
   CTMQ_CHECK(file_, "cannot create " << temporary_path_ << ": " << std::strerror(errno));
   std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
-  record_.resize(static_cast<size_t>(record_size(shape)));
   ShardHeader header;
   header.shape = shape;
   header.record_count = static_cast<uint64_t>(count);
   header.first_index = static_cast<uint64_t>(first_index);
-  const std::string bytes = encode_shard_header(header);
-  write(bytes.data(), bytes.size());
+  try {
+    const std::string bytes = encode_shard_header(header);
+    write(bytes.data(), bytes.size());
+  } catch (...) {  // the destructor does not run for a constructor that throws
+    std::fclose(file_);
+    file_ = nullptr;
+    std::error_code ec;
+    std::filesystem::remove(temporary_path_, ec);
+    throw;
+  }
 }
 
 ShardWriter::~ShardWriter() {

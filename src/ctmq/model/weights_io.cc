@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "ctmq/common/atomic_file.h"
+#include "ctmq/common/checksum.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
 #include "ctmq/common/version.h"
@@ -84,6 +85,36 @@ bool same_shape(const ModelOptions& a, const ModelOptions& b) {
          (a.architecture == Architecture::kResNet18 || a.width == b.width);
 }
 
+// CRC-32 over every parameter and buffer of `net` (names and bytes, in the
+// module's own order): what a network file records of its tensors, so that a
+// byte changed after writing is found on reading (zip keeps sizes, not data).
+uint32_t tensors_crc32(torch::nn::Module& net) {
+  uint32_t crc = 0;
+  auto add = [&crc](const std::string& name, const torch::Tensor& tensor) {
+    crc = crc32_of(name.data(), name.size(), crc);
+    const torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+    crc = crc32_of(t.data_ptr(), t.nbytes(), crc);
+  };
+  for (const auto& p : net.named_parameters(/*recurse=*/true)) add(p.key(), p.value());
+  for (const auto& b : net.named_buffers(/*recurse=*/true)) add(b.key(), b.value());
+  return crc;
+}
+
+// Throws ctmq::Error naming `path` when `net`, just loaded from it, does not
+// hash to the file's recorded tensors_crc32 (format >= 2; format 1 has none).
+void verify_tensors(torch::nn::Module& net, torch::serialize::InputArchive& archive,
+                    const std::string& path) {
+  if (read_meta(archive, path, "format").toInt() < 2) return;
+  const uint32_t stored = static_cast<uint32_t>(read_meta(archive, path, "tensors_crc32").toInt());
+  const uint32_t computed = tensors_crc32(net);
+  CTMQ_CHECK(
+      stored == computed,
+      "network file " << path << " fails its checksum (stored " << crc32_hex(stored)
+                      << ", computed " << crc32_hex(computed)
+                      << "): its weights changed after they were written; it is corrupt. "
+                         "Retrain that stage (run-chain.sh --from STAGE) or restore the file");
+}
+
 bool is_quantizer_state(const std::string& name) {
   return name == "weight_step" || name == "input_step" || name == "input_clip";
 }
@@ -150,6 +181,7 @@ void save_network(NetworkImpl& net, const std::string& path) {
   meta("weight_bits", static_cast<int64_t>(bits.weight));
   meta("activation_bits", static_cast<int64_t>(bits.activation));
   meta("ctmq_version", std::string(CTMQ_VERSION));
+  meta("tensors_crc32", static_cast<int64_t>(tensors_crc32(net)));
   net.save(archive);
 
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
@@ -183,10 +215,12 @@ std::shared_ptr<NetworkImpl> load_network(const std::string& path) {
   std::shared_ptr<NetworkImpl> net = make_network(info.options);
   net->set_bit_depths(info.bits);
   load_checked(*net, archive, path, /*allow_missing_steps=*/false);
+  verify_tensors(*net, archive, path);
   return net;
 }
 
 void load_weights_into(NetworkImpl& net, const std::string& path) {
+  load_network(path);  // verifies every tensor against the file's checksum
   torch::serialize::InputArchive archive;
   open_archive(archive, path);
   const NetworkFileInfo info = read_info(archive, path);

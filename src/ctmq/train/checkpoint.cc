@@ -1,7 +1,5 @@
 #include "ctmq/train/checkpoint.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -9,6 +7,7 @@
 #include <sstream>
 
 #include "ctmq/common/atomic_file.h"
+#include "ctmq/common/checksum.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
 #include "ctmq/common/version.h"
@@ -19,17 +18,6 @@ namespace {
 
 constexpr char kMagic[8] = {'C', 'T', 'M', 'Q', 'C', 'K', 'P', '1'};
 constexpr size_t kFooterBytes = 24;  // magic, uint64 payload size, uint32 crc, uint32 version
-
-uint32_t crc32_of(const char* data, size_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (size > 0) {
-    uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
-    data += chunk;
-    size -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
 
 std::string file_name_for(int64_t global_step) {
   std::ostringstream name;

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# ctmq-eval's failure policy under MPI (the one of every MPI executable,
+# apps::run_mpi_main): a record with a bad checksum in rank 0's half, then in
+# rank 1's half of the test set, must end a 2-rank evaluation within seconds
+# with a non-zero exit, a rank-tagged error naming the shard and the record,
+# and no eval.json; one rank gives the same error. Before the policy, the
+# failing rank unwound into MPI_Finalize while the other waited in an
+# allreduce: the job hung. Real Fashion-MNIST, tiny model. Env: CTMQ_BIN_DIR.
+set -euo pipefail
+src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${CTMQ_BIN_DIR:-$src/build}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fail() { echo "eval_cli: FAIL: $*" >&2; exit 1; }
+
+"$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
+  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+cat >"$tmp/run.ini" <<INI
+[data]
+train-manifest = $tmp/shards/train/manifest.json
+test-manifest = $tmp/test/manifest.json
+train-limit = 256
+test-limit = 2000
+[model]
+width = 4
+[train]
+batch = 32
+threads = 1
+[eval]
+batch = 100
+threads = 1
+INI
+run=$tmp/run
+"$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$run" --stage c0-fp >"$tmp/train.log" 2>&1 ||
+  { cat "$tmp/train.log" >&2; fail "ctmq-train c0-fp"; }
+
+# corrupt_record INDEX: a fresh copy of the test shards with one pixel byte of
+# record INDEX XORed (records are 4 + 784 + 4 bytes after a 64-byte header;
+# shards hold 5,000 records).
+corrupt_record() {
+  rm -rf "$tmp/test"
+  cp -r "$tmp/shards/test" "$tmp/test"
+  local shard=$(($1 / 5000)) local_index=$(($1 % 5000))
+  local file offset
+  file=$(printf '%s/test/shard-%05d.ctmq' "$tmp" "$shard")
+  offset=$((64 + local_index * 792 + 4 + 300))
+  python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x5A]))' "$file" "$offset"
+  echo "$file"
+}
+
+for index in 100 1500; do  # rank 0 evaluates [0, 1000), rank 1 [1000, 2000)
+  file=$(corrupt_record $index)
+  for ranks in 2 1; do
+    rm -f "$run/stages/c0-fp/eval.json"
+    start=$SECONDS
+    set +e
+    timeout 60 mpirun -n $ranks --oversubscribe --bind-to none \
+      "$bin/ctmq-eval" --config "$tmp/run.ini" --run-dir "$run" --stage c0-fp >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    set -e
+    took=$((SECONDS - start))
+    ((rc != 124)) || fail "record $index, $ranks rank(s): still running after 60 s (hang)"
+    ((rc != 0)) || fail "record $index, $ranks rank(s): exit 0 with a corrupt record"
+    ((took <= 30)) || fail "record $index, $ranks rank(s): took $took s to fail"
+    grep -q "$(basename "$file"): record $((index % 5000)) .*fails its checksum" "$tmp/err" ||
+      fail "record $index, $ranks rank(s): the error does not name shard and record: $(cat "$tmp/err")"
+    if ((ranks == 2)); then
+      grep -q "ctmq-eval\[rank [01]\]: error" "$tmp/err" || fail "record $index: error not rank-tagged: $(cat "$tmp/err")"
+    fi
+    [[ ! -e $run/stages/c0-fp/eval.json ]] || fail "record $index, $ranks rank(s): eval.json written"
+    echo "eval_cli: record $index, $ranks rank(s): exit $rc after $took s, shard and record named"
+  done
+done
+echo "eval_cli: PASS"
