@@ -78,6 +78,21 @@ class SummaryTest(unittest.TestCase):
         self.assertAlmostEqual(rows["ctmq_minus_step"]["value"], 11.0)
         self.assertAlmostEqual(rows["ctmq_minus_step"]["std"], math.sqrt(19.0))
 
+    def test_restart_control_is_its_last_stage_and_absent_without_it(self):
+        rows = fixtures.chain_plan() + [
+            ("base-restart-w1a1-%d" % i, 0, i, 1, 1, 1,
+             "c0-fp" if i == 1 else "base-restart-w1a1-%d" % (i - 1), "baseline")
+            for i in (1, 2)]
+        path = os.path.join(self.tmp, "restart")
+        top1 = {"c2-w1a1": 66.0, "base-restart-w1a1-1": 50.0, "base-restart-w1a1-2": 63.5}
+        fixtures.write_run(path, 1, lambda name: top1.get(name, 70.0), rows=rows)
+        metrics = dict(tables.run_metrics(run_dir.load_run(path)))
+        self.assertEqual(metrics["restart_top1"], 63.5)  # the last stage, not the first
+        self.assertAlmostEqual(metrics["ctmq_minus_restart"], 2.5)
+        plain = dict(tables.run_metrics(run_dir.load_run(self.paths[0])))
+        self.assertNotIn("restart_top1", plain)
+        self.assertNotIn("ctmq_minus_restart", plain)
+
     def test_missing_stage_reduces_n_and_is_not_an_error(self):
         os.remove(os.path.join(self.paths[2], "stages", "c2-w1a1", "DONE"))
         groups = grouping.group_runs(run_dir.load_runs(self.paths))
