@@ -51,7 +51,7 @@ echo "continuity_cli: FP $fp %, W8A8 $w8 %, W4A4 $w4 % (same weights, BatchNorm 
 python3 - "$fp" "$w8" "$w4" <<'PY' || fail "the quantized graph is not the full-precision one"
 import sys
 fp, w8, w4 = map(float, sys.argv[1:])
-assert fp > 75, "FP %.2f %%: the model did not learn" % fp
+assert fp > 65, "FP %.2f %%: the model did not learn (chance is 10 %%)" % fp
 assert abs(w8 - fp) <= 1.0, "W8A8 %.2f %% vs FP %.2f %%" % (w8, fp)
 assert abs(w4 - fp) <= 3.0, "W4A4 %.2f %% vs FP %.2f %%" % (w4, fp)
 PY
