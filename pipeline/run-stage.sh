@@ -14,6 +14,12 @@
 # (Slurm's USR1, TERM) reach mpirun/srun, which pass them to every rank.
 # Exit status: ctmq-train's or ctmq-eval's (0 done, 75 preempted, else failed).
 set -euo pipefail
+# A preemption signal before the program starts is remembered and answered
+# with 75 (nothing has run, rerun to continue); from exec on the program's
+# launcher holds it (src/launcher/signal_launcher.c).
+preempted_by=''
+trap 'preempted_by=USR1' USR1
+trap 'preempted_by=TERM' TERM
 source "$(dirname "$0")/common.sh"
 (($# >= 3)) || { sed -n '2,17p' "$0"; exit 2; }
 what=$1 run=$2 stage=$3
@@ -45,6 +51,10 @@ case $what in
   *) ctmq_die "first argument must be train or eval, got '$what'" ;;
 esac
 
+if [[ -n $preempted_by ]]; then
+  echo "run-stage.sh: $what of stage $stage preempted by $preempted_by before it started; rerun to continue" >&2
+  exit 75
+fi
 case $launcher in
   none)
     ((ranks == 1)) || ctmq_die "--launcher none runs 1 rank; use mpirun or srun for $ranks"

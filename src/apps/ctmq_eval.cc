@@ -1,5 +1,9 @@
 // ctmq-eval: evaluates a stage's final.pt on the test split and writes
 // RUN/stages/STAGE/eval.json (and quant_report.json with --quant-report).
+//
+// Exit codes: 0 written, 75 preempted (SIGUSR1/SIGTERM; checked by every rank
+// before BatchNorm re-estimation, before the evaluation and before the result
+// is written; nothing is written, rerun to evaluate), anything else a failure.
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +14,7 @@
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
+#include "ctmq/common/preemption.h"
 #include "ctmq/common/run_layout.h"
 #include "ctmq/dist/module_sync.h"
 #include "ctmq/dist/mpi_context.h"
@@ -62,8 +67,9 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
       "quant-report", po::value(&quant_report)->default_value(false)->implicit_value(true),
       "[eval] also write quant_report.json")(
       "threads", po::value(&threads)->default_value(0),
-      "threads per rank (0 = SLURM_CPUS_PER_TASK or all cores / ranks)")(
-      "device", po::value(&device)->default_value("cpu"), "cpu | cuda")(
+      "threads per rank (0 = SLURM_CPUS_PER_TASK or the usable CPUs / ranks, never more than the "
+      "affinity mask and cgroup quota allow)")("device", po::value(&device)->default_value("cpu"),
+                                               "cpu | cuda")(
       "w-bits", po::value(&w_bits)->default_value(0),
       "evaluate the stage's weights at other weight bits (1..8, 32; 0 = the stage's own), "
       "without training; writes eval-wKaK.json beside eval.json, never eval.json itself")(
@@ -75,6 +81,16 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
   mpi = std::make_unique<ctmq::dist::MpiContext>(&argc, &argv);
   ctmq::dist::MpiContext& comm = *mpi;
   const auto start = std::chrono::steady_clock::now();
+  // Every rank reaches each call: the agreement is a collective.
+  auto preempted = [&comm, &stage](const std::string& before) {
+    if (!comm.any(ctmq::preemption_requested())) return false;
+    if (comm.rank() == 0)
+      CTMQ_WARN("ctmq-eval: stage " << stage << " preempted (signal " << ctmq::preemption_signal()
+                                    << ") before " << before
+                                    << "; nothing written, rerun the same command to evaluate");
+    return true;
+  };
+  const int kPreempted = static_cast<int>(ctmq::ExitCode::kPreempted);
   CTMQ_CHECK(device == "cpu" || device == "cuda",
              "--device " << device << " is not valid; expected cpu or cuda");
   CTMQ_CHECK(device == "cpu" || torch::cuda::is_available(),
@@ -83,7 +99,11 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
       device == "cpu"
           ? torch::Device(torch::kCPU)
           : torch::Device(torch::kCUDA, comm.local_rank() % torch::cuda::device_count());
-  torch::set_num_threads(ctmq::dist::resolve_threads(threads, ctmq::dist::ranks_per_node(comm)));
+  const ctmq::dist::ThreadBudget budget =
+      ctmq::dist::resolve_threads(threads, ctmq::dist::ranks_per_node(comm));
+  torch::set_num_threads(budget.threads);
+  if (comm.rank() == 0)
+    CTMQ_INFO("ctmq-eval: " << budget.threads << " thread(s) per rank (" << budget.reason << ")");
 
   const ctmq::RunLayout run(run_dir);
   CTMQ_CHECK(run.is_done(stage), "stage " << stage << " is not DONE in " << run_dir << " (no "
@@ -112,12 +132,22 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
                                 ctmq::eval::quant_report_json(report));
   }
 
+  const std::string weights_path = run.final_weights(stage);
+  auto normalise_as_trained = [&](ctmq::data::ShardDataset& data) {
+    if (!ctmq::eval::normalise_as_trained(*net, data, "network file " + weights_path) &&
+        comm.rank() == 0)
+      CTMQ_WARN("network file " << weights_path
+                                << " predates recorded input normalisation (format < 3); "
+                                   "normalising with the evaluated data's own statistics");
+  };
   bool recalibrated = false;
+  if (preempted("BatchNorm re-estimation")) return kPreempted;
   if (bn_batches > 0) {
     CTMQ_CHECK(!train_manifest.empty(), "[eval] bn-recalibrate-batches = "
                                             << bn_batches
                                             << " needs [data] train-manifest; set it or use 0");
     ctmq::data::ShardDataset train(train_manifest);
+    normalise_as_trained(train);
     ctmq::eval::BatchNormRecalibration recal;
     recal.batches = bn_batches;
     recal.batch = batch * comm.size();
@@ -128,6 +158,9 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
   }
 
   ctmq::data::ShardDataset test(test_manifest);
+  normalise_as_trained(test);
+  ctmq::signal_at_test_point("evaluation");
+  if (preempted("the evaluation")) return kPreempted;
   ctmq::eval::EvalOptions eval_options;
   eval_options.batch = batch;
   eval_options.limit = test_limit;
@@ -141,6 +174,7 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
   record.ranks = comm.size();
   record.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (preempted("writing " + eval_path)) return kPreempted;
   if (comm.rank() == 0) {
     ctmq::write_file_atomically(eval_path, ctmq::eval::eval_json(record));
     std::cout << "ctmq-eval: stage " << stage << " (" << record.bits.tag()
@@ -159,6 +193,8 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
 }  // namespace
 
 int main(int argc, char** argv) {
+  ctmq::install_preemption_handlers();  // first: a signal held by the launcher arrives now
   std::unique_ptr<ctmq::dist::MpiContext> mpi;
-  return ctmq::apps::run_mpi_main("ctmq-eval", mpi, [&] { return eval_main(argc, argv, mpi); });
+  return ctmq::apps::run_mpi_main("ctmq-eval", mpi, [&] { return eval_main(argc, argv, mpi); },
+                                  {static_cast<int>(ctmq::ExitCode::kPreempted)});
 }

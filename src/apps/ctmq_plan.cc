@@ -1,7 +1,9 @@
-// ctmq-plan: prints the ordered stages of a chain (plan.tsv) from [plan].
+// ctmq-plan: prints the ordered stages of a chain (plan.tsv) from [plan];
+// with --verify FILE checks an existing plan.tsv (checksum and form) instead.
 #include <iostream>
 
 #include "apps/app_options.h"
+#include "ctmq/common/atomic_file.h"
 #include "ctmq/plan/plan_tsv.h"
 #include "ctmq/plan/stage_plan.h"
 
@@ -13,7 +15,7 @@ int main(int argc, char** argv) {
         "print the ordered stages (plan.tsv) of a CTMQ chain; with --run-dir record them there",
         {"plan"}};
     ctmq::plan::PlanOptions d;  // defaults
-    std::string schedule, accurate, a_bits, pretrained, run_dir;
+    std::string schedule, accurate, a_bits, pretrained, run_dir, verify;
     ctmq::plan::PlanOptions o;
     po::options_description options("Plan ([plan] section)");
     options.add_options()(
@@ -42,9 +44,15 @@ int main(int argc, char** argv) {
         "restart-control", po::value(&o.restart_control)->default_value(d.restart_control),
         "add the restart control: the target depth as stages with CTMQ's epochs and restarts")(
         "run-dir", po::value(&run_dir),
-        "write RUN/plan.tsv (or check that the existing one is the same plan)");
+        "write RUN/plan.tsv (or check that the existing one is the same plan)")(
+        "verify", po::value(&verify),
+        "check FILE (a plan.tsv: checksum, version, rows) and exit 0, or 1 naming what is wrong");
     po::variables_map vm;
     if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
+    if (!verify.empty()) {
+      ctmq::plan::parse_plan_tsv(ctmq::read_file(verify), verify);
+      return 0;
+    }
     o.schedule = ctmq::plan::parse_schedule(schedule);
     o.accurate = ctmq::plan::parse_accurate_model(accurate);
     o.a_bits = ctmq::plan::parse_activation_bits(a_bits);

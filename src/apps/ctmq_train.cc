@@ -1,9 +1,10 @@
 // ctmq-train: trains one stage of the chain (docs/training.md). A thin main:
 // flags -> TrainOptions -> ctmq::train::train_stage on an MpiContext.
 //
-// Exit codes: 0 stage complete (or already DONE), 75 preempted after a
-// checkpoint (rerun to continue), anything else a failure. With more than one
-// rank, a failing rank aborts the whole job (MPI_Abort) so no rank waits forever.
+// Exit codes: 0 stage complete (or already DONE), 75 preempted (SIGUSR1 or
+// SIGTERM at any moment; checkpoint written if a step ran; rerun to continue), anything else a
+// failure. With more than one rank, a failing rank aborts the whole job (MPI_Abort) so no rank
+// waits forever.
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
+#include "ctmq/common/preemption.h"
 #include "ctmq/common/run_layout.h"
 #include "ctmq/dist/mpi_context.h"
 #include "ctmq/plan/plan_tsv.h"
@@ -54,6 +56,8 @@ void add_options(po::options_description& options) {
     ("activation-quantizer", po::value<std::string>()->default_value("signed"), "[model] signed | unsigned | lsq | pact (signed with a learned range)")
     ("weight-granularity", po::value<std::string>()->default_value("per-tensor"), "[model] per-tensor | per-channel")
     ("edge-layer-bits", po::value<int>()->default_value(32), "[model] first conv, last linear, 1x1 shortcuts: 32 | 8")
+    ("pretrained-classifier", po::value<std::string>()->default_value("use"),
+     "[model] with --init torchvision:PATH: use (the file's fc; its class count must be the data set's) | reinit (fc initialised afresh, to fine-tune onto another class count)")
     // [train]
     ("batch", po::value<int64_t>()->default_value(256), "[train] global batch (sum over ranks)")
     ("optimizer", po::value<std::string>()->default_value("auto"), "[train] auto | sgd | adam (auto: Adam at 1-bit weights)")
@@ -73,7 +77,7 @@ void add_options(po::options_description& options) {
      "an extension beyond the paper")
     ("distill-weight", po::value<double>()->default_value(1.0),
      "[train] with --distill-from: loss = (1-w) CE(labels) + w CE(teacher's softmax)")
-    ("threads", po::value<int>()->default_value(0), "[train] threads per rank; 0 = SLURM_CPUS_PER_TASK or cores / ranks")
+    ("threads", po::value<int>()->default_value(0), "[train] threads per rank; 0 = SLURM_CPUS_PER_TASK or the usable CPUs (affinity mask, cgroup quota) / ranks")
     ("device", po::value<std::string>()->default_value("cpu"), "[train] cpu | cuda (one GPU per local rank)")
     ("checkpoint-every", po::value<int64_t>()->default_value(100), "[train] steps between checkpoints; 0 = only at the end")
     ("log-every", po::value<int64_t>()->default_value(10), "[train] steps between progress lines and metrics records")
@@ -107,6 +111,8 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
   o.model.quant.weight_granularity =
       quant::parse_granularity(vm["weight-granularity"].as<std::string>());
   o.model.quant.edge_layer_bits = vm["edge-layer-bits"].as<int>();
+  o.pretrained_classifier =
+      model::parse_pretrained_classifier(vm["pretrained-classifier"].as<std::string>());
   CTMQ_CHECK(o.model.quant.edge_layer_bits == 32 || o.model.quant.edge_layer_bits == 8,
              "--edge-layer-bits " << o.model.quant.edge_layer_bits << ": expected 32 or 8");
   o.batch = vm["batch"].as<int64_t>();
@@ -152,6 +158,8 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
 }  // namespace
 
 int main(int argc, char** argv) {
+  install_preemption_handlers();  // first: a signal held by the launcher arrives now
+  signal_at_test_point("main");
   std::unique_ptr<dist::MpiContext> mpi;
   return apps::run_mpi_main(kInfo.name, mpi,
                             [&]() -> int {
@@ -161,6 +169,7 @@ int main(int argc, char** argv) {
                               if (!apps::parse_options(argc, argv, kInfo, desc, vm)) return 0;
                               train::TrainOptions options = to_options(vm, desc);
                               mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
+                              signal_at_test_point("mpi-init");
                               const train::StageResult result = train::train_stage(options, *mpi);
                               return result.outcome == train::StageOutcome::kPreempted
                                          ? static_cast<int>(ExitCode::kPreempted)

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "ctmq/common/error.h"
 #include "ctmq/dist/single_process_communicator.h"
@@ -116,6 +117,69 @@ TEST_F(EvaluatorTest, BatchNormRecalibrationAveragesTrainingBatchStatistics) {
   torch::Tensor expected = features.mean({0, 2, 3});
   EXPECT_TRUE(torch::allclose(bn1->running_mean, expected, 1e-4, 1e-5))
       << bn1->running_mean << expected;
+}
+
+// Regression (issue [7/12] #5): evaluation normalised test images with the
+// test manifest's own mean/std. Here the "test set" is the 150 brightest of
+// the training images, so its manifest's statistics are shifted well away
+// from the training set's; evaluated as trained, every logit must be what
+// training saw for the same images.
+TEST_F(EvaluatorTest, AShiftedTestManifestIsNormalisedAsTheNetworkWasTrained) {
+  const auto all = ctmq::testing::load_fashion_mnist_train(300);
+  const torch::Tensor brightness = all.images.to(torch::kFloat32).mean({1, 2, 3});
+  const torch::Tensor brightest = brightness.argsort(0, /*descending=*/true).slice(0, 0, 150);
+  std::vector<int64_t> picked(brightest.data_ptr<int64_t>(), brightest.data_ptr<int64_t>() + 150);
+  testing::TempDir shifted;
+  {
+    std::ofstream images(shifted.path() + "/images.idx", std::ios::binary);
+    data::test::write_big_endian(images, 0x803);
+    data::test::write_big_endian(images, 150);
+    data::test::write_big_endian(images, 28);
+    data::test::write_big_endian(images, 28);
+    std::ofstream labels(shifted.path() + "/labels.idx", std::ios::binary);
+    data::test::write_big_endian(labels, 0x801);
+    data::test::write_big_endian(labels, 150);
+    for (int64_t i : picked) {
+      const torch::Tensor image = all.images[i].contiguous();
+      images.write(reinterpret_cast<const char*>(image.data_ptr<uint8_t>()), 784);
+      const char label = static_cast<char>(all.labels[i].item<int64_t>());
+      labels.write(&label, 1);
+    }
+  }
+  data::build_shards(data::test::idx_build(shifted.path(), shifted.path() + "/shards", 64));
+  data::ShardDataset test(shifted.path() + "/shards/manifest.json");
+  ASSERT_GT(test.mean()[0], dataset_->mean()[0] + 0.05) << "the subset is not shifted";
+
+  // The network as the trainer builds it: preprocessing from its training data.
+  model::ModelOptions options = net_->options();
+  options.preprocessing = {dataset_->mean(), dataset_->std_dev()};
+  torch::manual_seed(7);
+  auto net = model::make_network(options);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const data::Batch seen_in_training = dataset_->get_batch(picked);
+  const double expected_loss = torch::nn::functional::cross_entropy(
+                                   net->forward(seen_in_training.images), seen_in_training.labels)
+                                   .item<double>();
+
+  EvalOptions eval_options;
+  eval_options.batch = 150;
+  const EvalResult own_statistics = evaluate(*net, test, eval_options, comm_);
+  EXPECT_GT(std::abs(own_statistics.loss - expected_loss), 1e-3)
+      << "the shift does not change the loss: the test could not fail";
+
+  ASSERT_TRUE(normalise_as_trained(*net, test, "test network"));
+  EXPECT_EQ(test.mean(), dataset_->mean());
+  const EvalResult as_trained = evaluate(*net, test, eval_options, comm_);
+  EXPECT_NEAR(as_trained.loss, expected_loss, 1e-5 * std::max(1.0, expected_loss));
+  EXPECT_TRUE(torch::equal(test.get_batch({0, 1, 2}).images,
+                           dataset_->get_batch({picked[0], picked[1], picked[2]}).images));
+}
+
+TEST_F(EvaluatorTest, ANetworkWithoutRecordedPreprocessingLeavesTheDataAsItIs) {
+  data::ShardDataset test(dir_.path() + "/shards/manifest.json");
+  EXPECT_FALSE(normalise_as_trained(*net_, test, "old network"));
+  EXPECT_EQ(test.mean(), dataset_->mean());
 }
 
 }  // namespace

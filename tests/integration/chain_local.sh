@@ -52,7 +52,7 @@ stages=(c0-fp c1-w2a2 c1-w1a1 c2-fp c2-w2a2 c2-w1a1 base-direct-w1a1 base-step-w
 echo "== 1. full chain"
 bash "$root/pipeline/run-chain.sh" "$config" "$run" >"$tmp/out1" 2>&1 || { cat "$tmp/out1"; fail "first run failed"; }
 cmp -s "$config" "$run/config.ini" || fail "config.ini is not a copy of the config"
-[[ $(cut -f2 "$run/plan.tsv" | tail -n +3 | tr '\n' ' ') == "${stages[*]} " ]] ||
+[[ $(grep -v "^#" "$run/plan.tsv" | cut -f2 | tail -n +2 | tr '\n' ' ') == "${stages[*]} " ]] ||
   fail "plan.tsv stages: $(cut -f2 "$run/plan.tsv" | tr '\n' ' ')"
 for s in "${stages[@]}"; do
   [[ -f $run/stages/$s/DONE && -f $run/stages/$s/final.pt ]] || fail "$s not DONE"

@@ -14,7 +14,7 @@
 #include "ctmq/dist/single_process_communicator.h"
 #include "ctmq/model/weights_io.h"
 #include "ctmq/train/checkpoint.h"
-#include "ctmq/train/preemption.h"
+#include "ctmq/common/preemption.h"
 #include "test_support.h"
 #include "train/train_test_support.h"
 

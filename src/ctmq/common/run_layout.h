@@ -10,7 +10,7 @@
 //   RUN/stages/STAGE/DONE           written last and atomically: the stage is complete
 //   RUN/logs/                       job logs
 //
-// A stage is complete exactly when its DONE marker exists.
+// A stage is complete exactly when its DONE marker exists and verifies.
 #pragma once
 
 #include <string>
@@ -33,8 +33,13 @@ class RunLayout {
   std::string eval(const std::string& name) const { return stage(name) + "/eval.json"; }
   std::string done_marker(const std::string& name) const { return stage(name) + "/DONE"; }
 
+  // True when the stage's DONE note exists and verifies; false when absent.
+  // Throws ctmq::Error naming the note when it is damaged: not JSON, no or a
+  // failing "note_crc32" (CRC-32 of the note's canonical JSON without that
+  // field), or another stage's name.
   bool is_done(const std::string& name) const;
-  // Writes DONE atomically with a short JSON note (time, summary).
+  // Writes DONE atomically: `note_json` (a JSON object; summary of the stage)
+  // with "stage" and "note_crc32" added.
   void mark_done(const std::string& name, const std::string& note_json) const;
 
  private:

@@ -33,8 +33,19 @@ struct ShardDataset::State {
   std::vector<OpenShard> shards;
   std::vector<int64_t> first_index;  // per shard, ascending
   int64_t record_bytes = 0;
-  torch::Tensor mean;  // float32 [1, C, 1, 1]
+  std::vector<double> mean_values, std_values;  // [C], what get_batch normalises with
+  torch::Tensor mean;                           // float32 [1, C, 1, 1]
   torch::Tensor inv_std;
+
+  void set_normalisation(const std::vector<double>& m, const std::vector<double>& s) {
+    const int64_t c = static_cast<int64_t>(m.size());
+    mean_values = m;
+    std_values = s;
+    mean = torch::tensor(std::vector<float>(m.begin(), m.end())).view({1, c, 1, 1});
+    std::vector<float> inv(c);
+    for (int64_t i = 0; i < c; ++i) inv[i] = s[i] > 0 ? static_cast<float>(1.0 / s[i]) : 1.f;
+    inv_std = torch::tensor(inv).view({1, c, 1, 1});
+  }
 
   ~State() {
     for (auto& s : shards) {
@@ -78,12 +89,22 @@ ShardDataset::ShardDataset(const std::string& manifest_path) : state_(std::make_
     st.shards.back().header = shard.header;
     st.first_index.push_back(entry.first_index);
   }
-  const int64_t c = m.shape.channels;
-  st.mean = torch::tensor(std::vector<float>(m.mean.begin(), m.mean.end())).view({1, c, 1, 1});
-  std::vector<float> inv(c);
-  for (int64_t i = 0; i < c; ++i) inv[i] = m.std[i] > 0 ? static_cast<float>(1.0 / m.std[i]) : 1.f;
-  st.inv_std = torch::tensor(inv).view({1, c, 1, 1});
+  st.set_normalisation(m.mean, m.std);
 }
+
+void ShardDataset::use_normalisation(const std::vector<double>& mean,
+                                     const std::vector<double>& std_dev,
+                                     const std::string& source) {
+  const auto c = static_cast<size_t>(channels());
+  CTMQ_CHECK(mean.size() == c && std_dev.size() == c,
+             source << " normalises " << mean.size() << " channel(s) but the data set of "
+                    << state_->manifest_path << " has " << c
+                    << "; evaluate the network on data with its own channel count");
+  state_->set_normalisation(mean, std_dev);
+}
+
+const std::vector<double>& ShardDataset::mean() const { return state_->mean_values; }
+const std::vector<double>& ShardDataset::std_dev() const { return state_->std_values; }
 
 ShardDataset::~ShardDataset() = default;
 ShardDataset::ShardDataset(ShardDataset&&) noexcept = default;

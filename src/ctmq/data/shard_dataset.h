@@ -16,7 +16,7 @@ namespace ctmq::data {
 
 // A batch as the trainer consumes it.
 struct Batch {
-  torch::Tensor images;  // float32 [N, C, H, W], normalised with the manifest's mean/std
+  torch::Tensor images;  // float32 [N, C, H, W], normalised with mean()/std_dev()
   torch::Tensor labels;  // int64 [N]
 };
 
@@ -35,6 +35,17 @@ class ShardDataset {
   const std::vector<std::string>& class_names() const;
   // float [C]: the normalised value of a black (0) pixel, (0 - mean) / std.
   torch::Tensor normalized_black() const;
+  // Per channel, [0, 1] pixel scale: what get_batch normalises with,
+  // (pixel / 255 - mean[c]) / std_dev[c]. The manifest's own statistics unless
+  // use_normalisation() replaced them.
+  const std::vector<double>& mean() const;
+  const std::vector<double>& std_dev() const;
+  // Normalises with other statistics: a network's training-time
+  // preprocessing (model::Preprocessing), so that a test set is seen as the
+  // network was trained. Throws ctmq::Error naming `source` (e.g. "network
+  // file PATH") when the channel count differs.
+  void use_normalisation(const std::vector<double>& mean, const std::vector<double>& std_dev,
+                         const std::string& source);
 
   // Loads the records at `indices` (any order, repeats allowed) as one batch.
   Batch get_batch(const std::vector<int64_t>& indices) const;

@@ -121,4 +121,12 @@ int64_t recalibrate_batch_norm(model::NetworkImpl& net, const data::ShardDataset
   return used;
 }
 
+bool normalise_as_trained(const model::NetworkImpl& net, data::ShardDataset& data,
+                          const std::string& source) {
+  const model::Preprocessing& trained = net.options().preprocessing;
+  if (!trained.known()) return false;
+  data.use_normalisation(trained.mean, trained.std_dev, source);
+  return true;
+}
+
 }  // namespace ctmq::eval

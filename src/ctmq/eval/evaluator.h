@@ -40,6 +40,15 @@ struct EvalResult {
 EvalResult evaluate(model::NetworkImpl& net, const data::ShardDataset& test,
                     const EvalOptions& options, dist::Communicator& comm);
 
+// Makes `data` normalise its images as `net` was trained
+// (model::Preprocessing recorded in its network file), never with the data's
+// own statistics: a test set is seen as training saw its images. Returns false
+// and leaves `data` as it is when the network does not know its preprocessing
+// (a file older than format 3). Throws ctmq::Error naming `source` when the
+// channel counts differ.
+bool normalise_as_trained(const model::NetworkImpl& net, data::ShardDataset& data,
+                          const std::string& source);
+
 struct BatchNormRecalibration {
   int64_t batches = 100;  // global batches of training data
   int64_t batch = 256;    // global batch size (divisible by the number of ranks)

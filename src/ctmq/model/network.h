@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 #include "ctmq/quant/bit_depths.h"
 #include "ctmq/quant/quant_options.h"
@@ -43,13 +44,26 @@ enum class Block {
 Block parse_block(const std::string& name);
 std::string block_name(Block block);
 
+// The input normalisation a network was trained with, per input channel on
+// the [0, 1] pixel scale: x = (pixel / 255 - mean[c]) / std_dev[c]. It belongs
+// to the network (saved in network files from format 3) so that evaluation
+// and every later consumer see inputs as training did, whatever the
+// statistics of their own data. Empty when unknown (older files).
+struct Preprocessing {
+  std::vector<double> mean;
+  std::vector<double> std_dev;
+  bool known() const { return !mean.empty(); }
+  bool operator==(const Preprocessing& o) const { return mean == o.mean && std_dev == o.std_dev; }
+};
+
 struct ModelOptions {
   Architecture architecture = Architecture::kSmallResNet;
   int64_t num_classes = 10;
   int64_t in_channels = 1;
   int64_t width = 16;  // channels of the first stage; resnet18 ignores it (64)
   Block block = Block::kBiReal;
-  quant::QuantOptions quant;  // quantizer kinds and which layers stay full precision
+  quant::QuantOptions quant;    // quantizer kinds and which layers stay full precision
+  Preprocessing preprocessing;  // set by the trainer from its training data
 };
 
 class NetworkImpl : public torch::nn::Module {

@@ -67,6 +67,18 @@ NetworkFileInfo read_info(torch::serialize::InputArchive& archive, const std::st
       static_cast<int>(read_meta(archive, path, "edge_layer_bits").toInt());
   info.bits.weight = static_cast<int>(read_meta(archive, path, "weight_bits").toInt());
   info.bits.activation = static_cast<int>(read_meta(archive, path, "activation_bits").toInt());
+  if (format >= 3) {
+    info.options.preprocessing.mean = read_meta(archive, path, "input_mean").toDoubleVector();
+    info.options.preprocessing.std_dev = read_meta(archive, path, "input_std").toDoubleVector();
+    CTMQ_CHECK(
+        info.options.preprocessing.mean.size() == info.options.preprocessing.std_dev.size() &&
+            (info.options.preprocessing.mean.empty() ||
+             static_cast<int64_t>(info.options.preprocessing.mean.size()) ==
+                 info.options.in_channels),
+        "network file " << path
+                        << ": its input normalisation does not match its input channels; "
+                           "the file is corrupt");
+  }
   info.ctmq_version = read_meta(archive, path, "ctmq_version").toStringRef();
   return info;
 }
@@ -180,6 +192,8 @@ void save_network(NetworkImpl& net, const std::string& path) {
   meta("edge_layer_bits", static_cast<int64_t>(o.quant.edge_layer_bits));
   meta("weight_bits", static_cast<int64_t>(bits.weight));
   meta("activation_bits", static_cast<int64_t>(bits.activation));
+  meta("input_mean", c10::IValue(o.preprocessing.mean));
+  meta("input_std", c10::IValue(o.preprocessing.std_dev));
   meta("ctmq_version", std::string(CTMQ_VERSION));
   meta("tensors_crc32", static_cast<int64_t>(tensors_crc32(net)));
   net.save(archive);

@@ -3,7 +3,7 @@
 // File: a torch::serialize archive (Module::save layout: parameters and
 // buffers by module path) plus metadata keys "ctmq_meta_*": format version,
 // architecture, num_classes, in_channels, width, block, quantizer kinds, edge bits,
-// bit depths, ctmq version, tensors_crc32. Every load verifies the tensors
+// bit depths, input normalisation, ctmq version, tensors_crc32. Every load verifies the tensors
 // against tensors_crc32 and throws ctmq::Error naming the file when a byte
 // changed (a flipped bit inside the zip leaves its structure intact). Written atomically (temporary
 // file, fsync, rename): readers see the old file or the new one, never a partial one.
@@ -20,7 +20,8 @@ namespace ctmq::model {
 // Format version of the metadata; readers refuse newer ones.
 // 2 added "block" (model::Block; a format-1 file is read as Block::kTorchvision)
 // and "tensors_crc32", the CRC-32 of every tensor, verified on every load.
-constexpr int64_t kNetworkFileFormat = 2;
+// 3 added "input_mean" and "input_std" (model::Preprocessing; absent = unknown).
+constexpr int64_t kNetworkFileFormat = 3;
 
 // Throws ctmq::Error naming `path` when it cannot be written.
 void save_network(NetworkImpl& net, const std::string& path);

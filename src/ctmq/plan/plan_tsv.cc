@@ -1,17 +1,21 @@
 #include "ctmq/plan/plan_tsv.h"
 
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <sstream>
 #include <vector>
 
 #include "ctmq/common/atomic_file.h"
+#include "ctmq/common/checksum.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/run_layout.h"
 #include "ctmq/quant/bit_depths.h"
 
 namespace ctmq::plan {
 namespace {
+
+constexpr const char* kChecksumPrefix = "# crc32 ";
 
 const char* const kColumns[] = {"index",  "stage",  "cycle", "step", "w_bits",
                                 "a_bits", "epochs", "init",  "role"};
@@ -52,11 +56,30 @@ std::string format_plan_tsv(const StagePlan& plan) {
         << "\t" << s.bits.activation << "\t" << s.epochs << "\t" << s.init << "\t"
         << role_name(s.role) << "\n";
   }
-  return out.str();
+  const std::string body = out.str();
+  return body + kChecksumPrefix + crc32_hex(crc32_of(body.data(), body.size())) + "\n";
 }
 
 StagePlan parse_plan_tsv(const std::string& text, const std::string& source) {
-  std::istringstream in(text);
+  // The last line records the CRC-32 of everything above it: a byte changed
+  // on shared storage is refused before any stage acts on it.
+  const size_t last = text.rfind(kChecksumPrefix);
+  CTMQ_CHECK(last != std::string::npos && (last == 0 || text[last - 1] == '\n') &&
+                 text.find('\n', last) + 1 == text.size(),
+             source << ": no checksum line ('" << kChecksumPrefix
+                    << "HEX' last); the file is damaged or was edited by hand. Regenerate "
+                       "it: ctmq-plan --config RUN/config.ini --run-dir RUN after removing it");
+  const std::string body = text.substr(0, last);
+  const std::string recorded = text.substr(last + std::strlen(kChecksumPrefix),
+                                           text.size() - 1 - last - std::strlen(kChecksumPrefix));
+  const uint32_t stored = parse_crc32_hex(recorded, source + ": checksum line");
+  const uint32_t computed = crc32_of(body.data(), body.size());
+  CTMQ_CHECK(stored == computed,
+             source << " fails its checksum (stored " << crc32_hex(stored) << ", computed "
+                    << crc32_hex(computed)
+                    << "): the file is damaged or was edited by hand. Regenerate it: "
+                       "ctmq-plan --config RUN/config.ini --run-dir RUN after removing it");
+  std::istringstream in(body);
   std::string line;
   CTMQ_CHECK(std::getline(in, line) && line.rfind("# ctmq plan version ", 0) == 0,
              source << ": not a ctmq plan (first line should be '" << version_line()

@@ -10,10 +10,12 @@ namespace ctmq::plan {
 
 constexpr int kPlanTsvVersion = 1;
 
+// The last line is "# crc32 HEX": the CRC-32 (zlib) of every byte above it.
 std::string format_plan_tsv(const StagePlan& plan);
 
-// Parses plan.tsv text; `source` names the file in errors. Refuses other
-// versions, malformed lines, and duplicate or forward init references.
+// Parses plan.tsv text; `source` names the file in errors. Refuses a missing
+// or failing checksum line (first), other versions, malformed lines, and
+// duplicate or forward init references.
 StagePlan parse_plan_tsv(const std::string& text, const std::string& source);
 
 // Records `plan` in RUN/plan.tsv: writes it atomically when absent; when

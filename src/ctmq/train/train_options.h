@@ -10,6 +10,7 @@
 
 #include "ctmq/data/augment.h"
 #include "ctmq/model/network.h"
+#include "ctmq/model/torchvision_import.h"
 #include "ctmq/quant/bit_depths.h"
 
 namespace ctmq::train {
@@ -57,6 +58,10 @@ struct TrainOptions {
   // --- model ---
   model::ModelOptions model;  // num_classes/in_channels are taken from the data set
   quant::BitDepths bits;      // the stage's bit depths (32 = full precision)
+  // With init torchvision:PATH: kUse copies the file's classifier (its class
+  // count must be the data set's); kReinit initialises fc afresh to fine-tune
+  // onto another class count. Ignored by every other init.
+  model::PretrainedClassifier pretrained_classifier = model::PretrainedClassifier::kUse;
 
   // --- schedule ---
   int64_t epochs = 1;

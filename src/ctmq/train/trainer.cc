@@ -9,6 +9,7 @@
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
+#include "ctmq/common/preemption.h"
 #include "ctmq/common/run_layout.h"
 #include "ctmq/data/augment.h"
 #include "ctmq/data/distributed_sampler.h"
@@ -22,8 +23,8 @@
 #include "ctmq/train/checkpoint.h"
 #include "ctmq/train/lr_schedule.h"
 #include "ctmq/train/metrics_log.h"
-#include "ctmq/train/preemption.h"
 #include "ctmq/train/progress_reporter.h"
+#include "ctmq/train/stage_lock.h"
 
 namespace ctmq::train {
 namespace fs = std::filesystem;
@@ -110,6 +111,13 @@ std::shared_ptr<model::NetworkImpl> load_teacher(const TrainOptions& o, const Ru
              "--distill-from " << o.distill_from
                                << ": the teacher is another network (architecture, width or "
                                   "classes differ); distil from a stage of this run");
+  // The teacher sees this stage's batches: it must have been trained on
+  // inputs normalised the same way (format-3 files record it).
+  CTMQ_CHECK(!t.preprocessing.known() || t.preprocessing == student.preprocessing,
+             "--distill-from " << o.distill_from
+                               << ": the teacher was trained with another input normalisation "
+                                  "(another [data] train-manifest); distil from a stage trained "
+                                  "on this stage's data");
   teacher->to(device);
   teacher->eval();
   for (auto& p : teacher->parameters()) p.set_requires_grad(false);
@@ -148,9 +156,15 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     result.outcome = StageOutcome::kAlreadyDone;
     return result;
   }
+  install_preemption_handlers();
+  // Rank 0 holds the stage's lock until it returns; a second job training
+  // this stage is refused (and, on several ranks, the job aborted).
+  std::optional<StageLock> lock;
+  if (root) lock.emplace(layout.stage(o.stage));
   const InitSource init = resolve_init(o, layout);
   const torch::Device device = choose_device(o, comm);
-  torch::set_num_threads(dist::resolve_threads(o.threads, dist::ranks_per_node(comm)));
+  const dist::ThreadBudget threads = dist::resolve_threads(o.threads, dist::ranks_per_node(comm));
+  torch::set_num_threads(threads.threads);
 
   // Data.
   CTMQ_CHECK(fs::is_regular_file(o.train_manifest),
@@ -158,6 +172,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
                                       << " does not exist; build the shards with ctmq-shard "
                                          "(e.g. data-prep/fashion-mnist.sh) first");
   data::ShardDataset dataset(o.train_manifest);
+  signal_at_test_point("setup");
   const int64_t samples =
       o.train_limit > 0 ? std::min(o.train_limit, dataset.size()) : dataset.size();
   CTMQ_CHECK(comm.size() <= samples,
@@ -177,6 +192,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   model::ModelOptions model_options = o.model;
   model_options.num_classes = dataset.num_classes();
   model_options.in_channels = dataset.channels();
+  model_options.preprocessing = {dataset.mean(), dataset.std_dev()};
   torch::manual_seed(o.seed);
   auto net = model::make_network(model_options);
   net->set_bit_depths(o.bits);
@@ -200,8 +216,9 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   } else if (init.kind == InitKind::kStage || init.kind == InitKind::kWeights) {
     model::load_weights_into(*net, init.path);
   } else if (init.kind == InitKind::kTorchvision) {
-    model::import_torchvision_state_dict(*net, init.path);
+    model::import_torchvision_state_dict(*net, init.path, o.pretrained_classifier);
   }
+  signal_at_test_point("weights-loaded");
   net->to(device);
   std::shared_ptr<model::NetworkImpl> teacher = load_teacher(o, layout, model_options, device);
   // On several ranks BatchNorm statistics are summed over ranks. With kAlways
@@ -234,13 +251,12 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
                                ? "resuming at step " + std::to_string(global_step)
                                : "init " + o.init)
                        << ", " << hyper.total_steps << " steps of " << o.batch << " on "
-                       << comm.size() << " rank(s) x " << torch::get_num_threads() << " thread(s), "
-                       << optimizer_kind_name(hyper.optimizer) << " lr " << hyper.lr << " wd "
-                       << hyper.weight_decay << ", data seed " << data_seed << ", augment "
-                       << data::augment_name(o.augment)
+                       << comm.size() << " rank(s) x " << torch::get_num_threads() << " thread(s) ("
+                       << threads.reason << "), " << optimizer_kind_name(hyper.optimizer) << " lr "
+                       << hyper.lr << " wd " << hyper.weight_decay << ", data seed " << data_seed
+                       << ", augment " << data::augment_name(o.augment)
                        << (teacher ? ", distilled from " + o.distill_from : std::string()));
   }
-  install_preemption_handlers();
   ProgressReporter progress(o.stage, hyper.total_steps, global_step, steps_per_epoch, root);
   const auto stage_start = std::chrono::steady_clock::now();
   auto interval_start = stage_start;
@@ -253,6 +269,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   double seen = 0;
 
   auto save_checkpoint = [&] {
+    signal_at_test_point("checkpoint-write");
     if (root) {
       CheckpointMeta meta;
       meta.stage = o.stage;
@@ -271,6 +288,19 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     comm.barrier();  // no rank runs ahead of a checkpoint it may need
   };
 
+  // A signal during set-up is honoured here, before the first step: nothing
+  // has changed since the last checkpoint (or the start), so nothing is saved.
+  if (comm.any(preemption_requested()) && global_step < hyper.total_steps) {
+    if (root) {
+      CTMQ_WARN("stage " << o.stage << " preempted before its first step at step " << global_step
+                         << " of " << hyper.total_steps << " (signal " << preemption_signal()
+                         << "); nothing new to save, rerun the same command to continue");
+      if (o.requeue) requeue_slurm_job();
+    }
+    result.outcome = StageOutcome::kPreempted;
+    result.global_step = global_step;
+    return result;
+  }
   net->train();
   while (global_step < hyper.total_steps) {
     const int64_t epoch = global_step / steps_per_epoch;
@@ -345,6 +375,9 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     }
   }
   progress.finish();
+  // A signal from here on (the last checkpoint is written) lets the stage
+  // finish: writing final.pt and DONE takes well under a second.
+  signal_at_test_point("final-write");
   if (root) {
     model::save_network(*net, layout.final_weights(o.stage));
     nlohmann::json note = {{"stage", o.stage},
