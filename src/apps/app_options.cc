@@ -22,6 +22,11 @@ std::string trim(const std::string& s) {
   return s.substr(begin, end - begin + 1);
 }
 
+// Every section a ctmq config may hold: those the executables read, and
+// [slurm] (slurm/submit.sh).
+const std::set<std::string> kKnownSections{"data",  "eval",  "model", "plan",
+                                           "shard", "slurm", "train"};
+
 // Reads the INI file, keeping only the sections in info.sections.
 po::parsed_options parse_ini(const std::string& path, const AppInfo& info,
                              const po::options_description& options) {
@@ -38,6 +43,11 @@ po::parsed_options parse_ini(const std::string& path, const AppInfo& info,
       CTMQ_CHECK(text.back() == ']', path << ":" << number << ": malformed section header '" << text
                                           << "'; expected [name]");
       section = trim(text.substr(1, text.size() - 2));
+      // A misspelt section ([traning]) would otherwise be skipped in silence
+      // and the stage trained with defaults.
+      CTMQ_CHECK(kKnownSections.count(section) != 0 || wanted.count(section) != 0,
+                 path << ":" << number << ": unknown section [" << section
+                      << "]; a ctmq config has [data] [eval] [model] [plan] [shard] [slurm] [train]");
       continue;
     }
     size_t eq = text.find('=');

@@ -42,6 +42,18 @@ std::string temporary_path_for(const std::string& final_path) {
   return name.str();
 }
 
+int remove_temporaries_in(const std::string& directory) {
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec)) return 0;
+  int removed = 0;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".tmp.") == std::string::npos || !entry.is_regular_file(ec)) continue;
+    if (fs::remove(entry.path(), ec)) ++removed;
+  }
+  return removed;
+}
+
 void commit_file_atomically(const std::string& temporary_path, const std::string& final_path) {
   CTMQ_ASSERT(fs::path(temporary_path).parent_path() == fs::path(final_path).parent_path());
   fsync_path(temporary_path, false);
@@ -62,12 +74,17 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     CTMQ_CHECK(out, "cannot write " << temporary << ": " << std::strerror(errno));
+    errno = 0;
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) {
+      // The stream keeps no error code; errno is the failed write(2)'s
+      // (ENOSPC on a full file system).
+      const int saved = errno;
       out.close();
       fs::remove(temporary);
-      CTMQ_FAIL("cannot write " << temporary << " (disk full?)");
+      CTMQ_FAIL("cannot write " << path << " (temporary " << temporary << "): "
+                                << (saved != 0 ? std::strerror(saved) : "write failed (disk full?)"));
     }
   }
   commit_file_atomically(temporary, path);
