@@ -141,6 +141,39 @@ TEST(WeightsIo, AFlippedBitInAnyTensorIsRefusedByNameOnEveryLoad) {
   EXPECT_NO_THROW(load_network(path));  // the clean file still loads
 }
 
+// Regression (issue [7/12]): only the tensors were checksummed, so a byte
+// changed elsewhere (zip headers, pickles, TorchScript code entries) was
+// ignored, reported without the file's name, or crashed LibTorch's parser.
+// Format 3 seals the whole file; every changed byte is refused by name.
+TEST(WeightsIo, AChangedByteAnywhereInTheFileIsRefusedByName) {
+  ctmq::testing::TempDir dir;
+  ModelOptions options;
+  options.width = 4;
+  auto net = make_network(options);
+  const std::string path = dir.path() + "/final.pt";
+  save_network(*net, path);
+  std::ifstream in(path, std::ios::binary);
+  const std::string clean((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bad = dir.path() + "/damaged.pt";
+  int tried = 0;
+  // Every 61st byte (zip structure, pickles, code, tensors), and each of the
+  // footer's 24 bytes.
+  std::vector<size_t> positions;
+  for (size_t at = 0; at < clean.size(); at += 61) positions.push_back(at);
+  for (size_t at = clean.size() - 24; at < clean.size(); ++at) positions.push_back(at);
+  for (const size_t at : positions) {
+    std::string bytes = clean;
+    bytes[at] = static_cast<char>(bytes[at] ^ 0x01);
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << bytes;
+    const std::string m = error_of([&] { load_network(bad); });
+    ASSERT_NE(m.find(bad), std::string::npos)
+        << "byte " << at << " of " << clean.size() << ": " << m;
+    ++tried;
+  }
+  EXPECT_GT(tried, 100);
+  EXPECT_NO_THROW(load_network(path));
+}
+
 TEST(WeightsIo, LoadIntoLowerBitDepthKeepsWeightsAndReinitialisesSteps) {
   ctmq::testing::TempDir dir;
   torch::manual_seed(2);

@@ -116,12 +116,39 @@ TEST(CheckpointStore, CorruptNewestFallsBackToPrevious) {
   EXPECT_EQ(loaded->meta().global_step, 4);
 }
 
-TEST(CheckpointStore, NoValidCheckpointGivesNullopt) {
+TEST(CheckpointStore, NoCheckpointGivesNullopt) {
   ctmq::testing::TempDir dir;
   CheckpointStore store(dir.path());
   EXPECT_FALSE(store.load_newest_valid().has_value());
-  write_file_atomically(dir.path() + "/step-00000001.pt", "not a checkpoint at all, clearly");
+  write_file_atomically(dir.path() + "/step-00000001.pt.tmp.99.0", "an interrupted write");
   EXPECT_FALSE(store.load_newest_valid().has_value());
+}
+
+// Regression: when every checkpoint was damaged the stage started again from
+// its init (exit 0), silently discarding the progress they held.
+TEST(CheckpointStore, EveryCheckpointDamagedIsAnErrorNotAFreshStart) {
+  ctmq::testing::TempDir dir;
+  CheckpointStore store(dir.path());
+  write_file_atomically(dir.path() + "/step-00000001.pt", "not a checkpoint at all, clearly");
+  try {
+    store.load_newest_valid();
+    FAIL() << "a damaged-only checkpoint directory was accepted";
+  } catch (const ctmq::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("every checkpoint in " + dir.path() + " is damaged"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(CheckpointStore, TemporariesOfInterruptedWritesAreRemoved) {
+  ctmq::testing::TempDir dir;
+  write_file_atomically(dir.path() + "/step-00000002.pt", "kept");
+  write_file_atomically(dir.path() + "/step-00000004.pt.tmp.123.0", "left by kill -9");
+  write_file_atomically(dir.path() + "/final.pt.tmp.77.3", "left by kill -9");
+  EXPECT_EQ(remove_temporaries_in(dir.path()), 2);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/step-00000002.pt"));
+  EXPECT_EQ(remove_temporaries_in(dir.path()), 0);
+  EXPECT_EQ(remove_temporaries_in(dir.path() + "/absent"), 0);
 }
 
 }  // namespace

@@ -83,8 +83,9 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
       const int saved = errno;
       out.close();
       fs::remove(temporary);
-      CTMQ_FAIL("cannot write " << path << " (temporary " << temporary << "): "
-                                << (saved != 0 ? std::strerror(saved) : "write failed (disk full?)"));
+      CTMQ_FAIL(
+          "cannot write " << path << " (temporary " << temporary << "): "
+                          << (saved != 0 ? std::strerror(saved) : "write failed (disk full?)"));
     }
   }
   commit_file_atomically(temporary, path);

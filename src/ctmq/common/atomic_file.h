@@ -23,6 +23,11 @@ void commit_file_atomically(const std::string& temporary_path, const std::string
 // A temporary name next to `final_path`, unique per process and call.
 std::string temporary_path_for(const std::string& final_path);
 
+// Removes the temporary files (NAME.tmp.*) that interrupted writes (kill -9,
+// a node failure) left in `directory`, not recursing; returns how many.
+// REQUIRES: no writer is active in `directory` (the caller holds its lock).
+int remove_temporaries_in(const std::string& directory);
+
 // Reads a whole file; throws ctmq::Error naming the path if it cannot.
 std::string read_file(const std::string& path);
 

@@ -1,11 +1,13 @@
 #include "ctmq/model/weights_io.h"
 
 #include <filesystem>
+#include <sstream>
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/checksum.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
+#include "ctmq/common/sealed_file.h"
 #include "ctmq/common/version.h"
 #include "ctmq/quant/layer_quantizer.h"
 
@@ -23,15 +25,33 @@ const char* granularity_name(quant::Granularity g) {
 // The first line of a c10::Error (the rest is a C++ backtrace).
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+constexpr SealKind kNetworkSeal{"network file", "CTMQNETW"};
+constexpr int64_t kFirstSealedFormat = 3;
+
+// Reads `path` whole, verifies its footer (format >= 3: every byte, before
+// LibTorch's zip, pickle and TorchScript readers see any), and loads the
+// archive. A format-1/2 file has no footer; its tensors are verified later.
 void open_archive(torch::serialize::InputArchive& archive, const std::string& path) {
   CTMQ_CHECK(std::filesystem::exists(path), "network file " << path << " does not exist");
+  const std::string bytes = read_file(path);
+  const bool sealed = has_seal(bytes, kNetworkSeal);
+  size_t payload = bytes.size();
+  if (sealed)
+    payload =
+        unseal(bytes, kNetworkSeal, path, kFirstSealedFormat, kNetworkFileFormat).payload_size;
   try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
+    archive.load_from(bytes.data(), payload);
+  } catch (const std::exception& e) {
     CTMQ_FAIL("network file " << path << " cannot be read (" << first_line(e.what())
                               << "): it is corrupt or truncated; use an earlier checkpoint "
                                  "or re-run the stage that wrote it");
   }
+  c10::IValue format;
+  CTMQ_CHECK(sealed || !archive.try_read("ctmq_meta_format", format) ||
+                 format.toInt() < kFirstSealedFormat,
+             "network file " << path << " says format " << format.toInt()
+                             << " but has no valid footer: it is damaged; use an earlier "
+                                "checkpoint or re-run the stage that wrote it");
 }
 
 c10::IValue read_meta(torch::serialize::InputArchive& archive, const std::string& path,
@@ -205,15 +225,14 @@ void save_network(NetworkImpl& net, const std::string& path) {
     CTMQ_CHECK(!ec, "cannot create directory " << parent.string() << " for network file " << path
                                                << ": " << ec.message());
   }
-  const std::string temporary = temporary_path_for(path);
+  std::ostringstream stream;
   try {
-    archive.save_to(temporary);
+    archive.save_to(stream);
   } catch (const c10::Error& e) {
-    std::filesystem::remove(temporary);
-    CTMQ_FAIL("cannot write network file " << path << " (" << first_line(e.what())
-                                           << "); check the path and free space");
+    CTMQ_FAIL("cannot write network file " << path << " (" << first_line(e.what()) << ")");
   }
-  commit_file_atomically(temporary, path);
+  write_file_atomically(
+      path, seal(stream.str(), kNetworkSeal, static_cast<uint32_t>(kNetworkFileFormat)));
 }
 
 NetworkFileInfo read_network_info(const std::string& path) {

@@ -1,7 +1,10 @@
 // Saving and loading a network's weights with the metadata needed to rebuild it.
 //
 // File: a torch::serialize archive (Module::save layout: parameters and
-// buffers by module path) plus metadata keys "ctmq_meta_*": format version,
+// buffers by module path), sealed from format 3 by a 24-byte footer
+// (common/sealed_file.h, magic "CTMQNETW": size, CRC-32 of every byte,
+// version) that is verified before LibTorch parses anything, plus metadata
+// keys "ctmq_meta_*": format version,
 // architecture, num_classes, in_channels, width, block, quantizer kinds, edge bits,
 // bit depths, input normalisation, ctmq version, tensors_crc32. Every load verifies the tensors
 // against tensors_crc32 and throws ctmq::Error naming the file when a byte
@@ -20,7 +23,9 @@ namespace ctmq::model {
 // Format version of the metadata; readers refuse newer ones.
 // 2 added "block" (model::Block; a format-1 file is read as Block::kTorchvision)
 // and "tensors_crc32", the CRC-32 of every tensor, verified on every load.
-// 3 added "input_mean" and "input_std" (model::Preprocessing; absent = unknown).
+// 3 added "input_mean" and "input_std" (model::Preprocessing; absent = unknown)
+// and the footer over the whole file (a damaged zip entry or TorchScript code
+// entry outside the tensors crashed or misled LibTorch's readers).
 constexpr int64_t kNetworkFileFormat = 3;
 
 // Throws ctmq::Error naming `path` when it cannot be written.

@@ -1,23 +1,21 @@
 #include "ctmq/train/checkpoint.h"
 
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <sstream>
 
 #include "ctmq/common/atomic_file.h"
-#include "ctmq/common/checksum.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
+#include "ctmq/common/sealed_file.h"
 #include "ctmq/common/version.h"
 
 namespace ctmq::train {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr char kMagic[8] = {'C', 'T', 'M', 'Q', 'C', 'K', 'P', '1'};
-constexpr size_t kFooterBytes = 24;  // magic, uint64 payload size, uint32 crc, uint32 version
+constexpr SealKind kCheckpointSeal{"checkpoint", "CTMQCKP1"};
 
 std::string file_name_for(int64_t global_step) {
   std::ostringstream name;
@@ -116,14 +114,8 @@ std::string CheckpointStore::save(CheckpointMeta meta, torch::nn::Module& model,
   write_meta(archive, meta);
   std::ostringstream stream;
   archive.save_to(stream);
-  std::string bytes = stream.str();
-  const uint64_t payload = bytes.size();
-  const uint32_t crc = crc32_of(bytes.data(), bytes.size());
-  const uint32_t version = static_cast<uint32_t>(kCheckpointFormatVersion);
-  bytes.append(kMagic, sizeof(kMagic));
-  bytes.append(reinterpret_cast<const char*>(&payload), sizeof(payload));
-  bytes.append(reinterpret_cast<const char*>(&crc), sizeof(crc));
-  bytes.append(reinterpret_cast<const char*>(&version), sizeof(version));
+  const std::string bytes =
+      seal(stream.str(), kCheckpointSeal, static_cast<uint32_t>(kCheckpointFormatVersion));
   const std::string path = path_for(meta.global_step);
   write_file_atomically(path, bytes);
   auto files = list();
@@ -140,20 +132,8 @@ std::string CheckpointStore::path_for(int64_t global_step) const {
 
 Checkpoint CheckpointStore::load(const std::string& path, torch::Device device) {
   const std::string bytes = read_file(path);
-  CTMQ_CHECK(bytes.size() > kFooterBytes,
-             "checkpoint " << path << " is truncated (" << bytes.size() << " bytes)");
-  const char* footer = bytes.data() + bytes.size() - kFooterBytes;
-  CTMQ_CHECK(std::memcmp(footer, kMagic, sizeof(kMagic)) == 0,
-             "checkpoint " << path << " has no valid footer (truncated or not a ctmq checkpoint)");
-  uint64_t payload = 0;
-  uint32_t crc = 0;
-  std::memcpy(&payload, footer + 8, sizeof(payload));
-  std::memcpy(&crc, footer + 16, sizeof(crc));
-  CTMQ_CHECK(payload == bytes.size() - kFooterBytes, "checkpoint " << path << ": footer says "
-                                                                   << payload << " bytes, found "
-                                                                   << bytes.size() - kFooterBytes);
-  CTMQ_CHECK(crc32_of(bytes.data(), payload) == crc,
-             "checkpoint " << path << ": CRC-32 mismatch (the file is corrupt)");
+  const auto version = static_cast<uint32_t>(kCheckpointFormatVersion);
+  const size_t payload = unseal(bytes, kCheckpointSeal, path, version, version).payload_size;
   Checkpoint checkpoint;
   checkpoint.path_ = path;
   checkpoint.archive_ = std::make_shared<torch::serialize::InputArchive>();
@@ -176,6 +156,13 @@ std::optional<Checkpoint> CheckpointStore::load_newest_valid(torch::Device devic
       CTMQ_WARN(e.what() << "; falling back to the previous checkpoint");
     }
   }
+  const size_t damaged = list().size();
+  CTMQ_CHECK(damaged == 0, "every checkpoint in "
+                               << directory_ << " is damaged (" << damaged
+                               << " file(s), see the warnings above); the stage will not "
+                                  "start again from its init by itself: move "
+                               << directory_
+                               << " aside to do so, or restore a checkpoint from a backup");
   return std::nullopt;
 }
 

@@ -71,7 +71,9 @@ class CheckpointStore {
                    torch::optim::Optimizer& optimizer) const;
 
   // The newest checkpoint that passes the integrity check; each corrupt newer
-  // one is reported with a warning naming the file. nullopt when none is valid.
+  // one is reported with a warning naming the file. nullopt when there is
+  // none; throws ctmq::Error when there are checkpoints but every one is
+  // damaged (starting over would discard their progress silently).
   // Tensors are placed on `device` (CPU by default).
   std::optional<Checkpoint> load_newest_valid(torch::Device device = torch::kCPU) const;
 

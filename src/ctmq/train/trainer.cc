@@ -157,10 +157,6 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     return result;
   }
   install_preemption_handlers();
-  // Rank 0 holds the stage's lock until it returns; a second job training
-  // this stage is refused (and, on several ranks, the job aborted).
-  std::optional<StageLock> lock;
-  if (root) lock.emplace(layout.stage(o.stage));
   const InitSource init = resolve_init(o, layout);
   const torch::Device device = choose_device(o, comm);
   const dist::ThreadBudget threads = dist::resolve_threads(o.threads, dist::ranks_per_node(comm));
@@ -241,9 +237,19 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   result.resumed_from = resume ? global_step : -1;
   resume.reset();  // frees the archive
 
-  // Everything is checked: from here on the stage directory is written.
+  // Everything is checked: from here on the stage directory is written. Rank 0
+  // holds the stage's lock until it returns; a second job training this stage
+  // is refused here (and, on several ranks, its job aborted).
+  std::optional<StageLock> lock;
   std::unique_ptr<MetricsLog> metrics;
   if (root) {
+    lock.emplace(layout.stage(o.stage));
+    // Only this process writes here now: what killed writes left is garbage.
+    const int stale = remove_temporaries_in(layout.stage(o.stage)) +
+                      remove_temporaries_in(layout.checkpoints(o.stage));
+    if (stale > 0)
+      CTMQ_INFO("removed " << stale << " temporary file(s) of interrupted writes in "
+                           << layout.stage(o.stage));
     write_file_atomically(layout.stage_config(o.stage), o.resolved_config);
     metrics = std::make_unique<MetricsLog>(layout.metrics(o.stage), global_step);
     CTMQ_INFO("stage " << o.stage << " (" << o.bits.tag() << "): "
