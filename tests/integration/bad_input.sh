@@ -150,16 +150,16 @@ echo "   ${tried[shard byte flip]} flips, ${tried[shard truncation]} truncations
 kinds
 
 # --- 1b. final.pt -> ctmq-eval and --init ------------------------------------
-# Network files carry the CRC-32 of their tensors (tensors_crc32), not of the
-# whole file: a flip in a tensor's bytes must be refused by name; a flip in the
-# archive's other entries (TorchScript code, pickles, zip headers, padding) is
-# today either refused, ignored with an identical result, or crashes LibTorch
-# (docs/fault-injection.md). Those are counted and printed; the test fails on
-# them only with CTMQ_STRICT_NETWORK_FILES=1 (to be the default once network
-# files have a whole-file checksum). A different result from a damaged file
-# (silent corruption) always fails.
+# Network files (format 3) are sealed: a footer with the CRC-32 of every byte
+# is verified before LibTorch parses anything, so every flip, in a tensor or in
+# the archive's other entries (TorchScript code, pickles, zip headers,
+# padding), must be refused by name (before the seal a flip outside the
+# tensors was ignored, reported without the name, or crashed LibTorch;
+# docs/fault-injection.md). CTMQ_STRICT_NETWORK_FILES=0 only counts the
+# non-tensor outcomes, for files of format < 3. A different result from a
+# damaged file (silent corruption) always fails.
 echo "== 1b. final.pt flips and truncations -> ctmq-eval, --init"
-strict=${CTMQ_STRICT_NETWORK_FILES:-0}
+strict=${CTMQ_STRICT_NETWORK_FILES:-1}
 final=$run/stages/c0-fp/final.pt
 cp "$final" "$tmp/final.good"
 init_next() {
