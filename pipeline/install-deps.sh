@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build git clang-format
+  clang libclang-rt-14-dev  # fuzz targets (pipeline/fuzz.sh): libFuzzer, ASan and UBSan runtimes
   libtorch-dev libopenmpi-dev openmpi-bin
   libboost-program-options-dev libpng-dev zlib1g-dev
   googletest libgtest-dev libbenchmark-dev nlohmann-json3-dev

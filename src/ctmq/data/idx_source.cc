@@ -2,6 +2,7 @@
 // gz* functions read gzipped and plain files alike.
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -90,10 +91,22 @@ class IdxSource : public RecordSource {
     CTMQ_CHECK(count == label_count, "inputs " << images_->path() << " (" << count
                                                << " images) and " << b->path() << " ("
                                                << label_count << " labels) do not match");
-    CTMQ_CHECK(shape_.pixels() > 0, "input " << images_->path() << ": empty image shape");
-    // Labels take one byte per record: keep them all (bounded and small).
-    labels_.resize(static_cast<size_t>(count));
-    b->read_exactly(labels_.data(), labels_.size(), "the label data");
+    // Checked before pixels() is used: two 32-bit sizes may overflow it.
+    CTMQ_CHECK(fits_in_a_record(shape_), "input " << images_->path() << ": the header claims "
+                                                  << shape_.height << " x " << shape_.width
+                                                  << " images, empty or over the 1 GiB limit of "
+                                                     "a shard record; the file is corrupt");
+    // Labels take one byte per record: keep them all. Read in pieces, so that
+    // memory follows the bytes actually there, not the count the header claims.
+    constexpr int64_t kLabelChunk = int64_t{1} << 20;
+    for (int64_t done = 0; done < count;) {
+      const int64_t n = std::min(kLabelChunk, count - done);
+      labels_.resize(static_cast<size_t>(done + n));
+      b->read_exactly(labels_.data() + done, static_cast<size_t>(n),
+                      "the label data (" + std::to_string(count) + " labels; from label " +
+                          std::to_string(done) + ")");
+      done += n;
+    }
     int max_label = -1;
     for (uint8_t l : labels_) max_label = std::max<int>(max_label, l);
     if (!options.class_names.empty()) {

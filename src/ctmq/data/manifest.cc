@@ -1,6 +1,7 @@
 #include "ctmq/data/manifest.h"
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -110,16 +111,21 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
     CTMQ_FAIL("manifest " << path << ": missing or malformed field (" << e.what()
                           << "); rebuild it with ctmq-shard");
   }
+  // fits_in_a_record first: pixels() of three arbitrary sizes may overflow.
   const auto c = static_cast<size_t>(m.shape.channels);
-  CTMQ_CHECK(m.shape.pixels() > 0 && m.mean.size() == c && m.std.size() == c,
+  CTMQ_CHECK(fits_in_a_record(m.shape) && m.mean.size() == c && m.std.size() == c,
              "manifest " << path << ": shape or per-channel mean/std are inconsistent");
   CTMQ_CHECK(!m.class_names.empty(), "manifest " << path << ": no class names");
+  // Every shard's size in bytes must be representable (ShardDataset checks it).
+  const int64_t max_records = (INT64_MAX - kShardHeaderSize) / record_size(m.shape);
   int64_t next = 0;
   for (const auto& s : m.shards) {
     check_path_inside(s.path, path);
-    CTMQ_CHECK(s.first_index == next && s.count > 0,
+    CTMQ_CHECK(s.first_index == next && s.count > 0 && s.count <= max_records - next,
                "manifest " << path << ": shard " << s.path << " starts at record " << s.first_index
-                           << ", expected " << next << "; the manifest is inconsistent");
+                           << " and holds " << s.count << ", expected a start at " << next
+                           << " and 1 to " << max_records - next
+                           << " records; the manifest is inconsistent");
     next += s.count;
   }
   CTMQ_CHECK(next == m.count, "manifest " << path << ": shards hold " << next
