@@ -137,6 +137,12 @@ def shard_seeds():
     write("shard", "fmnist-3", b"\0" + shard)
     write("shard", "fmnist-3-repair", b"\7" + shard)
     write("shard", "fmnist-header-only", b"\4" + bytes(header))
+    # Regression (docs/fuzzing.md): a header whose 32-bit sizes overflow the
+    # pixel count (checksum valid).
+    big = bytearray(header)
+    struct.pack_into("<III", big, 16, 0xFFFFFFFF, 0xFFFFFFFF, 0xF0000000)
+    struct.pack_into("<I", big, 52, zlib.crc32(bytes(big[:52])))
+    write("shard", "regress-shape-overflow", b"\0" + bytes(big))
 
 
 def manifest_seeds():

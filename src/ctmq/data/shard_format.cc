@@ -80,7 +80,11 @@ ShardHeader decode_shard_header(const std::string& path, const char* bytes, size
   header.shape.width = get_u32(bytes + 24);
   CTMQ_CHECK(get_u32(bytes + 28) == kDtypeUint8,
              "shard " << path << ": dtype " << get_u32(bytes + 28) << " unknown (1 = uint8)");
-  CTMQ_CHECK(header.shape.pixels() > 0, "shard " << path << ": empty image shape");
+  // fits_in_a_record before pixels(): three 32-bit sizes may overflow it.
+  CTMQ_CHECK(fits_in_a_record(header.shape),
+             "shard " << path << ": image shape " << header.shape.channels << " x "
+                      << header.shape.height << " x " << header.shape.width
+                      << " is empty or over the 1 GiB limit of a record; the file is corrupt");
   header.record_count = get_u64(bytes + 32);
   header.first_index = get_u64(bytes + 40);
   CTMQ_CHECK(
