@@ -18,8 +18,7 @@ read -r -a wrapper <<<"${BUILD_WRAPPER:-}"
 # LibTorch is prebuilt without ASan: keep its own faults out of the reports.
 # Leaks are checked after every input (libFuzzer), except those with a
 # LibTorch frame (fuzz/lsan.supp: its zip reader leaks on malformed archives);
-# detect_container_overflow=0: see pipeline/sanitize.sh (vectors shared with
-# uninstrumented code).
+# detect_container_overflow=0: a precaution, see pipeline/sanitize.sh.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_container_overflow=0}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/fuzz/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
