@@ -45,9 +45,10 @@ po::parsed_options parse_ini(const std::string& path, const AppInfo& info,
       section = trim(text.substr(1, text.size() - 2));
       // A misspelt section ([traning]) would otherwise be skipped in silence
       // and the stage trained with defaults.
-      CTMQ_CHECK(kKnownSections.count(section) != 0 || wanted.count(section) != 0,
-                 path << ":" << number << ": unknown section [" << section
-                      << "]; a ctmq config has [data] [eval] [model] [plan] [shard] [slurm] [train]");
+      CTMQ_CHECK(
+          kKnownSections.count(section) != 0 || wanted.count(section) != 0,
+          path << ":" << number << ": unknown section [" << section
+               << "]; a ctmq config has [data] [eval] [model] [plan] [shard] [slurm] [train]");
       continue;
     }
     size_t eq = text.find('=');

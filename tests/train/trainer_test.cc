@@ -10,11 +10,11 @@
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/preemption.h"
 #include "ctmq/common/run_layout.h"
 #include "ctmq/dist/single_process_communicator.h"
 #include "ctmq/model/weights_io.h"
 #include "ctmq/train/checkpoint.h"
-#include "ctmq/common/preemption.h"
 #include "test_support.h"
 #include "train/train_test_support.h"
 
