@@ -5,13 +5,16 @@
 # Exits non-zero when any target crashed; the input that did is kept under
 # build-fuzz/artifacts/ (replay: build-fuzz/fuzz/NAME_fuzz ARTIFACT).
 # Usage: bash pipeline/fuzz.sh [NAME...]   (default: every fuzz/*_fuzz.cc)
-# Environment: FUZZ_SECONDS (per target, default 20), FUZZ_BUILD_DIR (default
+# Environment: FUZZ_SECONDS (per target, default 20), FUZZ_SEED (default 1: CI
+# replays the same mutations, so a result reproduces; 0 = libFuzzer picks a new
+# seed each run, for exploring), FUZZ_BUILD_DIR (default
 # build-fuzz), JOBS (default nproc), BUILD_WRAPPER (a command prefixed to each
 # build step, e.g. "flock /tmp/ctmq-build.lock" on a shared machine).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
+seed=${FUZZ_SEED:-1}
 jobs=${JOBS:-$(nproc)}
 read -r -a wrapper <<<"${BUILD_WRAPPER:-}"
 
@@ -57,7 +60,7 @@ for name in "${names[@]}"; do
   echo "fuzz: running ${name}_fuzz for ${seconds} s"
   rc=0
   # -timeout: one input over 10 s is a finding; -rss_limit_mb: so is 2 GiB.
-  (cd "$build/corpus-run" && "$build/fuzz/${name}_fuzz" -max_total_time="$seconds" -timeout=10 \
+  (cd "$build/corpus-run" && "$build/fuzz/${name}_fuzz" -max_total_time="$seconds" -seed="$seed" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$name-" \
     "$corpus") >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -77,10 +77,38 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
                           << "); rebuild it with ctmq-shard");
   }
   Manifest m;
+  // nlohmann converts a JSON float to an integer type by a C++ cast: out of
+  // range that is undefined behaviour (found by fuzz/manifest_fuzz.cc), in
+  // range a silent truncation. Integer fields must be JSON integers.
+  auto integer = [&path](const json& v, const char* key) {
+    CTMQ_CHECK(v.is_number_integer() && (!v.is_number_unsigned() ||
+                                         v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)),
+               "manifest " << path << ": \"" << key << "\" must be an integer, found "
+                           << v.dump().substr(0, 40) << "; rebuild it with ctmq-shard");
+    return v.get<int64_t>();
+  };
+  auto integers = [&](const json& v, const char* key) {
+    CTMQ_CHECK(v.is_array(), "manifest " << path << ": \"" << key << "\" must be an array");
+    std::vector<int64_t> out;
+    for (const auto& e : v) out.push_back(integer(e, key));
+    return out;
+  };
+  auto counts = [&](const json& v, const char* key) {
+    std::vector<uint64_t> out;
+    for (const int64_t x : integers(v, key)) {
+      CTMQ_CHECK(x >= 0, "manifest " << path << ": \"" << key << "\" holds " << x
+                                     << " < 0; rebuild it with ctmq-shard");
+      out.push_back(static_cast<uint64_t>(x));
+    }
+    return out;
+  };
   try {
     CTMQ_CHECK(j.value("format", "") == "ctmq-shards",
                "manifest " << path << ": \"format\" is not \"ctmq-shards\"; not a ctmq manifest");
-    m.version = j.at("version").get<int>();
+    const int64_t version = integer(j.at("version"), "version");
+    CTMQ_CHECK(version >= 1 && version <= INT32_MAX,
+               "manifest " << path << ": version " << version << " is not a manifest version");
+    m.version = static_cast<int>(version);
     CTMQ_CHECK(m.version <= kManifestVersion,
                "manifest " << path << ": version " << m.version
                            << " was written by a newer ctmq-shard; this ctmq reads up to version "
@@ -88,22 +116,22 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
     CTMQ_CHECK(j.at("dtype").get<std::string>() == "uint8",
                "manifest " << path << ": dtype must be uint8");
     m.source_json = j.at("source").dump();
-    m.shape = {j.at("channels").get<int64_t>(), j.at("height").get<int64_t>(),
-               j.at("width").get<int64_t>()};
-    m.count = j.at("count").get<int64_t>();
-    m.records_per_shard = j.at("records_per_shard").get<int64_t>();
+    m.shape = {integer(j.at("channels"), "channels"), integer(j.at("height"), "height"),
+               integer(j.at("width"), "width")};
+    m.count = integer(j.at("count"), "count");
+    m.records_per_shard = integer(j.at("records_per_shard"), "records_per_shard");
     m.class_names = j.at("class_names").get<std::vector<std::string>>();
-    m.class_counts = j.at("class_counts").get<std::vector<int64_t>>();
-    m.pixel_sum = j.at("pixel_sum").get<std::vector<uint64_t>>();
-    m.pixel_sum_squares = j.at("pixel_sum_squares").get<std::vector<uint64_t>>();
+    m.class_counts = integers(j.at("class_counts"), "class_counts");
+    m.pixel_sum = counts(j.at("pixel_sum"), "pixel_sum");
+    m.pixel_sum_squares = counts(j.at("pixel_sum_squares"), "pixel_sum_squares");
     m.mean = j.at("mean").get<std::vector<double>>();
     m.std = j.at("std").get<std::vector<double>>();
     for (const auto& s : j.at("shards")) {
       ShardEntry e;
       e.path = s.at("path").get<std::string>();
-      e.first_index = s.at("first_index").get<int64_t>();
-      e.count = s.at("count").get<int64_t>();
-      e.bytes = s.at("bytes").get<int64_t>();
+      e.first_index = integer(s.at("first_index"), "first_index");
+      e.count = integer(s.at("count"), "count");
+      e.bytes = integer(s.at("bytes"), "bytes");
       e.crc32 = parse_crc32_hex(s.at("crc32").get<std::string>(), "manifest " + path);
       m.shards.push_back(e);
     }

@@ -42,9 +42,40 @@ struct PyObject {
   Obj metadata;          // a dict's `_metadata` attribute (set by BUILD)
 };
 
+// Records every PyObject made while it is alive; its destructor empties the
+// containers still alive then, so that a pickle whose list or dict contains
+// itself (a shared_ptr cycle; found by fuzz/torch_pickle_fuzz.cc) frees them.
+// Declare it before any Obj of the same scope.
+class ObjectArena {
+ public:
+  ObjectArena() : previous_(current_) { current_ = this; }
+  ~ObjectArena() {
+    for (const auto& made : made_) {
+      if (Obj o = made.lock()) {
+        o->items.clear();
+        o->entries.clear();
+        o->metadata.reset();
+      }
+    }
+    current_ = previous_;
+  }
+  ObjectArena(const ObjectArena&) = delete;
+  ObjectArena& operator=(const ObjectArena&) = delete;
+  static void record(const Obj& o) {
+    if (current_) current_->made_.push_back(o);
+  }
+
+ private:
+  static thread_local ObjectArena* current_;
+  ObjectArena* previous_;
+  std::vector<std::weak_ptr<PyObject>> made_;
+};
+thread_local ObjectArena* ObjectArena::current_ = nullptr;
+
 Obj make(PyObject::Kind kind) {
   auto o = std::make_shared<PyObject>();
   o->kind = kind;
+  ObjectArena::record(o);
   return o;
 }
 
@@ -576,6 +607,7 @@ TorchSavedFile read_torch_saved_file(const std::string& path) {
   head.resize(static_cast<size_t>(in.gcount()));
 
   TorchSavedFile file;
+  const ObjectArena arena;  // outlives root and every object the pickles make
   Obj root;
   try {
     if (head.rfind("PK\x03\x04", 0) == 0) {
