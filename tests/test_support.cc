@@ -7,7 +7,18 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ctmq/common/error.h"
+
 namespace ctmq::testing {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ctmq::Error& e) {
+    return e.what();
+  }
+  return "";
+}
 namespace {
 
 std::string env_or(const char* name, const std::string& fallback) {

@@ -3,9 +3,14 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 
 namespace ctmq::testing {
+
+// The message of the ctmq::Error that `f` throws, or "" when it throws none
+// (any other exception propagates).
+std::string error_of(const std::function<void()>& f);
 
 // Directory of the Fashion-MNIST IDX files (env CTMQ_FASHION_MNIST_DIR,
 // default /usr/share/datasets/fashion-mnist).

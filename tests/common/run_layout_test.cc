@@ -11,14 +11,7 @@
 namespace ctmq {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ctmq::testing::error_of;
 
 TEST(RunLayout, ADoneNoteIsVerifiedAndCarriesItsStage) {
   testing::TempDir dir;

@@ -12,20 +12,14 @@
 #include "ctmq/common/error.h"
 #include "data_test_util.h"
 #include "png_test_writer.h"
+#include "test_support.h"
 
 namespace ctmq::data {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ctmq::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ctmq::testing::error_of;
 
 TEST(IdxSource, GzippedFashionMnistMatchesTheOracleFromAnyPosition) {
   const std::string dir = ctmq::testing::fashion_mnist_dir();

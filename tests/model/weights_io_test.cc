@@ -15,14 +15,7 @@
 namespace ctmq::model {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ctmq::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ctmq::testing::error_of;
 
 ModelOptions lsq_options() {
   ModelOptions o;

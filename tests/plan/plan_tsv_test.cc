@@ -12,14 +12,7 @@
 namespace ctmq::plan {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ctmq::testing::error_of;
 
 TEST(PlanTsvTest, RoundTripsEveryShape) {
   for (Schedule schedule : {Schedule::kA, Schedule::kB}) {

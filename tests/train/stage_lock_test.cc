@@ -14,14 +14,7 @@
 namespace ctmq::train {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ctmq::testing::error_of;
 
 TEST(StageLock, ASecondTrainerIsRefusedWithTheHolderNamed) {
   testing::TempDir dir;
