@@ -46,7 +46,7 @@ namespace {
 constexpr uint64_t kNibbleMask = 0x0f0f0f0f0f0f0f0fULL;
 constexpr int64_t kTileRows = 4;          // output positions per tile (both kernels)
 constexpr int64_t kPortableTileCols = 2;  // filters per portable tile
-constexpr int64_t kAvx2TileCols = 3;      // filters per AVX2 tile
+constexpr int64_t kAvx2TileCols = 1;      // filters per AVX2 tile (see tile_nibbles)
 // Filters per block so that a block's filters stay in L2 while all row tiles
 // of a chunk pass over them.
 constexpr int64_t kFilterBlockBytes = 128 * 1024;
@@ -344,18 +344,20 @@ CTMQ_TARGET_AVX2 inline __m128i reduce4(__m256i a0, __m256i a1, __m256i a2, __m2
 }
 
 // AVX2 GEMM tile: popcounts of kTileRows rows x C filters in the nibble
-// layout (`steps` vectors each). Byte counters grow by at most 4 per step,
-// so they are reduced every 63 steps.
+// layout (`steps` vectors each); counts[c] holds filter c's four rows. Byte
+// counters grow by at most 4 per step, so they are reduced every 63 steps.
+// C = 1: with more filters per tile GCC 12 spilled accumulators to the
+// stack (C = 3) or added register copies (C = 2), both slower on Zen 3.
 template <int64_t C, bool kAndNot>
-CTMQ_TARGET_AVX2 inline void tile_nibbles(const uint64_t* rows, const uint64_t* filters,
-                                          int64_t steps, int32_t* counts) {
+CTMQ_TARGET_AVX2 inline __attribute__((always_inline)) void tile_nibbles(const __m256i* a,
+                                                                         const __m256i* f,
+                                                                         int64_t steps,
+                                                                         __m128i* counts) {
   static_assert(kTileRows == 4, "reduce4 reduces four rows");
   const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
                                          1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const auto* a = reinterpret_cast<const __m256i*>(rows);
-  const auto* f = reinterpret_cast<const __m256i*>(filters);
-  __m128i total[C];
-  for (int64_t c = 0; c < C; ++c) total[c] = _mm_setzero_si128();
+#pragma GCC unroll 16
+  for (int64_t c = 0; c < C; ++c) counts[c] = _mm_setzero_si128();
   for (int64_t s0 = 0; s0 < steps; s0 += 63) {
     const int64_t s1 = std::min<int64_t>(steps, s0 + 63);
     __m256i acc[kTileRows][C];
@@ -379,29 +381,77 @@ CTMQ_TARGET_AVX2 inline void tile_nibbles(const uint64_t* rows, const uint64_t* 
     }
 #pragma GCC unroll 16
     for (int64_t c = 0; c < C; ++c) {
-      total[c] = _mm_add_epi32(total[c], reduce4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
+      counts[c] = _mm_add_epi32(counts[c], reduce4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
     }
-  }
-  for (int64_t c = 0; c < C; ++c) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(counts + c * kTileRows), total[c]);
   }
 }
 
-CTMQ_TARGET_AVX2 void gemm_avx2(const uint64_t* rows, int64_t nrows, int64_t p0,
-                                const uint64_t* filters, int64_t padded_filters, int64_t row_words,
-                                const Epilogue& ep) {
+// AVX2 GEMM over one chunk: for each block of filters (kept in L2), each row
+// tile of the chunk (in L1) against every filter of the block, the epilogue
+// on the tile's four positions at once (filter-outer was slower: the rows
+// then come from L2). The border correction is looked up only
+// for row tiles that touch the border.
+template <bool kAndNot>
+CTMQ_TARGET_AVX2 void gemm_avx2_impl(const uint64_t* rows, int64_t nrows, int64_t p0,
+                                     const uint64_t* filters, int64_t padded_filters,
+                                     int64_t row_words, const Epilogue& ep) {
   constexpr int64_t C = kAvx2TileCols;
   const int64_t steps = row_words / 4;
+  const int64_t npos = ep.npos, out_channels = ep.out_channels;
+  const int32_t* const pos_class = ep.pos_class;
+  const int32_t* const rowpop = ep.rowpop;
+  const int32_t* const corr_table = ep.corr;
+  float* const out = ep.out;
+  const __m128i bits = _mm_set1_epi32(static_cast<int32_t>(ep.bits));
+  const int64_t block = std::max<int64_t>(C, kFilterBlockBytes / (row_words * 8) / C * C);
+  for (int64_t f0 = 0; f0 < padded_filters; f0 += block) {
+    const int64_t f1 = std::min(padded_filters, f0 + block);
+    for (int64_t r0 = 0; r0 < nrows; r0 += kTileRows) {
+      const int64_t pos = p0 + r0;
+      const auto* a = reinterpret_cast<const __m256i*>(rows + r0 * row_words);
+      for (int64_t o0 = f0; o0 < f1; o0 += C) {
+        const auto* f = reinterpret_cast<const __m256i*>(filters + o0 * row_words);
+        __m128i counts[C];
+        tile_nibbles<C, kAndNot>(a, f, steps, counts);
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t o = o0 + c;
+          if (o >= out_channels) break;
+          __m128i dot;
+          if (kAndNot) {
+            dot = _mm_sub_epi32(_mm_slli_epi32(counts[c], 1),
+                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(rowpop + r0)));
+          } else {
+            dot = _mm_sub_epi32(bits, _mm_slli_epi32(counts[c], 1));
+            const int32_t* cls = pos_class + pos;
+            if ((cls[0] | cls[1] | cls[2] | cls[3]) != 0) {
+              const int32_t* corr = corr_table + o;
+              dot = _mm_sub_epi32(
+                  dot, _mm_setr_epi32(corr[cls[0] * out_channels], corr[cls[1] * out_channels],
+                                      corr[cls[2] * out_channels], corr[cls[3] * out_channels]));
+            }
+          }
+          const __m128 value = _mm_add_ps(
+              _mm_mul_ps(_mm_cvtepi32_ps(dot), _mm_set1_ps(ep.scale[o])), _mm_set1_ps(ep.bias[o]));
+          float* dst = out + o * npos + pos;
+          if (pos + kTileRows <= npos) {
+            _mm_storeu_ps(dst, value);
+          } else {
+            alignas(16) float tmp[kTileRows];
+            _mm_store_ps(tmp, value);
+            for (int64_t r = 0; pos + r < npos; ++r) dst[r] = tmp[r];
+          }
+        }
+      }
+    }
+  }
+}
+
+void gemm_avx2(const uint64_t* rows, int64_t nrows, int64_t p0, const uint64_t* filters,
+               int64_t padded_filters, int64_t row_words, const Epilogue& ep) {
   if (ep.coding == InputCoding::kSigned) {
-    gemm_chunk<C, false>(rows, nrows, p0, row_words, filters, padded_filters, row_words, ep,
-                         [steps](const uint64_t* r, const uint64_t* f, int32_t* n) {
-                           tile_nibbles<C, false>(r, f, steps, n);
-                         });
+    gemm_avx2_impl<false>(rows, nrows, p0, filters, padded_filters, row_words, ep);
   } else {
-    gemm_chunk<C, true>(rows, nrows, p0, row_words, filters, padded_filters, row_words, ep,
-                        [steps](const uint64_t* r, const uint64_t* f, int32_t* n) {
-                          tile_nibbles<C, true>(r, f, steps, n);
-                        });
+    gemm_avx2_impl<true>(rows, nrows, p0, filters, padded_filters, row_words, ep);
   }
 }
 #endif  // CTMQ_BINARY_CONV_X86
@@ -584,7 +634,7 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
   const AxisClasses xs = axis_classes(width, p.out_w, g.kernel, g.stride, g.padding);
   const int64_t nx = static_cast<int64_t>(xs.ranges.size());
   const int64_t nclasses = static_cast<int64_t>(ys.ranges.size()) * nx;
-  s.pos_class.resize(p.npos);
+  s.pos_class.assign(round_up(p.npos, kTileRows), 0);  // tiles read past npos
   for (int64_t y = 0; y < p.out_h; ++y)
     for (int64_t x = 0; x < p.out_w; ++x)
       s.pos_class[y * p.out_w + x] = static_cast<int32_t>(ys.of[y] * nx + xs.of[x]);
