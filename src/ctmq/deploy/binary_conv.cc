@@ -14,10 +14,10 @@
 //
 // Layouts. Word layout (portable kernel): a row or filter is
 // words_per_filter() words in the file's bit order. Nibble layout (AVX2
-// kernel): the bit string is cut into steps of 128 bits (two words w0, w1,
-// zero-padded at the end) and each step becomes one 256-bit vector
-// [w0 & M, w1 & M, (w0 >> 4) & M, (w1 >> 4) & M] with M = 0x0f0f...; every
-// byte then holds 4 bits, so vpshufb on a 16-entry table counts them (the
+// kernel): each word w becomes the two words w & M, (w >> 4) & M with
+// M = 0x0f0f...; the string is zero-padded to steps of 128 input bits (one
+// 256-bit vector per step). Every byte then holds 4 bits, so vpshufb on a
+// 16-entry table counts them (the
 // Mula popcount without the per-product nibble split, since XOR and AND-NOT
 // commute with the split). Rows and filters use the same permutation, so the
 // popcounts are those of the word layout.
@@ -69,15 +69,11 @@ bool cpu_has_avx2() {
 #endif
 }
 
-// Converts `steps` 128-bit steps of a word-layout bit string (2 * steps
-// words) into the nibble layout (4 * steps words).
-void to_nibbles(const uint64_t* words, int64_t steps, uint64_t* out) {
-  for (int64_t s = 0; s < steps; ++s) {
-    const uint64_t w0 = words[2 * s], w1 = words[2 * s + 1];
-    out[4 * s + 0] = w0 & kNibbleMask;
-    out[4 * s + 1] = w1 & kNibbleMask;
-    out[4 * s + 2] = (w0 >> 4) & kNibbleMask;
-    out[4 * s + 3] = (w1 >> 4) & kNibbleMask;
+// Converts `n` words of the word layout into the nibble layout (2 * n words).
+void to_nibbles(const uint64_t* words, int64_t n, uint64_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    out[2 * i] = words[i] & kNibbleMask;
+    out[2 * i + 1] = (words[i] >> 4) & kNibbleMask;
   }
 }
 
@@ -163,7 +159,49 @@ inline __attribute__((always_inline)) void gather_rows(const uint64_t* bits, con
       for (int64_t w = 0; w < p.gather_words; ++w) count += __builtin_popcountll(dst[w]);
       rowpop[i] = count;
     }
-    if (kNibble) to_nibbles(scratch, p.row_words / 4, row);
+    if (kNibble) to_nibbles(scratch, p.row_words / 2, row);
+  }
+}
+
+// gather (nibble layout, in_channels a multiple of 64): every tap is a copy
+// of whole words of the bit image already in the nibble layout
+// (`nibble_bits`, 2 * pixel_words words per pixel); no per-row conversion.
+inline __attribute__((always_inline)) void gather_rows_aligned_nibbles(const uint64_t* nibble_bits,
+                                                                       const Plan& p, int64_t p0,
+                                                                       int64_t nrows,
+                                                                       uint64_t* rows,
+                                                                       int32_t* rowpop) {
+  const int64_t k = p.kernel;
+  const int64_t tap_words = 2 * p.pixel_words;
+  const int64_t used = k * k * tap_words;
+  for (int64_t i = 0; i < nrows; ++i) {
+    uint64_t* row = rows + i * p.row_words;
+    const int64_t pos = p0 + i;
+    std::fill(row + used, row + p.row_words, 0);
+    if (pos >= p.npos) {
+      std::fill(row, row + used, 0);
+    } else {
+      const int64_t iy0 = (pos / p.out_w) * p.stride - p.padding;
+      const int64_t ix0 = (pos % p.out_w) * p.stride - p.padding;
+      for (int64_t ky = 0; ky < k; ++ky) {
+        const int64_t iy = iy0 + ky;
+        for (int64_t kx = 0; kx < k; ++kx) {
+          const int64_t ix = ix0 + kx;
+          uint64_t* dst = row + (ky * k + kx) * tap_words;
+          if (iy < 0 || iy >= p.height || ix < 0 || ix >= p.width) {
+            std::fill(dst, dst + tap_words, 0);
+          } else {
+            std::memcpy(dst, nibble_bits + (iy * p.width + ix) * tap_words,
+                        tap_words * sizeof(uint64_t));
+          }
+        }
+      }
+    }
+    if (p.count_rows) {
+      int32_t count = 0;
+      for (int64_t w = 0; w < p.row_words; ++w) count += __builtin_popcountll(row[w]);
+      rowpop[i] = count;
+    }
   }
 }
 
@@ -326,9 +364,16 @@ void pack_image_avx2(const float* x, const Plan& p, InputCoding coding, uint64_t
   }
 }
 
-CTMQ_TARGET_AVX2 void gather_avx2(const uint64_t* bits, const Plan& p, int64_t p0, int64_t nrows,
-                                  uint64_t* rows, int32_t* rowpop, uint64_t* scratch) {
-  gather_rows<true>(bits, p, p0, nrows, rows, rowpop, scratch);
+// `nibble_bits`: the bit image in the nibble layout when in_channels is a
+// multiple of 64, else null.
+CTMQ_TARGET_AVX2 void gather_avx2(const uint64_t* bits, const uint64_t* nibble_bits, const Plan& p,
+                                  int64_t p0, int64_t nrows, uint64_t* rows, int32_t* rowpop,
+                                  uint64_t* scratch) {
+  if (nibble_bits) {
+    gather_rows_aligned_nibbles(nibble_bits, p, p0, nrows, rows, rowpop);
+  } else {
+    gather_rows<true>(bits, p, p0, nrows, rows, rowpop, scratch);
+  }
 }
 
 // Sums the 32 byte counters of each of a0..a3 into lanes 0..3.
@@ -480,7 +525,7 @@ AxisClasses axis_classes(int64_t in, int64_t out, int64_t k, int64_t stride, int
 
 // Scratch buffers reused across calls on one thread.
 struct Scratch {
-  std::vector<uint64_t> bits, rows, gather_row;
+  std::vector<uint64_t> bits, nibble_bits, rows, gather_row;
   std::vector<int32_t> rowpop, pos_class, corr;
 };
 
@@ -558,7 +603,7 @@ PackedBinaryConv::PackedBinaryConv(const BinaryConvGeometry& geometry, std::vect
   for (int64_t o = 0; o < g.out_channels; ++o) {
     std::fill(padded.begin(), padded.end(), 0);
     std::copy(words_.begin() + o * wpf, words_.begin() + (o + 1) * wpf, padded.begin());
-    to_nibbles(padded.data(), steps, nibble_filters_.data() + o * steps * 4);
+    to_nibbles(padded.data(), steps * 2, nibble_filters_.data() + o * steps * 4);
   }
 
   tap_sums_.assign(g.out_channels * k2, 0);
@@ -661,10 +706,15 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
 #ifdef CTMQ_BINARY_CONV_X86
     if (avx2) {
       pack_image_avx2(input + n * in_image, p, coding, s.bits.data());
+      const bool aligned = g.in_channels % 64 == 0;
+      if (aligned) {
+        s.nibble_bits.resize(s.bits.size() * 2);
+        to_nibbles(s.bits.data(), static_cast<int64_t>(s.bits.size()), s.nibble_bits.data());
+      }
       for (int64_t p0 = 0; p0 < p.npos; p0 += chunk) {
         const int64_t nrows = std::min(chunk, round_up(p.npos - p0, kTileRows));
-        gather_avx2(s.bits.data(), p, p0, nrows, s.rows.data(), s.rowpop.data(),
-                    s.gather_row.data());
+        gather_avx2(s.bits.data(), aligned ? s.nibble_bits.data() : nullptr, p, p0, nrows,
+                    s.rows.data(), s.rowpop.data(), s.gather_row.data());
         gemm_avx2(s.rows.data(), nrows, p0, nibble_filters_.data(),
                   static_cast<int64_t>(nibble_filters_.size()) / p.row_words, p.row_words, ep);
       }
