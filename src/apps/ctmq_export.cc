@@ -1,0 +1,84 @@
+// ctmq-export: a stage's weights in a form for use outside ctmq. Format
+// `packed` (docs/packed-format.md): a W1A1 stage as 1-bit weights with
+// BatchNorm folded, for ctmq-infer.
+//
+// Exit codes: 0 written, 1 an error (named; nothing written), 2 bad options.
+#include <iomanip>
+#include <iostream>
+
+#include "apps/app_options.h"
+#include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
+#include "ctmq/common/run_layout.h"
+#include "ctmq/deploy/packed_export.h"
+#include "ctmq/deploy/packed_resnet.h"
+#include "ctmq/model/weights_io.h"
+
+namespace {
+
+namespace po = ctmq::apps::po;
+
+// Bytes of the binary layers in the packed file (sign bits, scale, bias)
+// against their float32 weights in the network file.
+void print_sizes(ctmq::model::NetworkImpl& net, const ctmq::deploy::PackedModel& packed,
+                 size_t file_bytes, const std::string& output) {
+  const auto parameters = net.named_parameters();
+  int64_t packed_bytes = 0, float_bytes = 0;
+  for (const auto& [name, b] : packed.bits) {
+    const std::string layer = name.substr(0, name.rfind('.'));
+    packed_bytes +=
+        static_cast<int64_t>(b.words.size() * sizeof(uint64_t)) +
+        (packed.floats.at(layer + ".scale").numel() + packed.floats.at(layer + ".bias").numel()) *
+            static_cast<int64_t>(sizeof(float));
+    float_bytes += parameters[layer + ".weight"].numel() * static_cast<int64_t>(sizeof(float));
+  }
+  std::cout << "ctmq-export: wrote " << output << " (" << file_bytes << " bytes); binary layers "
+            << packed_bytes << " bytes against " << float_bytes << " bytes of float32 weights ("
+            << std::fixed << std::setprecision(1)
+            << static_cast<double>(float_bytes) / static_cast<double>(packed_bytes)
+            << "x smaller)\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ctmq::apps::run_main("ctmq-export", [&] {
+    const ctmq::apps::AppInfo info{
+        "ctmq-export",
+        "write a stage's weights for use outside ctmq: --format packed (a W1A1 stage as 1-bit "
+        "weights for ctmq-infer, docs/packed-format.md)",
+        {"export"}};
+    std::string run_dir, stage, network, format, output;
+    po::options_description options("Export ([export] section)");
+    options.add_options()("run-dir", po::value(&run_dir), "the run directory (with --stage)")(
+        "stage", po::value(&stage), "the stage to export (must be DONE)")(
+        "network", po::value(&network),
+        "a network file (final.pt) to export instead of --run-dir/--stage")(
+        "format", po::value(&format)->default_value("packed"),
+        "packed: 1-bit weights, BatchNorm folded (W1A1 stages only)")(
+        "output", po::value(&output)->required(), "the file to write (replaced atomically)");
+    po::variables_map vm;
+    if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
+    CTMQ_CHECK(format == "packed",
+               "--format " << format << " is not known; the formats are: packed");
+    CTMQ_CHECK(network.empty() != (run_dir.empty() && stage.empty()),
+               "give either --network FILE or --run-dir RUN --stage STAGE");
+    if (network.empty()) {
+      CTMQ_CHECK(!run_dir.empty() && !stage.empty(), "--run-dir and --stage go together");
+      const ctmq::RunLayout run(run_dir);
+      CTMQ_CHECK(run.is_done(stage), "stage " << stage << " is not DONE in " << run_dir
+                                              << "; train it first (ctmq-train or the runner)");
+      network = run.final_weights(stage);
+    }
+    auto net = ctmq::model::load_network(network);
+    net->eval();
+    const ctmq::deploy::PackedModel packed = ctmq::deploy::pack_network(*net, network);
+    const std::string bytes = ctmq::deploy::encode_packed(packed);
+    // What is written must load: decode and build the inference network first.
+    ctmq::deploy::PackedResNet check(ctmq::deploy::decode_packed(bytes, output), output);
+    (void)check;
+    ctmq::write_file_atomically(output, bytes);
+    print_sizes(*net, packed, bytes.size(), output);
+    return 0;
+  });
+}

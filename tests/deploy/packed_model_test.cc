@@ -1,0 +1,229 @@
+// The packed W1A1 model (docs/packed-format.md) against the trained network
+// it came from, on real Fashion-MNIST images: the same predictions and logits
+// within float rounding, for every activation quantizer and architecture; the
+// file's checks; its size.
+#include <gtest/gtest.h>
+
+#include "ctmq/deploy/packed_export.h"
+#include "ctmq/deploy/packed_format.h"
+#include "ctmq/deploy/packed_resnet.h"
+#include "ctmq/model/weights_io.h"
+#include "test_support.h"
+
+namespace ctmq::deploy {
+namespace {
+
+constexpr double kMean = 0.2860, kStd = 0.3530;  // Fashion-MNIST's training statistics
+
+torch::Tensor normalised(const torch::Tensor& pixels, int64_t channels) {
+  torch::Tensor x = pixels.to(torch::kFloat).div(255).sub(kMean).div(kStd);
+  return channels == 1 ? x : x.repeat({1, channels, 1, 1});
+}
+
+// A network trained for a few SGD steps at W1A1 on real images (so that its
+// weights, BatchNorm statistics and learned clips are not those of a fresh
+// network), then in evaluation mode.
+std::shared_ptr<model::NetworkImpl> trained_w1a1(model::ModelOptions o, int64_t steps = 12) {
+  o.preprocessing.mean.assign(o.in_channels, kMean);
+  o.preprocessing.std_dev.assign(o.in_channels, kStd);
+  torch::manual_seed(7);
+  auto net = model::make_network(o);
+  net->set_bit_depths({1, 1});
+  const auto data = ctmq::testing::load_fashion_mnist_train(64 * steps);
+  torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+  net->train();
+  for (int64_t s = 0; s < steps; ++s) {
+    const torch::Tensor x = normalised(data.images.slice(0, 64 * s, 64 * (s + 1)), o.in_channels);
+    const torch::Tensor y = data.labels.slice(0, 64 * s, 64 * (s + 1));
+    sgd.zero_grad();
+    torch::nn::functional::cross_entropy(net->forward(x), y).backward();
+    sgd.step();
+  }
+  net->eval();
+  return net;
+}
+
+// Logits agree up to float rounding, except on the rare image where a rounding
+// difference moves one activation across the quantizer's threshold and flips
+// a binary tap (docs/deploy.md): the bound is on the 99th percentile of the
+// per-image largest difference, and the predictions must all agree.
+struct Agreement {
+  int64_t differing = 0;      // images whose predicted class differs
+  double logit_diff_p99 = 0;  // 99th percentile over images of max |logit difference|
+};
+
+// The packed model through encode/decode against the network, on `count` real images.
+Agreement compare(model::NetworkImpl& net, int64_t count, KernelPath path = KernelPath::kAuto) {
+  const PackedModel packed = pack_network(net, "test-network");
+  const PackedResNet engine(decode_packed(encode_packed(packed), "test.packed"), "test.packed");
+  const auto data = ctmq::testing::load_fashion_mnist_train(count);
+  const torch::Tensor x = normalised(data.images, net.options().in_channels);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor expected = net.forward(x);
+  const torch::Tensor got = engine.forward(x, path);
+  const torch::Tensor per_image = std::get<0>((expected - got).abs().max(1)).to(torch::kDouble);
+  return {expected.argmax(1).ne(got.argmax(1)).sum().item<int64_t>(),
+          torch::quantile(per_image, 0.99).item<double>()};
+}
+
+model::ModelOptions small(quant::ActivationQuantizer activation) {
+  model::ModelOptions o;
+  o.quant.activation = activation;
+  return o;
+}
+
+TEST(PackedModel, SignedSmallResNetGivesTheTrainedNetworksPredictions) {
+  auto net = trained_w1a1(small(quant::ActivationQuantizer::kSigned));
+  for (KernelPath path : {KernelPath::kAuto, KernelPath::kPortable}) {
+    const Agreement a = compare(*net, 1000, path);
+    EXPECT_EQ(a.differing, 0);
+    EXPECT_LT(a.logit_diff_p99, 1e-4);
+  }
+}
+
+TEST(PackedModel, EveryActivationQuantizerAtOneBitIsPacked) {
+  for (auto kind : {quant::ActivationQuantizer::kUnsigned, quant::ActivationQuantizer::kLsq,
+                    quant::ActivationQuantizer::kPact}) {
+    auto net = trained_w1a1(small(kind));
+    const Agreement a = compare(*net, 500);
+    EXPECT_EQ(a.differing, 0) << quant::activation_quantizer_name(kind);
+    EXPECT_LT(a.logit_diff_p99, 1e-4) << quant::activation_quantizer_name(kind);
+  }
+}
+
+TEST(PackedModel, QuantizedEdgeLayersAndPerChannelDoReFaWeights) {
+  model::ModelOptions o = small(quant::ActivationQuantizer::kSigned);
+  o.quant.edge_layer_bits = 8;
+  o.quant.weight_granularity = quant::Granularity::kPerChannel;
+  auto net = trained_w1a1(o);
+  const Agreement a = compare(*net, 500);
+  EXPECT_EQ(a.differing, 0);
+  EXPECT_LT(a.logit_diff_p99, 1e-4);
+}
+
+TEST(PackedModel, ResNet20AndResNet18LayoutsArePacked) {
+  model::ModelOptions r20;
+  r20.architecture = model::Architecture::kResNet20;
+  r20.width = 8;
+  auto net20 = trained_w1a1(r20, 3);
+  const Agreement a = compare(*net20, 200);
+  EXPECT_EQ(a.differing, 0);
+  EXPECT_LT(a.logit_diff_p99, 1e-4);
+  model::ModelOptions r18;
+  r18.architecture = model::Architecture::kResNet18;
+  r18.in_channels = 3;
+  auto net18 = trained_w1a1(r18, 1);
+  const Agreement b = compare(*net18, 16);
+  EXPECT_EQ(b.differing, 0);
+  EXPECT_LT(b.logit_diff_p99, 1e-4);
+}
+
+// Packed bytes of the binary layers (bits, scale, bias) against their float32 weights.
+double binary_layer_ratio(model::NetworkImpl& net) {
+  const PackedModel packed = pack_network(net, "test-network");
+  const auto parameters = net.named_parameters();
+  double packed_bytes = 0, float_bytes = 0;
+  for (const auto& [name, b] : packed.bits) {
+    const std::string layer = name.substr(0, name.rfind('.'));
+    packed_bytes +=
+        static_cast<double>(b.words.size() * 8 + packed.floats.at(layer + ".scale").numel() * 4 +
+                            packed.floats.at(layer + ".bias").numel() * 4);
+    float_bytes += static_cast<double>(parameters[layer + ".weight"].numel() * 4);
+  }
+  return float_bytes / packed_bytes;
+}
+
+TEST(PackedModel, BinaryLayersAreAtLeast20xSmallerThanFloat32) {
+  model::ModelOptions o;
+  o.preprocessing.mean = {kMean};
+  o.preprocessing.std_dev = {kStd};
+  auto small_net = model::make_network(o);
+  small_net->set_bit_depths({1, 1});
+  EXPECT_GE(binary_layer_ratio(*small_net), 20.0);
+  o.architecture = model::Architecture::kResNet18;
+  o.num_classes = 1000;
+  o.in_channels = 3;
+  o.preprocessing.mean.assign(3, kMean);
+  o.preprocessing.std_dev.assign(3, kStd);
+  auto r18 = model::make_network(o);
+  r18->set_bit_depths({1, 1});
+  EXPECT_GE(binary_layer_ratio(*r18), 28.0);
+}
+
+TEST(PackedModel, OnlyW1A1StagesWithKnownPreprocessingExport) {
+  model::ModelOptions o;
+  o.preprocessing.mean = {kMean};
+  o.preprocessing.std_dev = {kStd};
+  auto net = model::make_network(o);
+  net->set_bit_depths({2, 2});
+  EXPECT_NE(ctmq::testing::error_of([&] {
+              pack_network(*net, "stage.pt");
+            }).find("network file stage.pt is at w2a2; only W1A1 stages export"),
+            std::string::npos);
+  o.preprocessing = {};
+  auto old = model::make_network(o);
+  old->set_bit_depths({1, 1});
+  EXPECT_NE(ctmq::testing::error_of([&] {
+              pack_network(*old, "old.pt");
+            }).find("does not record its input normalisation"),
+            std::string::npos);
+}
+
+TEST(PackedModel, RoundTripKeepsEveryTensorAndField) {
+  auto net = trained_w1a1(small(quant::ActivationQuantizer::kPact), 2);
+  const PackedModel packed = pack_network(*net, "stage/final.pt");
+  const PackedModel back = decode_packed(encode_packed(packed), "x");
+  EXPECT_EQ(back.source, "stage/final.pt");
+  EXPECT_EQ(back.options.architecture, packed.options.architecture);
+  EXPECT_EQ(back.options.quant.activation, quant::ActivationQuantizer::kPact);
+  EXPECT_EQ(back.options.preprocessing, packed.options.preprocessing);
+  EXPECT_EQ(back.input_coding, InputCoding::kSigned);
+  ASSERT_EQ(back.floats.size(), packed.floats.size());
+  for (const auto& [name, t] : packed.floats) EXPECT_TRUE(torch::equal(back.floats.at(name), t));
+  ASSERT_EQ(back.bits.size(), packed.bits.size());
+  for (const auto& [name, b] : packed.bits) {
+    EXPECT_EQ(back.bits.at(name).shape, b.shape);
+    EXPECT_EQ(back.bits.at(name).words, b.words);
+  }
+}
+
+TEST(PackedModel, AChangedOrMissingByteAnywhereIsRefusedByName) {
+  auto net = trained_w1a1(small(quant::ActivationQuantizer::kSigned), 1);
+  const std::string bytes = encode_packed(pack_network(*net, "n"));
+  for (size_t i = 0; i < bytes.size(); i += 97) {
+    std::string bad = bytes;
+    bad[i] = static_cast<char>(bad[i] ^ 0x10);
+    EXPECT_NE(ctmq::testing::error_of([&] { decode_packed(bad, "m.packed"); }).find("m.packed"),
+              std::string::npos)
+        << "byte " << i;
+  }
+  EXPECT_NE(ctmq::testing::error_of([&] {
+              decode_packed(bytes.substr(0, bytes.size() - 1), "m.packed");
+            }).find("m.packed"),
+            std::string::npos);
+}
+
+TEST(PackedModel, ATensorOfAnotherShapeOrAnExtraTensorIsRefused) {
+  auto net = trained_w1a1(small(quant::ActivationQuantizer::kSigned), 1);
+  PackedModel wrong = pack_network(*net, "n");
+  wrong.floats["layer1.0.conv1.scale"] = torch::zeros({3});
+  EXPECT_NE(ctmq::testing::error_of([&] { PackedResNet(wrong, "w.packed"); })
+                .find("w.packed: tensor layer1.0.conv1.scale has shape [3], the architecture "
+                      "needs [16]"),
+            std::string::npos);
+  PackedModel extra = pack_network(*net, "n");
+  extra.floats["layer9.0.conv1.scale"] = torch::zeros({3});
+  EXPECT_NE(ctmq::testing::error_of([&] {
+              PackedResNet(extra, "e.packed");
+            }).find("has tensor layer9.0.conv1.scale, which the architecture lacks"),
+            std::string::npos);
+  PackedModel missing = pack_network(*net, "n");
+  missing.bits.erase("layer2.0.conv2.weight_bits");
+  EXPECT_NE(ctmq::testing::error_of([&] {
+              PackedResNet(missing, "m.packed");
+            }).find("has no uint64 tensor layer2.0.conv2.weight_bits"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ctmq::deploy
