@@ -3,7 +3,8 @@
 # (pipeline/install-deps.sh, needs root), builds (pipeline/build.sh), shards
 # Fashion-MNIST (data-prep/fashion-mnist.sh), then runs the quick chain
 # (pipeline/configs/fashion-mnist-quick.ini: 2 cycles of 2 -> 1 bits and both
-# baselines, about 10 minutes on 2 cores) and prints every stage's accuracy.
+# baselines, about 10 minutes on 2 cores), prints every stage's accuracy, and
+# runs the last W1A1 result as a packed binary model (ctmq-export, ctmq-infer).
 #
 # Usage: bash pipeline/quickstart.sh [--ranks R]
 #   RUN_DIR (env) the run directory, default runs/fashion-mnist-quick
@@ -33,3 +34,20 @@ if [[ ! -f $run/stages/c0-fp/eval-w${PLAN_W[1]}a${PLAN_A[1]}.json ]]; then
 fi
 echo "== the chain (c0-fp's 'same weights' row: its weights at the first step's depths, no training)"
 bash pipeline/summarize.sh "$run"
+# The chain's last W1A1 result as a packed binary model, run by the bit-packed
+# engine and compared with LibTorch image by image (docs/deploy.md).
+result=""
+for i in "${!PLAN_NAME[@]}"; do
+  [[ ${PLAN_ROLE[$i]} == result && ${PLAN_W[$i]} == 1 && ${PLAN_A[$i]} == 1 ]] && result=${PLAN_NAME[$i]}
+done
+if [[ -n $result ]]; then
+  echo "== $result as a packed binary model (ctmq-export, ctmq-infer)"
+  "$CTMQ_BIN_DIR/ctmq-export" --run-dir "$run" --stage "$result" --format packed \
+    --output "$run/export/$result.packed"
+  # the network eval.json scored (BatchNorm re-estimated), as ctmq-export packed it
+  reference=$run/stages/$result/eval-network.pt
+  [[ -f $reference ]] || reference=$run/stages/$result/final.pt
+  "$CTMQ_BIN_DIR/ctmq-infer" --model "$run/export/$result.packed" \
+    --test-manifest shards/fashion-mnist/test/manifest.json \
+    --reference "$reference" --output "$run/export/$result.infer.json"
+fi

@@ -1,5 +1,7 @@
 // ctmq-eval: evaluates a stage's final.pt on the test split and writes
-// RUN/stages/STAGE/eval.json (and quant_report.json with --quant-report).
+// RUN/stages/STAGE/eval.json (and quant_report.json with --quant-report; and
+// eval-network.pt, the evaluated network, for a W1A1 stage whose BatchNorm
+// statistics were re-estimated).
 //
 // Exit codes: 0 written, 75 preempted (SIGUSR1/SIGTERM; checked by every rank
 // before BatchNorm re-estimation, before the evaluation and before the result
@@ -176,6 +178,14 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (preempted("writing " + eval_path)) return kPreempted;
   if (comm.rank() == 0) {
+    // The network that was scored, when it is not final.pt: what ctmq-export
+    // packs, so that the packed model gives these predictions (docs/deploy.md).
+    // Written first: eval.json implies it. Only W1A1, the depth that exports.
+    if (recalibrated && bits == own && own == ctmq::quant::BitDepths{1, 1}) {
+      ctmq::model::save_network(*net, run.eval_network(stage));
+    } else if (bits == own) {
+      std::filesystem::remove(run.eval_network(stage));  // from an earlier evaluation
+    }
     ctmq::write_file_atomically(eval_path, ctmq::eval::eval_json(record));
     std::cout << "ctmq-eval: stage " << stage << " (" << record.bits.tag()
               << (bits == own ? "" : ", weights of " + own.tag()) << "): top-1 " << std::fixed

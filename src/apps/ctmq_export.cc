@@ -3,6 +3,7 @@
 // BatchNorm folded, for ctmq-infer.
 //
 // Exit codes: 0 written, 1 an error (named; nothing written), 2 bad options.
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
@@ -51,7 +52,9 @@ int main(int argc, char** argv) {
     std::string run_dir, stage, network, format, output;
     po::options_description options("Export ([export] section)");
     options.add_options()("run-dir", po::value(&run_dir), "the run directory (with --stage)")(
-        "stage", po::value(&stage), "the stage to export (must be DONE)")(
+        "stage", po::value(&stage),
+        "the stage to export (must be DONE): the network its eval.json scored (eval-network.pt "
+        "when ctmq-eval re-estimated BatchNorm, else final.pt)")(
         "network", po::value(&network),
         "a network file (final.pt) to export instead of --run-dir/--stage")(
         "format", po::value(&format)->default_value("packed"),
@@ -68,7 +71,11 @@ int main(int argc, char** argv) {
       const ctmq::RunLayout run(run_dir);
       CTMQ_CHECK(run.is_done(stage), "stage " << stage << " is not DONE in " << run_dir
                                               << "; train it first (ctmq-train or the runner)");
-      network = run.final_weights(stage);
+      // The network eval.json scored: with BatchNorm re-estimated, ctmq-eval
+      // saved it beside final.pt; otherwise it is final.pt.
+      network = std::filesystem::exists(run.eval_network(stage)) ? run.eval_network(stage)
+                                                                 : run.final_weights(stage);
+      std::cout << "ctmq-export: stage " << stage << ": packing " << network << "\n";
     }
     auto net = ctmq::model::load_network(network);
     net->eval();

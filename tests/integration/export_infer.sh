@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # From a trained W1A1 stage to the bit-packed engine, on real Fashion-MNIST:
-# c0-fp, then c1-w1a1 from it; ctmq-eval scores the stage; ctmq-export writes
-# the packed model; ctmq-infer, with --reference final.pt, must give the same
+# c0-fp, then c1-w1a1 from it; ctmq-eval scores the stage with BatchNorm
+# re-estimated (and saves that network, eval-network.pt); ctmq-export packs it;
+# ctmq-infer, with --reference eval-network.pt, must give the same
 # prediction as LibTorch on each of the 10,000 test images, the top-1 of
 # eval.json, logits within 1e-4 on 99 % of the images (docs/deploy.md), with the AVX2 and the portable kernels; a
 # folder of PNGs of the same test images gives the same top-1. Bad inputs: a
@@ -39,6 +40,8 @@ batch = 64
 threads = 1
 [eval]
 threads = 1
+bn-recalibrate-batches = 5
+batch = 200
 INI
 run=$tmp/run
 "$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$run" --stage c0-fp >"$tmp/train.log" 2>&1 ||
@@ -54,8 +57,13 @@ packed=$tmp/c1-w1a1.packed
   >"$tmp/export.log" 2>&1 || { cat "$tmp/export.log" >&2; fail "ctmq-export"; }
 cat "$tmp/export.log"
 grep -q "x smaller" "$tmp/export.log" || fail "ctmq-export does not report the size"
+# BatchNorm was re-estimated: the network eval.json scored is eval-network.pt.
+final=$run/stages/c1-w1a1/eval-network.pt
+grep -q "packing $final" "$tmp/export.log" || fail "ctmq-export did not pack eval-network.pt"
+"$bin/ctmq-export" --network "$run/stages/c1-w1a1/final.pt" --output "$tmp/final.packed" >/dev/null ||
+  fail "ctmq-export --network final.pt"
+cmp -s "$tmp/final.packed" "$packed" && fail "final.pt and eval-network.pt packed the same"
 
-final=$run/stages/c1-w1a1/final.pt
 for kernel in auto portable; do
   "$bin/ctmq-infer" --model "$packed" --test-manifest "$test_manifest" --reference "$final" \
     --kernel "$kernel" --threads 1 --output "$tmp/infer-$kernel.json" >"$tmp/infer.log" 2>&1 ||
@@ -114,6 +122,6 @@ done
 head -c $((size - 100)) "$packed" >"$tmp/short.packed"
 expect_error "a truncated file" "short.packed" "$bin/ctmq-infer" --model "$tmp/short.packed" \
   --test-manifest "$test_manifest" --limit 10
-expect_error "a network file given as --model" "final.pt is another kind of ctmq file" "$bin/ctmq-infer" --model "$final" \
+expect_error "a network file given as --model" "eval-network.pt is another kind of ctmq file" "$bin/ctmq-infer" --model "$final" \
   --test-manifest "$test_manifest" --limit 10
 echo "export_infer: PASS"

@@ -7,6 +7,7 @@
 //   RUN/stages/STAGE/final.pt       the stage's result: the next stage's init
 //   RUN/stages/STAGE/metrics.jsonl  one JSON object per logged training step
 //   RUN/stages/STAGE/eval.json      the evaluation of final.pt (ctmq-eval)
+//   RUN/stages/STAGE/eval-network.pt  final.pt with re-estimated BatchNorm, as evaluated
 //   RUN/stages/STAGE/DONE           written last and atomically: the stage is complete
 //   RUN/logs/                       job logs
 //
@@ -31,6 +32,11 @@ class RunLayout {
   std::string final_weights(const std::string& name) const { return stage(name) + "/final.pt"; }
   std::string metrics(const std::string& name) const { return stage(name) + "/metrics.jsonl"; }
   std::string eval(const std::string& name) const { return stage(name) + "/eval.json"; }
+  // The network eval.json scored when ctmq-eval re-estimated BatchNorm first
+  // (W1A1 stages only: what ctmq-export packs); absent otherwise.
+  std::string eval_network(const std::string& name) const {
+    return stage(name) + "/eval-network.pt";
+  }
   std::string done_marker(const std::string& name) const { return stage(name) + "/DONE"; }
 
   // True when the stage's DONE note exists and verifies; false when absent.
