@@ -17,7 +17,8 @@
 // The clock is measured in the same run: a chain of dependent integer adds
 // retires one add per cycle.
 //
-// Usage: ctmq-bench-binary-conv [--reps N] [--path portable|avx2|auto]
+// Usage: ctmq-bench-binary-conv [--reps N] [--path portable|avx2|auto] [--only TEXT]
+//   --only TEXT: only the rows whose shape column contains TEXT (for profiling)
 #include "ctmq/deploy/binary_conv.h"
 
 #include <algorithm>
@@ -84,12 +85,17 @@ double median_ms(int reps, F&& f) {
 }
 
 void run_table(const char* title, const std::vector<Layer>& layers, int reps, KernelPath path,
-               double hz, double binary_peak) {
+               double hz, double binary_peak, const std::string& only) {
   std::printf("\n%s\n", title);
   std::printf("%-22s %-20s %9s %9s %7s %9s %8s %6s %8s %6s %8s\n", "layer", "shape", "fp32 ms",
               "binary ms", "speedup", "bin GMAC/s", "bin MAC/c", "%peak", "fp MAC/c", "%peak",
               "max|diff|");
   for (const Layer& l : layers) {
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "%ld->%ld %ldpx s%ld b%ld", static_cast<long>(l.in),
+                  static_cast<long>(l.out), static_cast<long>(l.size), static_cast<long>(l.stride),
+                  static_cast<long>(l.batch));
+    if (std::string(shape).find(only) == std::string::npos) continue;
     torch::manual_seed(1);
     const int64_t out_size = (l.size + 2 - 3) / l.stride + 1;
     const float alpha = 0.05f;
@@ -112,10 +118,6 @@ void run_table(const char* title, const std::vector<Layer>& layers, int reps, Ke
     const double macs = static_cast<double>(l.batch) * out_size * out_size * l.out * l.in * 9;
     const double bin_per_cycle = macs / (bin_ms * 1e-3) / hz;
     const double fp_per_cycle = macs / (fp_ms * 1e-3) / hz;
-    char shape[64];
-    std::snprintf(shape, sizeof shape, "%ld->%ld %ldpx s%ld b%ld", static_cast<long>(l.in),
-                  static_cast<long>(l.out), static_cast<long>(l.size), static_cast<long>(l.stride),
-                  static_cast<long>(l.batch));
     std::printf("%-22s %-20s %9.4f %9.4f %6.2fx %9.1f %8.1f %5.0f%% %8.2f %5.0f%% %8.1e\n", l.name,
                 shape, fp_ms, bin_ms, fp_ms / bin_ms, macs / (bin_ms * 1e-3) / 1e9, bin_per_cycle,
                 100 * bin_per_cycle / binary_peak, fp_per_cycle, 100 * fp_per_cycle / 16.0,
@@ -128,6 +130,7 @@ void run_table(const char* title, const std::vector<Layer>& layers, int reps, Ke
 int main(int argc, char** argv) {
   int reps = 50;
   KernelPath path = KernelPath::kAuto;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--reps" && i + 1 < argc) {
@@ -144,8 +147,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "unknown --path %s (portable|avx2|auto)\n", p.c_str());
         return 2;
       }
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--reps N] [--path portable|avx2|auto]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--reps N] [--path portable|avx2|auto] [--only TEXT]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -172,7 +178,7 @@ int main(int argc, char** argv) {
                {"layer3 conv", 256, 256, 14, 1, 1},
                {"layer4.0.conv1", 256, 512, 14, 2, 1},
                {"layer4 conv", 512, 512, 7, 1, 1}},
-              reps, path, hz, binary_peak);
+              reps, path, hz, binary_peak, only);
     const std::vector<std::pair<const char*, Layer>> small = {
         {"layer1.0.conv1", {"", 16, 16, 28, 2, 0}}, {"layer1.0.conv2", {"", 16, 16, 14, 1, 0}},
         {"layer2.0.conv1", {"", 16, 32, 14, 2, 0}}, {"layer2.0.conv2", {"", 32, 32, 7, 1, 0}},
@@ -183,7 +189,7 @@ int main(int argc, char** argv) {
         layers.push_back({name, l.in, l.out, l.size, l.stride, batch});
       run_table(batch == 1 ? "small-resnet (width 16) at 28 px, batch 1"
                            : "small-resnet (width 16) at 28 px, batch 16",
-                layers, reps * (batch == 1 ? 4 : 1), path, hz, binary_peak);
+                layers, reps * (batch == 1 ? 4 : 1), path, hz, binary_peak, only);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ctmq-bench-binary-conv: %s\n", e.what());

@@ -114,6 +114,48 @@ TEST(BinaryConv, ExactDotsOverOddShapesStridesPaddingsAndPaths) {
   }
 }
 
+// in_channels % 8 == 0 takes the AVX2 byte gather (taps as whole bytes from
+// a zero-bordered image), the others the shifting gather; filter counts
+// that are not multiples of the 4-filter tile, positions that are not
+// multiples of the 8-position tile, and a 2-image batch.
+TEST(BinaryConv, ExactDotsForByteAlignedChannelCounts) {
+  torch::manual_seed(16);
+  for (int64_t channels : {8, 16, 24, 32, 40, 48, 56, 72, 128}) {
+    for (int64_t kernel : {1, 3}) {
+      for (int64_t stride : {1, 2}) {
+        for (int64_t padding : {0, 1}) {
+          for (auto [h, w] : {std::pair<int64_t, int64_t>{7, 5}, {3, 3}, {9, 10}}) {
+            const int64_t filters = channels == 128 ? 9 : 6;
+            const BinaryConvGeometry g{channels, filters, kernel, stride, padding};
+            const torch::Tensor x = edgy_input({2, channels, h, w});
+            const torch::Tensor wt = torch::randn({filters, channels, kernel, kernel});
+            expect_matches_oracle(x, wt, g,
+                                  "c" + std::to_string(channels) + " k" + std::to_string(kernel) +
+                                      " s" + std::to_string(stride) + " p" +
+                                      std::to_string(padding) + " " + std::to_string(h) + "x" +
+                                      std::to_string(w));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Rows of 31 and 32 words (the AVX2 kernel sums its byte counters every 31
+// words), at 16 filters (four full filter groups) and 28 x 28 inputs (more
+// than one gather chunk).
+TEST(BinaryConv, RowsAroundTheByteCounterBlock) {
+  torch::manual_seed(17);
+  for (int64_t channels : {216, 224, 248}) {  // K = 1944, 2016, 2232 bits
+    const BinaryConvGeometry g{channels, 16, 3, 1, 1};
+    expect_matches_oracle(edgy_input({1, channels, 13, 11}), torch::randn({16, channels, 3, 3}), g,
+                          "block c" + std::to_string(channels));
+  }
+  const BinaryConvGeometry g{16, 16, 3, 1, 1};
+  expect_matches_oracle(edgy_input({3, 16, 28, 28}), torch::randn({16, 16, 3, 3}), g,
+                        "small-resnet 16 channels");
+}
+
 TEST(BinaryConv, ResNetStemShapeKernel7Stride2Padding3) {
   torch::manual_seed(12);
   const BinaryConvGeometry g{3, 9, 7, 2, 3};

@@ -9,18 +9,13 @@
 //      field becomes a row of K = in_channels * kernel^2 bits in the filters'
 //      bit order (im2col on bits); padded taps are bit 0.
 //   3. GEMM: popcount(row XOR filter) (signed) or popcount(row AND NOT filter)
-//      (unsigned) for tiles of 4 rows x C filters held in registers.
+//      (unsigned) for register-blocked tiles of rows x filters.
 //   4. epilogue: the integer dot, then scale * dot + bias, into NCHW.
 //
 // Layouts. Word layout (portable kernel): a row or filter is
-// words_per_filter() words in the file's bit order. Nibble layout (AVX2
-// kernel): each word w becomes the two words w & M, (w >> 4) & M with
-// M = 0x0f0f...; the string is zero-padded to steps of 128 input bits (one
-// 256-bit vector per step). Every byte then holds 4 bits, so vpshufb on a
-// 16-entry table counts them (the
-// Mula popcount without the per-product nibble split, since XOR and AND-NOT
-// commute with the split). Rows and filters use the same permutation, so the
-// popcounts are those of the word layout.
+// words_per_filter() words in the file's bit order. Lane layout (AVX2
+// kernel): the words split into nibbles, four rows or filters interleaved
+// per 64-bit lane; described with the AVX2 code below.
 //
 // Signed dots: padded taps are bit 0 (+1), so K - 2 * popcount(a ^ w) counts
 // them; the sum of w over the padded taps is subtracted again. That sum
@@ -44,9 +39,8 @@ namespace ctmq::deploy {
 namespace {
 
 constexpr uint64_t kNibbleMask = 0x0f0f0f0f0f0f0f0fULL;
-constexpr int64_t kTileRows = 4;          // output positions per tile (both kernels)
+constexpr int64_t kTileRows = 4;          // output positions per portable tile
 constexpr int64_t kPortableTileCols = 2;  // filters per portable tile
-constexpr int64_t kAvx2TileCols = 1;      // filters per AVX2 tile (see tile_nibbles)
 // Filters per block so that a block's filters stay in L2 while all row tiles
 // of a chunk pass over them.
 constexpr int64_t kFilterBlockBytes = 128 * 1024;
@@ -67,14 +61,6 @@ bool cpu_has_avx2() {
 #else
   return false;
 #endif
-}
-
-// Converts `n` words of the word layout into the nibble layout (2 * n words).
-void to_nibbles(const uint64_t* words, int64_t n, uint64_t* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    out[2 * i] = words[i] & kNibbleMask;
-    out[2 * i + 1] = (words[i] >> 4) & kNibbleMask;
-  }
 }
 
 // ORs the `nbits` bits of `src` (ceil(nbits / 64) words, zero above nbits)
@@ -121,20 +107,18 @@ void pack_image_portable(const float* x, const Plan& p, InputCoding coding, uint
   }
 }
 
-// gather: rows [nrows][row_words] (layout per kNibble) for output positions
-// [p0, p0 + nrows) (positions past npos are zero rows); rowpop[i] =
+// gather (portable, word layout): rows [nrows][row_words] for output
+// positions [p0, p0 + nrows) (positions past npos are zero rows); the taps
+// are copied (in_channels % 64 == 0) or shifted into place; rowpop[i] =
 // popcount of row i (used by the unsigned coding).
-template <bool kNibble>
-inline __attribute__((always_inline)) void gather_rows(const uint64_t* bits, const Plan& p,
-                                                       int64_t p0, int64_t nrows, uint64_t* rows,
-                                                       int32_t* rowpop, uint64_t* scratch) {
+void gather_portable(const uint64_t* bits, const Plan& p, int64_t p0, int64_t nrows, uint64_t* rows,
+                     int32_t* rowpop) {
   const int64_t k = p.kernel;
   const bool aligned = p.channels % 64 == 0;
   for (int64_t i = 0; i < nrows; ++i) {
     uint64_t* row = rows + i * p.row_words;
     const int64_t pos = p0 + i;
-    uint64_t* dst = kNibble ? scratch : row;
-    std::fill(dst, dst + p.gather_words, 0);
+    std::fill(row, row + p.gather_words, 0);
     if (pos < p.npos) {
       const int64_t iy0 = (pos / p.out_w) * p.stride - p.padding;
       const int64_t ix0 = (pos % p.out_w) * p.stride - p.padding;
@@ -147,59 +131,16 @@ inline __attribute__((always_inline)) void gather_rows(const uint64_t* bits, con
           const uint64_t* src = bits + (iy * p.width + ix) * p.pixel_words;
           const int64_t offset = (ky * k + kx) * p.channels;
           if (aligned) {
-            std::memcpy(dst + offset / 64, src, p.pixel_words * sizeof(uint64_t));
+            std::memcpy(row + offset / 64, src, p.pixel_words * sizeof(uint64_t));
           } else {
-            append_bits(dst, offset, src, p.channels);
+            append_bits(row, offset, src, p.channels);
           }
         }
       }
     }
     if (p.count_rows) {
       int32_t count = 0;
-      for (int64_t w = 0; w < p.gather_words; ++w) count += __builtin_popcountll(dst[w]);
-      rowpop[i] = count;
-    }
-    if (kNibble) to_nibbles(scratch, p.row_words / 2, row);
-  }
-}
-
-// gather (nibble layout, in_channels a multiple of 64): every tap is a copy
-// of whole words of the bit image already in the nibble layout
-// (`nibble_bits`, 2 * pixel_words words per pixel); no per-row conversion.
-inline __attribute__((always_inline)) void gather_rows_aligned_nibbles(const uint64_t* nibble_bits,
-                                                                       const Plan& p, int64_t p0,
-                                                                       int64_t nrows,
-                                                                       uint64_t* rows,
-                                                                       int32_t* rowpop) {
-  const int64_t k = p.kernel;
-  const int64_t tap_words = 2 * p.pixel_words;
-  const int64_t used = k * k * tap_words;
-  for (int64_t i = 0; i < nrows; ++i) {
-    uint64_t* row = rows + i * p.row_words;
-    const int64_t pos = p0 + i;
-    std::fill(row + used, row + p.row_words, 0);
-    if (pos >= p.npos) {
-      std::fill(row, row + used, 0);
-    } else {
-      const int64_t iy0 = (pos / p.out_w) * p.stride - p.padding;
-      const int64_t ix0 = (pos % p.out_w) * p.stride - p.padding;
-      for (int64_t ky = 0; ky < k; ++ky) {
-        const int64_t iy = iy0 + ky;
-        for (int64_t kx = 0; kx < k; ++kx) {
-          const int64_t ix = ix0 + kx;
-          uint64_t* dst = row + (ky * k + kx) * tap_words;
-          if (iy < 0 || iy >= p.height || ix < 0 || ix >= p.width) {
-            std::fill(dst, dst + tap_words, 0);
-          } else {
-            std::memcpy(dst, nibble_bits + (iy * p.width + ix) * tap_words,
-                        tap_words * sizeof(uint64_t));
-          }
-        }
-      }
-    }
-    if (p.count_rows) {
-      int32_t count = 0;
-      for (int64_t w = 0; w < p.row_words; ++w) count += __builtin_popcountll(row[w]);
+      for (int64_t w = 0; w < p.gather_words; ++w) count += __builtin_popcountll(row[w]);
       rowpop[i] = count;
     }
   }
@@ -301,11 +242,6 @@ void gemm_portable(const uint64_t* rows, int64_t nrows, int64_t p0, const uint64
   }
 }
 
-void gather_portable(const uint64_t* bits, const Plan& p, int64_t p0, int64_t nrows, uint64_t* rows,
-                     int32_t* rowpop, uint64_t* scratch) {
-  gather_rows<false>(bits, p, p0, nrows, rows, rowpop, scratch);
-}
-
 #ifdef CTMQ_BINARY_CONV_X86
 #define CTMQ_TARGET_AVX2 __attribute__((target("avx2,popcnt,bmi2")))
 
@@ -320,16 +256,16 @@ inline uint64_t transpose8x8(uint64_t x) {
   return x;
 }
 
-// Pack (AVX2): as pack_image_portable. 8 channels x 8 pixels at a time: the
-// comparisons give one byte per channel (a bit per pixel), an 8x8 bit
-// transpose turns them into one byte per pixel (a bit per channel).
+// Pack (AVX2): as pack_image_portable, into `pixel_bytes` bytes per pixel
+// (x86 is little-endian, so pixel_words * 8 gives the words of
+// pack_image_portable, and in_channels / 8 a compact byte image). 8 channels x 8 pixels at a time:
+// the comparisons give one byte per channel (a bit per pixel), an 8x8 bit transpose turns them into
+// one byte per pixel (a bit per channel).
 template <int kPredicate>
 CTMQ_TARGET_AVX2 void pack_image_avx2_impl(const float* x, const Plan& p, float threshold,
-                                           uint64_t* bits) {
+                                           uint8_t* bytes, int64_t pixel_bytes) {
   const int64_t hw = p.height * p.width;
-  const int64_t pixel_bytes = p.pixel_words * 8;
-  std::fill(bits, bits + hw * p.pixel_words, 0);
-  auto* bytes = reinterpret_cast<uint8_t*>(bits);  // x86: little-endian
+  std::fill(bytes, bytes + hw * pixel_bytes, 0);
   const __m256 thr = _mm256_set1_ps(threshold);
   const int64_t hw8 = hw / 8 * 8;
   for (int64_t c0 = 0; c0 < p.channels; c0 += 8) {
@@ -356,134 +292,355 @@ CTMQ_TARGET_AVX2 void pack_image_avx2_impl(const float* x, const Plan& p, float 
   }
 }
 
-void pack_image_avx2(const float* x, const Plan& p, InputCoding coding, uint64_t* bits) {
+void pack_image_avx2(const float* x, const Plan& p, InputCoding coding, uint8_t* bytes,
+                     int64_t pixel_bytes) {
   if (coding == InputCoding::kSigned) {
-    pack_image_avx2_impl<_CMP_LT_OQ>(x, p, 0.0f, bits);
+    pack_image_avx2_impl<_CMP_LT_OQ>(x, p, 0.0f, bytes, pixel_bytes);
   } else {
-    pack_image_avx2_impl<_CMP_GT_OQ>(x, p, 0.5f, bits);
+    pack_image_avx2_impl<_CMP_GT_OQ>(x, p, 0.5f, bytes, pixel_bytes);
   }
 }
 
-// `nibble_bits`: the bit image in the nibble layout when in_channels is a
-// multiple of 64, else null.
-CTMQ_TARGET_AVX2 void gather_avx2(const uint64_t* bits, const uint64_t* nibble_bits, const Plan& p,
-                                  int64_t p0, int64_t nrows, uint64_t* rows, int32_t* rowpop,
-                                  uint64_t* scratch) {
-  if (nibble_bits) {
-    gather_rows_aligned_nibbles(nibble_bits, p, p0, nrows, rows, rowpop);
-  } else {
-    gather_rows<true>(bits, p, p0, nrows, rows, rowpop, scratch);
+// The AVX2 path's layouts ("lane layout"). A row (the K bits of one output
+// position) or a filter has W = words_per_filter() words in the word layout;
+// each word w is split into its nibbles, lo = w & M and hi = (w >> 4) & M
+// (M = 0x0f0f...), so that every byte holds 4 bits and vpshufb on a 16-entry
+// table counts them. XOR and AND-NOT commute with the split, so the counts
+// are those of the word layout. Four rows (or four filters) form a group,
+// stored [w][half][lane]: the 256-bit vector at group + (2 w + half) * 4
+// words holds nibble word `half` of word w of the group's four rows. The
+// kernel XORs such a vector of four rows with one filter's word broadcast
+// to all lanes, so each 64-bit lane keeps the count of one (row, filter)
+// pair: no horizontal reduction per tile, one vpsadbw at the end, and the
+// four lanes are four consecutive output positions, stored as one vector.
+// K is padded to 64 bits only (the previous kernel padded to 128 or 256).
+constexpr int64_t kLanes = 4;                // positions per vector (a 64-bit lane each)
+constexpr int64_t kGroupWords = 2 * kLanes;  // words per (group, word w): two nibble halves
+// Byte counters gain at most 4 + 4 per word, so a block of 31 words cannot
+// overflow them; longer rows are summed block by block.
+constexpr int64_t kMaxBlockWords = 31;
+
+// Splits `bits` (n words) into its nibble halves: lo[i] = bits[i] & M,
+// hi[i] = (bits[i] >> 4) & M. The split is per byte, so byte b of lo and hi
+// comes from byte b of bits.
+void split_nibbles(const uint64_t* bits, int64_t n, uint64_t* lo, uint64_t* hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    lo[i] = bits[i] & kNibbleMask;
+    hi[i] = (bits[i] >> 4) & kNibbleMask;
   }
 }
 
-// Sums the 32 byte counters of each of a0..a3 into lanes 0..3.
-CTMQ_TARGET_AVX2 inline __m128i reduce4(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i s0 = _mm256_sad_epu8(a0, zero), s1 = _mm256_sad_epu8(a1, zero);
-  const __m256i s2 = _mm256_sad_epu8(a2, zero), s3 = _mm256_sad_epu8(a3, zero);
-  // 32-bit lanes [s0a s1a s0b s1b | s0c s1c s0d s1d] and likewise for s2, s3.
-  const __m256i v = _mm256_blend_epi32(s0, _mm256_slli_epi64(s1, 32), 0xaa);
-  const __m256i w = _mm256_blend_epi32(s2, _mm256_slli_epi64(s3, 32), 0xaa);
-  const __m256i z = _mm256_add_epi32(_mm256_unpacklo_epi64(v, w), _mm256_unpackhi_epi64(v, w));
-  return _mm_add_epi32(_mm256_castsi256_si128(z), _mm256_extracti128_si256(z, 1));
+// Copies one position's contiguous nibble rows (W words each) into its lane
+// of the group (`group` points at the lane).
+inline void scatter_lane(const uint64_t* lo, const uint64_t* hi, int64_t words, uint64_t* group) {
+  for (int64_t w = 0; w < words; ++w) {
+    group[w * kGroupWords] = lo[w];
+    group[w * kGroupWords + kLanes] = hi[w];
+  }
 }
 
-// AVX2 GEMM tile: popcounts of kTileRows rows x C filters in the nibble
-// layout (`steps` vectors each); counts[c] holds filter c's four rows. Byte
-// counters grow by at most 4 per step, so they are reduced every 63 steps.
-// C = 1: with more filters per tile GCC 12 spilled accumulators to the
-// stack (C = 3) or added register copies (C = 2), both slower on Zen 3.
-template <int64_t C, bool kAndNot>
-CTMQ_TARGET_AVX2 inline __attribute__((always_inline)) void tile_nibbles(const __m256i* a,
-                                                                         const __m256i* f,
-                                                                         int64_t steps,
-                                                                         __m128i* counts) {
-  static_assert(kTileRows == 4, "reduce4 reduces four rows");
-  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
-                                         1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-#pragma GCC unroll 16
-  for (int64_t c = 0; c < C; ++c) counts[c] = _mm_setzero_si128();
-  for (int64_t s0 = 0; s0 < steps; s0 += 63) {
-    const int64_t s1 = std::min<int64_t>(steps, s0 + 63);
-    __m256i acc[kTileRows][C];
-#pragma GCC unroll 16
-    for (int64_t r = 0; r < kTileRows; ++r)
-#pragma GCC unroll 16
-      for (int64_t c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_si256();
-    for (int64_t s = s0; s < s1; ++s) {
-      __m256i w[C];
-#pragma GCC unroll 16
-      for (int64_t c = 0; c < C; ++c) w[c] = _mm256_loadu_si256(f + c * steps + s);
-#pragma GCC unroll 16
-      for (int64_t r = 0; r < kTileRows; ++r) {
-        const __m256i x = _mm256_loadu_si256(a + r * steps + s);
-#pragma GCC unroll 16
-        for (int64_t c = 0; c < C; ++c) {
-          const __m256i y = kAndNot ? _mm256_andnot_si256(w[c], x) : _mm256_xor_si256(x, w[c]);
-          acc[r][c] = _mm256_add_epi8(acc[r][c], _mm256_shuffle_epi8(table, y));
+inline void zero_lane(int64_t words, uint64_t* group) {
+  for (int64_t w = 0; w < words; ++w) group[w * kGroupWords] = group[w * kGroupWords + kLanes] = 0;
+}
+
+// The input of the byte gather (in_channels % 8 == 0): the bit image's two
+// nibble halves, tap_bytes = in_channels / 8 bytes per pixel, with a border
+// of `padding` zero pixels, so every output position reads inside it; each
+// buffer has 8 readable bytes past its end.
+struct PaddedImage {
+  const uint8_t* lo;
+  const uint8_t* hi;
+  int64_t width;  // input width + 2 * padding
+  int64_t tap_bytes;
+};
+
+// Appends bit strings of up to 64 bits to one lane of a group (both nibble
+// halves at once), word by word, in registers: a finished word is stored
+// straight into the lane layout.
+struct LaneWriter {
+  uint64_t* dst;  // the lane's next word (half 0; half 1 is kLanes further)
+  uint64_t lo = 0, hi = 0;
+  int fill = 0;  // bits in lo and hi, < 64
+
+  // l and h have no bits at or above nbits (1..64).
+  inline void put(uint64_t l, uint64_t h, int nbits) {
+    lo |= l << fill;
+    hi |= h << fill;
+    fill += nbits;
+    if (fill >= 64) {
+      dst[0] = lo;
+      dst[kLanes] = hi;
+      dst += kGroupWords;
+      fill -= 64;
+      lo = fill > 0 ? l >> (nbits - fill) : 0;
+      hi = fill > 0 ? h >> (nbits - fill) : 0;
+    }
+  }
+  inline void finish() {
+    if (fill > 0) {
+      dst[0] = lo;
+      dst[kLanes] = hi;
+    }
+  }
+};
+
+// gather (lane layout), in_channels % 8 == 0: since tap t of a row holds
+// bits [t * in_channels, (t + 1) * in_channels) and the row is a
+// little-endian byte string, tap t is bytes [t * tap_bytes, (t + 1) *
+// tap_bytes), and the taps of one kernel row ky are the k consecutive
+// pixels of one padded image row: one run of span = k * tap_bytes bytes per
+// ky and nibble half, with no bounds checks (padded taps read the zero
+// border). Each run is read in 8-byte loads and appended by a LaneWriter,
+// so the words are assembled in registers (byte copies into a scratch row
+// read back as words stalled on store forwarding).
+// Positions past npos get zero rows; rowpop[i] = popcount of row i.
+CTMQ_TARGET_AVX2 void gather_lanes_bytes(const PaddedImage& img, const Plan& p, int64_t p0,
+                                         int64_t nrows, uint64_t* rows, int32_t* rowpop) {
+  const int64_t k = p.kernel, words = p.row_words;
+  const int64_t span = k * img.tap_bytes;
+  const int64_t row_bytes = img.width * img.tap_bytes;
+  int64_t oy = p0 / p.out_w, ox = p0 % p.out_w;
+  for (int64_t i = 0; i < nrows; ++i) {
+    uint64_t* group = rows + (i / kLanes) * words * kGroupWords + i % kLanes;
+    if (p0 + i >= p.npos) {
+      zero_lane(words, group);
+      rowpop[i] = 0;
+      continue;
+    }
+    const int64_t origin = oy * p.stride * row_bytes + ox * p.stride * img.tap_bytes;
+    LaneWriter out{group};
+    for (int64_t ky = 0; ky < k; ++ky) {
+      const uint8_t* src_lo = img.lo + origin + ky * row_bytes;
+      const uint8_t* src_hi = img.hi + origin + ky * row_bytes;
+      for (int64_t b = 0; b < span; b += 8) {
+        uint64_t l, h;
+        std::memcpy(&l, src_lo + b, 8);
+        std::memcpy(&h, src_hi + b, 8);
+        const int64_t nbytes = std::min<int64_t>(8, span - b);
+        if (nbytes < 8) {
+          const uint64_t mask = (uint64_t{1} << (8 * nbytes)) - 1;
+          l &= mask;
+          h &= mask;
         }
+        out.put(l, h, static_cast<int>(8 * nbytes));
       }
     }
-#pragma GCC unroll 16
-    for (int64_t c = 0; c < C; ++c) {
-      counts[c] = _mm_add_epi32(counts[c], reduce4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
+    out.finish();
+    if (p.count_rows) {
+      int32_t count = 0;
+      for (int64_t w = 0; w < words; ++w)
+        count += __builtin_popcountll(group[w * kGroupWords]) +
+                 __builtin_popcountll(group[w * kGroupWords + kLanes]);
+      rowpop[i] = count;
+    }
+    if (++ox == p.out_w) {
+      ox = 0;
+      ++oy;
     }
   }
 }
 
-// AVX2 GEMM over one chunk: for each block of filters (kept in L2), each row
-// tile of the chunk (in L1) against every filter of the block, the epilogue
-// on the tile's four positions at once (filter-outer was slower: the rows
-// then come from L2). The border correction is looked up only
-// for row tiles that touch the border.
+// gather (lane layout), other in_channels: the taps are shifted into a
+// word-layout row (append_bits, bounds-checked against the unpadded bit
+// image of pixel_words words per pixel), which is then split and scattered.
+CTMQ_TARGET_AVX2 void gather_lanes_shift(const uint64_t* bits, const Plan& p, int64_t p0,
+                                         int64_t nrows, uint64_t* rows, int32_t* rowpop,
+                                         uint64_t* scratch) {
+  const int64_t k = p.kernel, words = p.row_words;
+  uint64_t* lo_row = scratch;
+  uint64_t* hi_row = scratch + words + 1;
+  uint64_t* row = scratch + 2 * (words + 1);  // words + 1
+  for (int64_t i = 0; i < nrows; ++i) {
+    uint64_t* group = rows + (i / kLanes) * words * kGroupWords + i % kLanes;
+    const int64_t pos = p0 + i;
+    if (pos >= p.npos) {
+      zero_lane(words, group);
+      rowpop[i] = 0;
+      continue;
+    }
+    std::fill(row, row + words + 1, 0);
+    const int64_t iy0 = (pos / p.out_w) * p.stride - p.padding;
+    const int64_t ix0 = (pos % p.out_w) * p.stride - p.padding;
+    for (int64_t ky = 0; ky < k; ++ky) {
+      const int64_t iy = iy0 + ky;
+      if (iy < 0 || iy >= p.height) continue;
+      for (int64_t kx = 0; kx < k; ++kx) {
+        const int64_t ix = ix0 + kx;
+        if (ix < 0 || ix >= p.width) continue;
+        append_bits(row, (ky * k + kx) * p.channels, bits + (iy * p.width + ix) * p.pixel_words,
+                    p.channels);
+      }
+    }
+    split_nibbles(row, words, lo_row, hi_row);
+    if (p.count_rows) {
+      int32_t count = 0;
+      for (int64_t w = 0; w < words; ++w) count += __builtin_popcountll(row[w]);
+      rowpop[i] = count;
+    }
+    scatter_lane(lo_row, hi_row, words, group);
+  }
+}
+
+// AVX2 tile: kTileVectors groups of four rows (`group_words` words apart)
+// x kTileFilters filters (one filter group), words [w0, w1) of the lane
+// layout, w1 - w0 <= kMaxBlockWords. sums[r * kTileFilters + c] holds, per
+// 64-bit lane i, the popcount for row 4 r + i and filter c.
+// Registers: 8 byte accumulators, the table, a filter's two broadcast
+// halves and two temporaries; the row vectors are memory operands (they
+// are in L1), so the loop is filter-outer within a word. 2 x 4 is the
+// largest tile that fits the 16 ymm registers without spills.
+constexpr int64_t kTileVectors = 2;
+constexpr int64_t kTileFilters = 4;
+constexpr int64_t kLaneTilePositions = kTileVectors * kLanes;
+
 template <bool kAndNot>
-CTMQ_TARGET_AVX2 void gemm_avx2_impl(const uint64_t* rows, int64_t nrows, int64_t p0,
-                                     const uint64_t* filters, int64_t padded_filters,
-                                     int64_t row_words, const Epilogue& ep) {
-  constexpr int64_t C = kAvx2TileCols;
-  const int64_t steps = row_words / 4;
+CTMQ_TARGET_AVX2 inline __attribute__((always_inline)) void tile_lanes(const uint64_t* rows,
+                                                                       int64_t group_words,
+                                                                       const uint64_t* filters,
+                                                                       int64_t w0, int64_t w1,
+                                                                       __m256i* sums) {
+  constexpr int64_t R = kTileVectors, C = kTileFilters;
+  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                         1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  __m256i acc[R][C];
+#pragma GCC unroll 16
+  for (int64_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int64_t c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_si256();
+  for (int64_t w = w0; w < w1; ++w) {
+    const uint64_t* f = filters + w * kGroupWords;
+#pragma GCC unroll 16
+    for (int64_t c = 0; c < C; ++c) {
+      const __m256i flo = _mm256_set1_epi64x(static_cast<int64_t>(f[c]));
+      const __m256i fhi = _mm256_set1_epi64x(static_cast<int64_t>(f[kLanes + c]));
+#pragma GCC unroll 16
+      for (int64_t r = 0; r < R; ++r) {
+        const auto* a = reinterpret_cast<const __m256i*>(rows + r * group_words + w * kGroupWords);
+        const __m256i xlo = _mm256_loadu_si256(a), xhi = _mm256_loadu_si256(a + 1);
+        const __m256i ylo = kAndNot ? _mm256_andnot_si256(flo, xlo) : _mm256_xor_si256(xlo, flo);
+        const __m256i yhi = kAndNot ? _mm256_andnot_si256(fhi, xhi) : _mm256_xor_si256(xhi, fhi);
+        acc[r][c] = _mm256_add_epi8(acc[r][c], _mm256_add_epi8(_mm256_shuffle_epi8(table, ylo),
+                                                               _mm256_shuffle_epi8(table, yhi)));
+      }
+    }
+  }
+  const __m256i zero = _mm256_setzero_si256();
+#pragma GCC unroll 16
+  for (int64_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int64_t c = 0; c < C; ++c) sums[r * C + c] = _mm256_sad_epu8(acc[r][c], zero);
+}
+
+// Rows longer than kMaxBlockWords: the tile block by block, its sums added
+// in memory (not inlined, so the short-row kernel keeps its registers).
+template <bool kAndNot>
+CTMQ_TARGET_AVX2 __attribute__((noinline)) void tile_lanes_long(const uint64_t* rows,
+                                                                int64_t group_words,
+                                                                const uint64_t* filters,
+                                                                int64_t words, __m256i* sums) {
+  constexpr int64_t n = kTileVectors * kTileFilters;
+  for (int64_t i = 0; i < n; ++i) sums[i] = _mm256_setzero_si256();
+  for (int64_t w0 = 0; w0 < words; w0 += kMaxBlockWords) {
+    __m256i part[n];
+    tile_lanes<kAndNot>(rows, group_words, filters, w0, std::min(words, w0 + kMaxBlockWords), part);
+    for (int64_t i = 0; i < n; ++i) sums[i] = _mm256_add_epi64(sums[i], part[i]);
+  }
+}
+
+// Per-call epilogue data of the AVX2 path: scale and bias with each
+// filter's value repeated kLanes times, so that the vector for filters
+// (o, o + 1) x four positions is one load.
+struct LaneEpilogue {
+  const Epilogue* ep;
+  const float* scale4;  // [padded filters * kLanes]
+  const float* bias4;
+};
+
+// AVX2 GEMM over one chunk in the lane layout: for each block of filter
+// groups (kept in L2), each 8-position tile of the chunk (in L1) against
+// every filter group of the block; the tile's sums go straight to the
+// output: filters (c, c + 1) of one row vector are merged into eight int32
+// lanes [c: 4 positions | c + 1: 4 positions] (shift, blend, permute), so
+// the dot, the float conversion and scale/bias take one vector op each for
+// eight outputs, and each half is one 128-bit store into NCHW. The border
+// correction is looked up only for tiles that touch the border.
+template <bool kAndNot, bool kLong>
+CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0,
+                                 const uint64_t* filters, int64_t filter_groups, int64_t words,
+                                 const LaneEpilogue& le) {
+  const Epilogue& ep = *le.ep;
+  constexpr int64_t C = kTileFilters;
+  const int64_t group_words = words * kGroupWords;
   const int64_t npos = ep.npos, out_channels = ep.out_channels;
-  const int32_t* const pos_class = ep.pos_class;
-  const int32_t* const rowpop = ep.rowpop;
-  const int32_t* const corr_table = ep.corr;
-  float* const out = ep.out;
-  const __m128i bits = _mm_set1_epi32(static_cast<int32_t>(ep.bits));
-  const int64_t block = std::max<int64_t>(C, kFilterBlockBytes / (row_words * 8) / C * C);
-  for (int64_t f0 = 0; f0 < padded_filters; f0 += block) {
-    const int64_t f1 = std::min(padded_filters, f0 + block);
-    for (int64_t r0 = 0; r0 < nrows; r0 += kTileRows) {
-      const int64_t pos = p0 + r0;
-      const auto* a = reinterpret_cast<const __m256i*>(rows + r0 * row_words);
-      for (int64_t o0 = f0; o0 < f1; o0 += C) {
-        const auto* f = reinterpret_cast<const __m256i*>(filters + o0 * row_words);
-        __m128i counts[C];
-        tile_nibbles<C, kAndNot>(a, f, steps, counts);
-        for (int64_t c = 0; c < C; ++c) {
-          const int64_t o = o0 + c;
-          if (o >= out_channels) break;
-          __m128i dot;
-          if (kAndNot) {
-            dot = _mm_sub_epi32(_mm_slli_epi32(counts[c], 1),
-                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(rowpop + r0)));
-          } else {
-            dot = _mm_sub_epi32(bits, _mm_slli_epi32(counts[c], 1));
-            const int32_t* cls = pos_class + pos;
-            if ((cls[0] | cls[1] | cls[2] | cls[3]) != 0) {
-              const int32_t* corr = corr_table + o;
-              dot = _mm_sub_epi32(
-                  dot, _mm_setr_epi32(corr[cls[0] * out_channels], corr[cls[1] * out_channels],
-                                      corr[cls[2] * out_channels], corr[cls[3] * out_channels]));
+  const __m256i bits = _mm256_set1_epi32(static_cast<int32_t>(ep.bits));
+  const __m256i merge = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const int64_t block =
+      std::max<int64_t>(1, kFilterBlockBytes / (group_words * static_cast<int64_t>(8)));
+  for (int64_t g0 = 0; g0 < filter_groups; g0 += block) {
+    const int64_t g1 = std::min(filter_groups, g0 + block);
+    for (int64_t r0 = 0; r0 < nrows; r0 += kLaneTilePositions) {
+      const uint64_t* a = rows + (r0 / kLanes) * group_words;
+      const int32_t* cls = ep.pos_class + p0 + r0;
+      bool border = false;
+      for (int64_t i = 0; i < kLaneTilePositions; ++i) border |= cls[i] != 0;
+      for (int64_t g = g0; g < g1; ++g) {
+        __m256i sums[kTileVectors * C];
+        if (kLong) {
+          tile_lanes_long<kAndNot>(a, group_words, filters + g * group_words, words, sums);
+        } else {
+          tile_lanes<kAndNot>(a, group_words, filters + g * group_words, 0, words, sums);
+        }
+#pragma GCC unroll 4
+        for (int64_t r = 0; r < kTileVectors; ++r) {
+          const int64_t pos = p0 + r0 + r * kLanes;
+          if (pos >= npos) break;
+#pragma GCC unroll 4
+          for (int64_t c = 0; c < C; c += 2) {
+            const int64_t o = g * C + c;
+            if (o >= out_channels) break;
+            const __m256i n = _mm256_permutevar8x32_epi32(
+                _mm256_blend_epi32(sums[r * C + c], _mm256_slli_epi64(sums[r * C + c + 1], 32),
+                                   0xaa),
+                merge);
+            __m256i dot;
+            if (kAndNot) {
+              const __m256i pop = _mm256_broadcastsi128_si256(
+                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(ep.rowpop + r0 + r * kLanes)));
+              dot = _mm256_sub_epi32(_mm256_slli_epi32(n, 1), pop);
+            } else {
+              dot = _mm256_sub_epi32(bits, _mm256_slli_epi32(n, 1));
+              if (border) {
+                const int32_t* q = cls + r * kLanes;
+                // Past out_channels the second half is not stored; any
+                // valid filter's entries will do.
+                const int32_t* c0 = ep.corr + o;
+                const int64_t o1 = std::min(o + 1, out_channels - 1);
+                const int32_t* c1 = ep.corr + o1;
+                dot = _mm256_sub_epi32(
+                    dot, _mm256_setr_epi32(c0[q[0] * out_channels], c0[q[1] * out_channels],
+                                           c0[q[2] * out_channels], c0[q[3] * out_channels],
+                                           c1[q[0] * out_channels], c1[q[1] * out_channels],
+                                           c1[q[2] * out_channels], c1[q[3] * out_channels]));
+              }
             }
-          }
-          const __m128 value = _mm_add_ps(
-              _mm_mul_ps(_mm_cvtepi32_ps(dot), _mm_set1_ps(ep.scale[o])), _mm_set1_ps(ep.bias[o]));
-          float* dst = out + o * npos + pos;
-          if (pos + kTileRows <= npos) {
-            _mm_storeu_ps(dst, value);
-          } else {
-            alignas(16) float tmp[kTileRows];
-            _mm_store_ps(tmp, value);
-            for (int64_t r = 0; pos + r < npos; ++r) dst[r] = tmp[r];
+            const __m256 value = _mm256_add_ps(
+                _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_loadu_ps(le.scale4 + o * kLanes)),
+                _mm256_loadu_ps(le.bias4 + o * kLanes));
+            float* dst = ep.out + o * npos + pos;
+            const __m128 v0 = _mm256_castps256_ps128(value), v1 = _mm256_extractf128_ps(value, 1);
+            const bool has_second = o + 1 < out_channels;
+            if (pos + kLanes <= npos) {
+              _mm_storeu_ps(dst, v0);
+              if (has_second) _mm_storeu_ps(dst + npos, v1);
+            } else {
+              alignas(16) float tmp[2 * kLanes];
+              _mm_store_ps(tmp, v0);
+              _mm_store_ps(tmp + kLanes, v1);
+              for (int64_t i = 0; pos + i < npos; ++i) {
+                dst[i] = tmp[i];
+                if (has_second) dst[npos + i] = tmp[kLanes + i];
+              }
+            }
           }
         }
       }
@@ -492,11 +649,17 @@ CTMQ_TARGET_AVX2 void gemm_avx2_impl(const uint64_t* rows, int64_t nrows, int64_
 }
 
 void gemm_avx2(const uint64_t* rows, int64_t nrows, int64_t p0, const uint64_t* filters,
-               int64_t padded_filters, int64_t row_words, const Epilogue& ep) {
-  if (ep.coding == InputCoding::kSigned) {
-    gemm_avx2_impl<false>(rows, nrows, p0, filters, padded_filters, row_words, ep);
+               int64_t filter_groups, int64_t words, const LaneEpilogue& le) {
+  const bool unsigned_coding = le.ep->coding == InputCoding::kUnsigned;
+  const bool long_rows = words > kMaxBlockWords;
+  if (!unsigned_coding && !long_rows) {
+    gemm_lanes<false, false>(rows, nrows, p0, filters, filter_groups, words, le);
+  } else if (!unsigned_coding) {
+    gemm_lanes<false, true>(rows, nrows, p0, filters, filter_groups, words, le);
+  } else if (!long_rows) {
+    gemm_lanes<true, false>(rows, nrows, p0, filters, filter_groups, words, le);
   } else {
-    gemm_avx2_impl<true>(rows, nrows, p0, filters, padded_filters, row_words, ep);
+    gemm_lanes<true, true>(rows, nrows, p0, filters, filter_groups, words, le);
   }
 }
 #endif  // CTMQ_BINARY_CONV_X86
@@ -525,8 +688,9 @@ AxisClasses axis_classes(int64_t in, int64_t out, int64_t k, int64_t stride, int
 
 // Scratch buffers reused across calls on one thread.
 struct Scratch {
-  std::vector<uint64_t> bits, nibble_bits, rows, gather_row;
+  std::vector<uint64_t> bits, compact_lo, compact_hi, padded_lo, padded_hi, rows, gather_row;
   std::vector<int32_t> rowpop, pos_class, corr;
+  std::vector<float> scale4, bias4;
 };
 
 }  // namespace
@@ -596,14 +760,16 @@ PackedBinaryConv::PackedBinaryConv(const BinaryConvGeometry& geometry, std::vect
   portable_filters_.assign(portable_count * wpf, 0);
   std::copy(words_.begin(), words_.end(), portable_filters_.begin());
 
-  const int64_t steps = ceil_div(bits, 128);
-  const int64_t nibble_count = round_up(g.out_channels, kAvx2TileCols);
-  nibble_filters_.assign(nibble_count * steps * 4, 0);
-  std::vector<uint64_t> padded(steps * 2);
+  // Lane layout (see the AVX2 code): groups of four filters, word w's
+  // nibble halves at [group][w][half][filter], filters past out_channels 0.
+  const int64_t groups = ceil_div(g.out_channels, 4);
+  nibble_filters_.assign(groups * wpf * 8, 0);
   for (int64_t o = 0; o < g.out_channels; ++o) {
-    std::fill(padded.begin(), padded.end(), 0);
-    std::copy(words_.begin() + o * wpf, words_.begin() + (o + 1) * wpf, padded.begin());
-    to_nibbles(padded.data(), steps * 2, nibble_filters_.data() + o * steps * 4);
+    uint64_t* group = nibble_filters_.data() + (o / 4) * wpf * 8 + o % 4;
+    for (int64_t w = 0; w < wpf; ++w) {
+      group[w * 8] = words_[o * wpf + w] & kNibbleMask;
+      group[w * 8 + 4] = (words_[o * wpf + w] >> 4) & kNibbleMask;
+    }
   }
 
   tap_sums_.assign(g.out_channels * k2, 0);
@@ -660,18 +826,23 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
   p.pixel_words = ceil_div(g.in_channels, 64);
   p.bits = g.in_channels * g.kernel * g.kernel;
   const int64_t wpf = words_per_filter();
-  const int64_t steps = ceil_div(p.bits, 128);
-  // Portable rows are gathered in place, so they keep the spare word.
-  p.row_words = avx2 ? steps * 4 : wpf + 1;
-  p.gather_words = avx2 ? steps * 2 + 1 : wpf + 1;
-  const int64_t chunk = std::min(
-      round_up(p.npos, kTileRows),
-      std::max<int64_t>(kTileRows, kChunkBytes / (p.row_words * 8) / kTileRows * kTileRows));
+  // Portable rows are gathered in place, so they keep the spare word; AVX2
+  // rows are in the lane layout (wpf words x 2 halves per position).
+  p.row_words = avx2 ? wpf : wpf + 1;
+  p.gather_words = wpf + 1;
+#ifdef CTMQ_BINARY_CONV_X86
+  const int64_t tile = avx2 ? kLaneTilePositions : kTileRows;
+#else
+  const int64_t tile = kTileRows;
+#endif
+  const int64_t row_bytes = avx2 ? wpf * 16 : p.row_words * 8;
+  const int64_t chunk = std::min(round_up(p.npos, tile),
+                                 std::max<int64_t>(tile, kChunkBytes / row_bytes / tile * tile));
 
   thread_local Scratch s;
   s.bits.resize(height * width * p.pixel_words);
-  s.rows.resize(chunk * p.row_words);
-  s.gather_row.resize(p.gather_words);
+  s.rows.resize(chunk * row_bytes / 8);
+  s.gather_row.resize(3 * p.gather_words);
   s.rowpop.resize(chunk);
 
   // Border classes and the padded taps' weight sums per class.
@@ -679,7 +850,7 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
   const AxisClasses xs = axis_classes(width, p.out_w, g.kernel, g.stride, g.padding);
   const int64_t nx = static_cast<int64_t>(xs.ranges.size());
   const int64_t nclasses = static_cast<int64_t>(ys.ranges.size()) * nx;
-  s.pos_class.assign(round_up(p.npos, kTileRows), 0);  // tiles read past npos
+  s.pos_class.assign(round_up(p.npos, tile), 0);  // tiles read past npos
   for (int64_t y = 0; y < p.out_h; ++y)
     for (int64_t x = 0; x < p.out_w; ++x)
       s.pos_class[y * p.out_w + x] = static_cast<int32_t>(ys.of[y] * nx + xs.of[x]);
@@ -701,22 +872,68 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
   Epilogue ep{coding, p.bits,  g.out_channels,     p.npos,        scale,
               bias,   nullptr, s.pos_class.data(), s.corr.data(), s.rowpop.data()};
   const int64_t in_image = g.in_channels * height * width;
+#ifdef CTMQ_BINARY_CONV_X86
+  // AVX2: in_channels % 8 == 0 takes the byte gather from a compact bit
+  // image (tap_bytes per pixel) whose nibble halves are copied into
+  // zero-bordered images; the border is zeroed once per call.
+  const int64_t filter_groups = ceil_div(g.out_channels, kTileFilters);
+  const bool byte_taps = g.in_channels % 8 == 0;
+  const int64_t tap_bytes = g.in_channels / 8;
+  const int64_t padded_w = width + 2 * g.padding, padded_h = height + 2 * g.padding;
+  const int64_t compact_words = ceil_div(height * width * tap_bytes, 8);
+  LaneEpilogue le{&ep, nullptr, nullptr};
+  if (avx2) {
+    if (byte_taps) {
+      s.compact_lo.resize(compact_words);
+      s.compact_hi.resize(compact_words);
+      const int64_t padded_words = ceil_div(padded_h * padded_w * tap_bytes, 8) + 1;
+      s.padded_lo.assign(padded_words, 0);
+      s.padded_hi.assign(padded_words, 0);
+      s.bits.resize(std::max<int64_t>(static_cast<int64_t>(s.bits.size()), compact_words));
+    }
+    s.scale4.assign(filter_groups * kTileFilters * kLanes, 0.0f);
+    s.bias4.assign(filter_groups * kTileFilters * kLanes, 0.0f);
+    for (int64_t o = 0; o < g.out_channels; ++o) {
+      std::fill_n(s.scale4.begin() + o * kLanes, kLanes, scale[o]);
+      std::fill_n(s.bias4.begin() + o * kLanes, kLanes, bias[o]);
+    }
+    le = LaneEpilogue{&ep, s.scale4.data(), s.bias4.data()};
+  }
+#endif
   for (int64_t n = 0; n < batch; ++n) {
     ep.out = output + n * g.out_channels * p.npos;
 #ifdef CTMQ_BINARY_CONV_X86
-    if (avx2) {
-      pack_image_avx2(input + n * in_image, p, coding, s.bits.data());
-      const bool aligned = g.in_channels % 64 == 0;
-      if (aligned) {
-        s.nibble_bits.resize(s.bits.size() * 2);
-        to_nibbles(s.bits.data(), static_cast<int64_t>(s.bits.size()), s.nibble_bits.data());
+    if (avx2 && byte_taps) {
+      auto* compact = reinterpret_cast<uint8_t*>(s.bits.data());
+      pack_image_avx2(input + n * in_image, p, coding, compact, tap_bytes);
+      std::fill(compact + height * width * tap_bytes, compact + compact_words * 8, 0);
+      split_nibbles(s.bits.data(), compact_words, s.compact_lo.data(), s.compact_hi.data());
+      auto* lo = reinterpret_cast<uint8_t*>(s.padded_lo.data());
+      auto* hi = reinterpret_cast<uint8_t*>(s.padded_hi.data());
+      const auto* clo = reinterpret_cast<const uint8_t*>(s.compact_lo.data());
+      const auto* chi = reinterpret_cast<const uint8_t*>(s.compact_hi.data());
+      const int64_t line = width * tap_bytes;
+      for (int64_t y = 0; y < height; ++y) {
+        const int64_t at = ((y + g.padding) * padded_w + g.padding) * tap_bytes;
+        std::memcpy(lo + at, clo + y * line, line);
+        std::memcpy(hi + at, chi + y * line, line);
       }
+      const PaddedImage img{lo, hi, padded_w, tap_bytes};
       for (int64_t p0 = 0; p0 < p.npos; p0 += chunk) {
-        const int64_t nrows = std::min(chunk, round_up(p.npos - p0, kTileRows));
-        gather_avx2(s.bits.data(), aligned ? s.nibble_bits.data() : nullptr, p, p0, nrows,
-                    s.rows.data(), s.rowpop.data(), s.gather_row.data());
-        gemm_avx2(s.rows.data(), nrows, p0, nibble_filters_.data(),
-                  static_cast<int64_t>(nibble_filters_.size()) / p.row_words, p.row_words, ep);
+        const int64_t nrows = std::min(chunk, round_up(p.npos - p0, tile));
+        gather_lanes_bytes(img, p, p0, nrows, s.rows.data(), s.rowpop.data());
+        gemm_avx2(s.rows.data(), nrows, p0, nibble_filters_.data(), filter_groups, wpf, le);
+      }
+      continue;
+    }
+    if (avx2) {
+      pack_image_avx2(input + n * in_image, p, coding, reinterpret_cast<uint8_t*>(s.bits.data()),
+                      p.pixel_words * 8);
+      for (int64_t p0 = 0; p0 < p.npos; p0 += chunk) {
+        const int64_t nrows = std::min(chunk, round_up(p.npos - p0, tile));
+        gather_lanes_shift(s.bits.data(), p, p0, nrows, s.rows.data(), s.rowpop.data(),
+                           s.gather_row.data());
+        gemm_avx2(s.rows.data(), nrows, p0, nibble_filters_.data(), filter_groups, wpf, le);
       }
       continue;
     }
@@ -724,8 +941,7 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
     pack_image_portable(input + n * in_image, p, coding, s.bits.data());
     for (int64_t p0 = 0; p0 < p.npos; p0 += chunk) {
       const int64_t nrows = std::min(chunk, round_up(p.npos - p0, kTileRows));
-      gather_portable(s.bits.data(), p, p0, nrows, s.rows.data(), s.rowpop.data(),
-                      s.gather_row.data());
+      gather_portable(s.bits.data(), p, p0, nrows, s.rows.data(), s.rowpop.data());
       gemm_portable(s.rows.data(), nrows, p0, portable_filters_.data(),
                     static_cast<int64_t>(portable_filters_.size()) / wpf, wpf, ep);
     }

@@ -87,7 +87,7 @@ class PackedBinaryConv {
   // Re-laid-out copies of the filters, built once in the constructor
   // (binary_conv.cc describes the layouts): the file order with the filter
   // count padded for the portable kernel's tiles, and the AVX2 kernel's
-  // nibble-split order, padded likewise.
+  // lane layout (nibble-split words, four filters interleaved).
   std::vector<uint64_t> portable_filters_;
   std::vector<uint64_t> nibble_filters_;
   // sum over c of w(o, c, ky, kx) at [o * kernel^2 + ky * kernel + kx]: what
