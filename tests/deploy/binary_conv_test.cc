@@ -156,6 +156,37 @@ TEST(BinaryConv, RowsAroundTheByteCounterBlock) {
                         "small-resnet 16 channels");
 }
 
+// The AVX2 byte path treats the positions of several images as one M
+// dimension, so row tiles and 4-position vectors span images: small images
+// (1, 6, 16, 49 positions), batches that leave partial tiles, both strides;
+// 5 input channels keep the per-image shifting gather covered too.
+TEST(BinaryConv, TilesSpanningImagesOfABatch) {
+  torch::manual_seed(18);
+  for (int64_t channels : {5, 8, 16, 64}) {
+    for (int64_t batch : {1, 2, 3, 5, 17}) {
+      for (auto [h, w] : {std::pair<int64_t, int64_t>{1, 1}, {2, 3}, {4, 4}, {7, 7}}) {
+        for (int64_t stride : {1, 2}) {
+          const BinaryConvGeometry g{channels, 6, 3, stride, 1};
+          expect_matches_oracle(
+              edgy_input({batch, channels, h, w}), torch::randn({6, channels, 3, 3}), g,
+              "c" + std::to_string(channels) + " b" + std::to_string(batch) + " s" +
+                  std::to_string(stride) + " " + std::to_string(h) + "x" + std::to_string(w));
+        }
+      }
+    }
+  }
+}
+
+// A batch larger than one pass of packed images (128 channels at 28 x 28
+// take 14 KiB per padded image and nibble half, so a 256 KiB pass holds 9
+// images): two passes, of 9 and 8 images.
+TEST(BinaryConv, BatchSpanningSeveralPasses) {
+  torch::manual_seed(19);
+  const BinaryConvGeometry g{128, 5, 3, 1, 1};
+  expect_matches_oracle(edgy_input({17, 128, 28, 28}), torch::randn({5, 128, 3, 3}), g,
+                        "17 images of 128 channels");
+}
+
 TEST(BinaryConv, ResNetStemShapeKernel7Stride2Padding3) {
   torch::manual_seed(12);
   const BinaryConvGeometry g{3, 9, 7, 2, 3};

@@ -2,7 +2,9 @@
 // (Rastegari et al. 2016, "XNOR-Net"; the im2col + popcount-GEMM structure
 // with register-blocked tiles follows daBNN, Zhang et al. 2019).
 //
-// forward() per image:
+// forward() per image (AVX2 with in_channels % 8 == 0: per pass of several
+// images, whose output positions form one M dimension, so tiles and chunks
+// run across image boundaries and stay full on small images):
 //   1. pack: the input becomes a bit image, per pixel its channels' bits
 //      (ceil(in_channels / 64) words per pixel).
 //   2. gather: for a chunk of output positions, each position's receptive
@@ -46,6 +48,9 @@ constexpr int64_t kPortableTileCols = 2;  // filters per portable tile
 constexpr int64_t kFilterBlockBytes = 128 * 1024;
 // Output positions per gathered chunk: rows of a chunk fit in L1/L2.
 constexpr int64_t kChunkBytes = 48 * 1024;
+// Bytes of packed input (both nibble images) per pass of the AVX2 byte
+// path: the images of a pass stay in L2 while their rows are gathered.
+constexpr int64_t kPassBytes = 256 * 1024;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -153,7 +158,8 @@ struct Epilogue {
   int64_t bits, out_channels, npos;
   const float* scale;
   const float* bias;
-  float* out;                // this image's [out_channels][npos]
+  float* out;                // the first image's [out_channels][npos]
+  int64_t total;             // positions of the images from `out` on (AVX2 byte path: a pass)
   const int32_t* pos_class;  // [npos] border class (signed coding)
   const int32_t* corr;       // [class][out_channels] padded taps' weight sum
   const int32_t* rowpop;     // popcount of each row of the chunk (unsigned coding)
@@ -352,6 +358,7 @@ struct PaddedImage {
   const uint8_t* hi;
   int64_t width;  // input width + 2 * padding
   int64_t tap_bytes;
+  int64_t image_bytes;  // bytes from one padded image to the next
 };
 
 // Appends bit strings of up to 64 bits to one lane of a group (both nibble
@@ -393,16 +400,23 @@ struct LaneWriter {
 // border). Each run is read in 8-byte loads and appended by a LaneWriter,
 // so the words are assembled in registers (byte copies into a scratch row
 // read back as words stalled on store forwarding).
-// Positions past npos get zero rows; rowpop[i] = popcount of row i.
-CTMQ_TARGET_AVX2 void gather_lanes_bytes(const PaddedImage& img, const Plan& p, int64_t p0,
-                                         int64_t nrows, uint64_t* rows, int32_t* rowpop) {
+// The positions are those of a pass of several images (position m is
+// position m % npos of image m / npos; the padded images lie image_bytes
+// apart), so a chunk and a tile may span images: tiles stay full on small
+// images. Positions past `total` get zero rows; rowpop[i] = popcount of row i.
+CTMQ_TARGET_AVX2 void gather_lanes_bytes(const PaddedImage& img, const Plan& p, int64_t total,
+                                         int64_t p0, int64_t nrows, uint64_t* rows,
+                                         int32_t* rowpop) {
   const int64_t k = p.kernel, words = p.row_words;
   const int64_t span = k * img.tap_bytes;
   const int64_t row_bytes = img.width * img.tap_bytes;
-  int64_t oy = p0 / p.out_w, ox = p0 % p.out_w;
+  const int64_t first = p0 % p.npos;
+  int64_t oy = first / p.out_w, ox = first % p.out_w;
+  const uint8_t* image_lo = img.lo + (p0 / p.npos) * img.image_bytes;
+  const uint8_t* image_hi = img.hi + (p0 / p.npos) * img.image_bytes;
   for (int64_t i = 0; i < nrows; ++i) {
     uint64_t* group = rows + (i / kLanes) * words * kGroupWords + i % kLanes;
-    if (p0 + i >= p.npos) {
+    if (p0 + i >= total) {
       zero_lane(words, group);
       rowpop[i] = 0;
       continue;
@@ -410,8 +424,8 @@ CTMQ_TARGET_AVX2 void gather_lanes_bytes(const PaddedImage& img, const Plan& p, 
     const int64_t origin = oy * p.stride * row_bytes + ox * p.stride * img.tap_bytes;
     LaneWriter out{group};
     for (int64_t ky = 0; ky < k; ++ky) {
-      const uint8_t* src_lo = img.lo + origin + ky * row_bytes;
-      const uint8_t* src_hi = img.hi + origin + ky * row_bytes;
+      const uint8_t* src_lo = image_lo + origin + ky * row_bytes;
+      const uint8_t* src_hi = image_hi + origin + ky * row_bytes;
       for (int64_t b = 0; b < span; b += 8) {
         uint64_t l, h;
         std::memcpy(&l, src_lo + b, 8);
@@ -435,7 +449,11 @@ CTMQ_TARGET_AVX2 void gather_lanes_bytes(const PaddedImage& img, const Plan& p, 
     }
     if (++ox == p.out_w) {
       ox = 0;
-      ++oy;
+      if (++oy == p.out_h) {
+        oy = 0;
+        image_lo += img.image_bytes;
+        image_hi += img.image_bytes;
+      }
     }
   }
 }
@@ -563,7 +581,11 @@ struct LaneEpilogue {
 // lanes [c: 4 positions | c + 1: 4 positions] (shift, blend, permute), so
 // the dot, the float conversion and scale/bias take one vector op each for
 // eight outputs, and each half is one 128-bit store into NCHW. The border
-// correction is looked up only for tiles that touch the border.
+// correction is looked up only for tiles that touch the border. Positions
+// run over the images of a pass (position m: image m / npos, m % npos); a
+// row vector whose four positions are not consecutive in one image (the
+// image edge, the end of the pass) is stored lane by lane. The output
+// addresses are worked out once per row tile, not per filter group.
 template <bool kAndNot, bool kLong>
 CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0,
                                  const uint64_t* filters, int64_t filter_groups, int64_t words,
@@ -571,7 +593,8 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
   const Epilogue& ep = *le.ep;
   constexpr int64_t C = kTileFilters;
   const int64_t group_words = words * kGroupWords;
-  const int64_t npos = ep.npos, out_channels = ep.out_channels;
+  const int64_t npos = ep.npos, out_channels = ep.out_channels, total = ep.total;
+  const int64_t image_floats = out_channels * npos;
   const __m256i bits = _mm256_set1_epi32(static_cast<int32_t>(ep.bits));
   const __m256i merge = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   const int64_t block =
@@ -583,6 +606,26 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
       const int32_t* cls = ep.pos_class + p0 + r0;
       bool border = false;
       for (int64_t i = 0; i < kLaneTilePositions; ++i) border |= cls[i] != 0;
+      // Per row vector: its output (filter 0) if its lanes are consecutive
+      // in one image, else per lane (nullptr past `total`).
+      // One division per tile; the lanes step through (image, position).
+      float* vector_out[kTileVectors];
+      float* lane_out[kTileVectors][kLanes];
+      {
+        const int64_t m = p0 + r0;
+        float* image = ep.out + (m / npos) * image_floats;
+        int64_t q = m % npos;
+        for (int64_t r = 0; r < kTileVectors; ++r) {
+          vector_out[r] = q + kLanes <= npos ? image + q : nullptr;
+          for (int64_t i = 0; i < kLanes; ++i) {
+            lane_out[r][i] = m + r * kLanes + i < total ? image + q : nullptr;
+            if (++q == npos) {
+              q = 0;
+              image += image_floats;
+            }
+          }
+        }
+      }
       for (int64_t g = g0; g < g1; ++g) {
         __m256i sums[kTileVectors * C];
         if (kLong) {
@@ -592,8 +635,7 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
         }
 #pragma GCC unroll 4
         for (int64_t r = 0; r < kTileVectors; ++r) {
-          const int64_t pos = p0 + r0 + r * kLanes;
-          if (pos >= npos) break;
+          if (p0 + r0 + r * kLanes >= total) break;
 #pragma GCC unroll 4
           for (int64_t c = 0; c < C; c += 2) {
             const int64_t o = g * C + c;
@@ -626,19 +668,20 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
             const __m256 value = _mm256_add_ps(
                 _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_loadu_ps(le.scale4 + o * kLanes)),
                 _mm256_loadu_ps(le.bias4 + o * kLanes));
-            float* dst = ep.out + o * npos + pos;
             const __m128 v0 = _mm256_castps256_ps128(value), v1 = _mm256_extractf128_ps(value, 1);
             const bool has_second = o + 1 < out_channels;
-            if (pos + kLanes <= npos) {
+            if (vector_out[r] != nullptr) {
+              float* dst = vector_out[r] + o * npos;
               _mm_storeu_ps(dst, v0);
               if (has_second) _mm_storeu_ps(dst + npos, v1);
             } else {
               alignas(16) float tmp[2 * kLanes];
               _mm_store_ps(tmp, v0);
               _mm_store_ps(tmp + kLanes, v1);
-              for (int64_t i = 0; pos + i < npos; ++i) {
-                dst[i] = tmp[i];
-                if (has_second) dst[npos + i] = tmp[kLanes + i];
+              for (int64_t i = 0; i < kLanes && lane_out[r][i] != nullptr; ++i) {
+                float* dst = lane_out[r][i] + o * npos;
+                dst[0] = tmp[i];
+                if (has_second) dst[npos] = tmp[kLanes + i];
               }
             }
           }
@@ -836,7 +879,22 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
   const int64_t tile = kTileRows;
 #endif
   const int64_t row_bytes = avx2 ? wpf * 16 : p.row_words * 8;
-  const int64_t chunk = std::min(round_up(p.npos, tile),
+#ifdef CTMQ_BINARY_CONV_X86
+  // AVX2 with in_channels % 8 == 0 takes the byte gather from zero-bordered
+  // nibble images, packed for a pass of several images at once (as many as
+  // fit kPassBytes), whose positions form one M dimension.
+  const bool byte_taps = avx2 && g.in_channels % 8 == 0;
+  const int64_t tap_bytes = g.in_channels / 8;
+  const int64_t padded_w = width + 2 * g.padding, padded_h = height + 2 * g.padding;
+  const int64_t image_bytes = padded_h * padded_w * tap_bytes;
+  const int64_t pass_images = byte_taps ? std::clamp<int64_t>(kPassBytes / (2 * image_bytes), 1,
+                                                              std::max<int64_t>(batch, 1))
+                                        : 1;
+#else
+  const int64_t pass_images = 1;
+#endif
+  const int64_t pass_positions = pass_images * p.npos;
+  const int64_t chunk = std::min(round_up(pass_positions, tile),
                                  std::max<int64_t>(tile, kChunkBytes / row_bytes / tile * tile));
 
   thread_local Scratch s;
@@ -845,15 +903,17 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
   s.gather_row.resize(3 * p.gather_words);
   s.rowpop.resize(chunk);
 
-  // Border classes and the padded taps' weight sums per class.
+  // Border classes and the padded taps' weight sums per class; the classes
+  // repeat per image of a pass (tiles read up to a tile past its end).
   const AxisClasses ys = axis_classes(height, p.out_h, g.kernel, g.stride, g.padding);
   const AxisClasses xs = axis_classes(width, p.out_w, g.kernel, g.stride, g.padding);
   const int64_t nx = static_cast<int64_t>(xs.ranges.size());
   const int64_t nclasses = static_cast<int64_t>(ys.ranges.size()) * nx;
-  s.pos_class.assign(round_up(p.npos, tile), 0);  // tiles read past npos
+  s.pos_class.assign(round_up(pass_positions, tile) + tile, 0);
   for (int64_t y = 0; y < p.out_h; ++y)
     for (int64_t x = 0; x < p.out_w; ++x)
       s.pos_class[y * p.out_w + x] = static_cast<int32_t>(ys.of[y] * nx + xs.of[x]);
+  for (int64_t m = p.npos; m < pass_positions; ++m) s.pos_class[m] = s.pos_class[m - p.npos];
   s.corr.assign(nclasses * g.out_channels, 0);
   const int64_t k2 = g.kernel * g.kernel;
   for (int64_t cls = 1; cls < nclasses; ++cls) {
@@ -869,28 +929,13 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
     }
   }
 
-  Epilogue ep{coding, p.bits,  g.out_channels,     p.npos,        scale,
-              bias,   nullptr, s.pos_class.data(), s.corr.data(), s.rowpop.data()};
+  Epilogue ep{coding,  p.bits, g.out_channels,     p.npos,        scale,          bias,
+              nullptr, p.npos, s.pos_class.data(), s.corr.data(), s.rowpop.data()};
   const int64_t in_image = g.in_channels * height * width;
 #ifdef CTMQ_BINARY_CONV_X86
-  // AVX2: in_channels % 8 == 0 takes the byte gather from a compact bit
-  // image (tap_bytes per pixel) whose nibble halves are copied into
-  // zero-bordered images; the border is zeroed once per call.
   const int64_t filter_groups = ceil_div(g.out_channels, kTileFilters);
-  const bool byte_taps = g.in_channels % 8 == 0;
-  const int64_t tap_bytes = g.in_channels / 8;
-  const int64_t padded_w = width + 2 * g.padding, padded_h = height + 2 * g.padding;
-  const int64_t compact_words = ceil_div(height * width * tap_bytes, 8);
   LaneEpilogue le{&ep, nullptr, nullptr};
   if (avx2) {
-    if (byte_taps) {
-      s.compact_lo.resize(compact_words);
-      s.compact_hi.resize(compact_words);
-      const int64_t padded_words = ceil_div(padded_h * padded_w * tap_bytes, 8) + 1;
-      s.padded_lo.assign(padded_words, 0);
-      s.padded_hi.assign(padded_words, 0);
-      s.bits.resize(std::max<int64_t>(static_cast<int64_t>(s.bits.size()), compact_words));
-    }
     s.scale4.assign(filter_groups * kTileFilters * kLanes, 0.0f);
     s.bias4.assign(filter_groups * kTileFilters * kLanes, 0.0f);
     for (int64_t o = 0; o < g.out_channels; ++o) {
@@ -899,33 +944,49 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
     }
     le = LaneEpilogue{&ep, s.scale4.data(), s.bias4.data()};
   }
+  if (byte_taps) {
+    // The border is zeroed once per call; packing writes every interior
+    // byte. 8 readable bytes past the last image for the gather's loads.
+    const int64_t padded_words = ceil_div(pass_images * image_bytes, 8) + 1;
+    s.padded_lo.assign(padded_words, 0);
+    s.padded_hi.assign(padded_words, 0);
+    const int64_t compact_words = ceil_div(height * width * tap_bytes, 8);
+    s.compact_lo.resize(compact_words);
+    s.compact_hi.resize(compact_words);
+    s.bits.resize(std::max<int64_t>(static_cast<int64_t>(s.bits.size()), compact_words));
+    auto* lo = reinterpret_cast<uint8_t*>(s.padded_lo.data());
+    auto* hi = reinterpret_cast<uint8_t*>(s.padded_hi.data());
+    const PaddedImage img{lo, hi, padded_w, tap_bytes, image_bytes};
+    for (int64_t n0 = 0; n0 < batch; n0 += pass_images) {
+      const int64_t images = std::min(pass_images, batch - n0);
+      for (int64_t i = 0; i < images; ++i) {
+        auto* compact = reinterpret_cast<uint8_t*>(s.bits.data());
+        pack_image_avx2(input + (n0 + i) * in_image, p, coding, compact, tap_bytes);
+        std::fill(compact + height * width * tap_bytes, compact + compact_words * 8, 0);
+        split_nibbles(s.bits.data(), compact_words, s.compact_lo.data(), s.compact_hi.data());
+        const auto* clo = reinterpret_cast<const uint8_t*>(s.compact_lo.data());
+        const auto* chi = reinterpret_cast<const uint8_t*>(s.compact_hi.data());
+        const int64_t line = width * tap_bytes;
+        for (int64_t y = 0; y < height; ++y) {
+          const int64_t at = i * image_bytes + ((y + g.padding) * padded_w + g.padding) * tap_bytes;
+          std::memcpy(lo + at, clo + y * line, line);
+          std::memcpy(hi + at, chi + y * line, line);
+        }
+      }
+      ep.out = output + n0 * g.out_channels * p.npos;
+      ep.total = images * p.npos;
+      for (int64_t m0 = 0; m0 < ep.total; m0 += chunk) {
+        const int64_t nrows = std::min(chunk, round_up(ep.total - m0, tile));
+        gather_lanes_bytes(img, p, ep.total, m0, nrows, s.rows.data(), s.rowpop.data());
+        gemm_avx2(s.rows.data(), nrows, m0, nibble_filters_.data(), filter_groups, wpf, le);
+      }
+    }
+    return;
+  }
 #endif
   for (int64_t n = 0; n < batch; ++n) {
     ep.out = output + n * g.out_channels * p.npos;
 #ifdef CTMQ_BINARY_CONV_X86
-    if (avx2 && byte_taps) {
-      auto* compact = reinterpret_cast<uint8_t*>(s.bits.data());
-      pack_image_avx2(input + n * in_image, p, coding, compact, tap_bytes);
-      std::fill(compact + height * width * tap_bytes, compact + compact_words * 8, 0);
-      split_nibbles(s.bits.data(), compact_words, s.compact_lo.data(), s.compact_hi.data());
-      auto* lo = reinterpret_cast<uint8_t*>(s.padded_lo.data());
-      auto* hi = reinterpret_cast<uint8_t*>(s.padded_hi.data());
-      const auto* clo = reinterpret_cast<const uint8_t*>(s.compact_lo.data());
-      const auto* chi = reinterpret_cast<const uint8_t*>(s.compact_hi.data());
-      const int64_t line = width * tap_bytes;
-      for (int64_t y = 0; y < height; ++y) {
-        const int64_t at = ((y + g.padding) * padded_w + g.padding) * tap_bytes;
-        std::memcpy(lo + at, clo + y * line, line);
-        std::memcpy(hi + at, chi + y * line, line);
-      }
-      const PaddedImage img{lo, hi, padded_w, tap_bytes};
-      for (int64_t p0 = 0; p0 < p.npos; p0 += chunk) {
-        const int64_t nrows = std::min(chunk, round_up(p.npos - p0, tile));
-        gather_lanes_bytes(img, p, p0, nrows, s.rows.data(), s.rowpop.data());
-        gemm_avx2(s.rows.data(), nrows, p0, nibble_filters_.data(), filter_groups, wpf, le);
-      }
-      continue;
-    }
     if (avx2) {
       pack_image_avx2(input + n * in_image, p, coding, reinterpret_cast<uint8_t*>(s.bits.data()),
                       p.pixel_words * 8);
