@@ -131,7 +131,8 @@ int main(int argc, char** argv) {
         "kernel", po::value(&kernel)->default_value("auto"),
         "binary kernel: auto (AVX2 when the CPU has it) | portable | avx2")(
         "reference", po::value(&reference),
-        "a network file (the stage's final.pt): also run it through LibTorch and compare")(
+        "a network file: also run it through LibTorch and compare image by image (the stage's "
+        "eval-network.pt when ctmq-eval re-estimated BatchNorm, else its final.pt)")(
         "output", po::value(&output), "also write the results as JSON to this file");
     po::variables_map vm;
     if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;

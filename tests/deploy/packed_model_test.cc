@@ -72,22 +72,27 @@ model::ModelOptions small(quant::ActivationQuantizer activation) {
   return o;
 }
 
+// Every prediction equal, logits within rounding on 99 % of the images.
+void expect_agreement(model::NetworkImpl& net, int64_t count, KernelPath path = KernelPath::kAuto) {
+  const Agreement a = compare(net, count, path);
+  EXPECT_EQ(a.differing, 0);
+  EXPECT_LT(a.logit_diff_p99, 1e-4);
+}
+
 TEST(PackedModel, SignedSmallResNetGivesTheTrainedNetworksPredictions) {
   auto net = trained_w1a1(small(quant::ActivationQuantizer::kSigned));
   for (KernelPath path : {KernelPath::kAuto, KernelPath::kPortable}) {
-    const Agreement a = compare(*net, 1000, path);
-    EXPECT_EQ(a.differing, 0);
-    EXPECT_LT(a.logit_diff_p99, 1e-4);
+    SCOPED_TRACE(path == KernelPath::kAuto ? "auto kernel" : "portable kernel");
+    expect_agreement(*net, 1000, path);
   }
 }
 
 TEST(PackedModel, EveryActivationQuantizerAtOneBitIsPacked) {
   for (auto kind : {quant::ActivationQuantizer::kUnsigned, quant::ActivationQuantizer::kLsq,
                     quant::ActivationQuantizer::kPact}) {
+    SCOPED_TRACE(quant::activation_quantizer_name(kind));
     auto net = trained_w1a1(small(kind));
-    const Agreement a = compare(*net, 500);
-    EXPECT_EQ(a.differing, 0) << quant::activation_quantizer_name(kind);
-    EXPECT_LT(a.logit_diff_p99, 1e-4) << quant::activation_quantizer_name(kind);
+    expect_agreement(*net, 500);
   }
 }
 
@@ -95,27 +100,18 @@ TEST(PackedModel, QuantizedEdgeLayersAndPerChannelDoReFaWeights) {
   model::ModelOptions o = small(quant::ActivationQuantizer::kSigned);
   o.quant.edge_layer_bits = 8;
   o.quant.weight_granularity = quant::Granularity::kPerChannel;
-  auto net = trained_w1a1(o);
-  const Agreement a = compare(*net, 500);
-  EXPECT_EQ(a.differing, 0);
-  EXPECT_LT(a.logit_diff_p99, 1e-4);
+  expect_agreement(*trained_w1a1(o), 500);
 }
 
 TEST(PackedModel, ResNet20AndResNet18LayoutsArePacked) {
   model::ModelOptions r20;
   r20.architecture = model::Architecture::kResNet20;
   r20.width = 8;
-  auto net20 = trained_w1a1(r20, 3);
-  const Agreement a = compare(*net20, 200);
-  EXPECT_EQ(a.differing, 0);
-  EXPECT_LT(a.logit_diff_p99, 1e-4);
+  expect_agreement(*trained_w1a1(r20, 3), 200);
   model::ModelOptions r18;
   r18.architecture = model::Architecture::kResNet18;
   r18.in_channels = 3;
-  auto net18 = trained_w1a1(r18, 1);
-  const Agreement b = compare(*net18, 16);
-  EXPECT_EQ(b.differing, 0);
-  EXPECT_LT(b.logit_diff_p99, 1e-4);
+  expect_agreement(*trained_w1a1(r18, 1), 16);
 }
 
 // Packed bytes of the binary layers (bits, scale, bias) against their float32 weights.

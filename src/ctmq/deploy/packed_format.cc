@@ -1,6 +1,7 @@
 #include "ctmq/deploy/packed_format.h"
 
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "ctmq/common/atomic_file.h"
@@ -209,6 +210,11 @@ void write_packed(const PackedModel& model, const std::string& path) {
   write_file_atomically(path, encode_packed(model));
 }
 
-PackedModel read_packed(const std::string& path) { return decode_packed(read_file(path), path); }
+PackedModel read_packed(const std::string& path) {
+  CTMQ_CHECK(std::filesystem::is_regular_file(path),
+             "packed model file " << path
+                                  << " does not exist; write one with ctmq-export --format packed");
+  return decode_packed(read_file(path), path);
+}
 
 }  // namespace ctmq::deploy
