@@ -611,6 +611,11 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
       // One division per tile; the lanes step through (image, position).
       float* vector_out[kTileVectors];
       float* lane_out[kTileVectors][kLanes];
+      // The border table's row of each position (signed coding).
+      const int32_t* border_row[kTileVectors][kLanes];
+      for (int64_t r = 0; r < kTileVectors; ++r)
+        for (int64_t i = 0; i < kLanes; ++i)
+          border_row[r][i] = ep.corr + cls[r * kLanes + i] * out_channels;
       {
         const int64_t m = p0 + r0;
         float* image = ep.out + (m / npos) * image_floats;
@@ -640,30 +645,29 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
           for (int64_t c = 0; c < C; c += 2) {
             const int64_t o = g * C + c;
             if (o >= out_channels) break;
-            const __m256i n = _mm256_permutevar8x32_epi32(
-                _mm256_blend_epi32(sums[r * C + c], _mm256_slli_epi64(sums[r * C + c + 1], 32),
-                                   0xaa),
-                merge);
+            // Lane i of `pair`: the counts of filters o and o + 1 at
+            // position i, as two int32 (the order of the border table's
+            // entries for o, o + 1); `merge` then gives [o: 4 positions |
+            // o + 1: 4 positions].
+            const __m256i pair = _mm256_blend_epi32(
+                sums[r * C + c], _mm256_slli_epi64(sums[r * C + c + 1], 32), 0xaa);
             __m256i dot;
             if (kAndNot) {
               const __m256i pop = _mm256_broadcastsi128_si256(
                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(ep.rowpop + r0 + r * kLanes)));
-              dot = _mm256_sub_epi32(_mm256_slli_epi32(n, 1), pop);
+              dot = _mm256_sub_epi32(_mm256_slli_epi32(_mm256_permutevar8x32_epi32(pair, merge), 1),
+                                     pop);
             } else {
-              dot = _mm256_sub_epi32(bits, _mm256_slli_epi32(n, 1));
+              dot = _mm256_sub_epi32(bits, _mm256_slli_epi32(pair, 1));
               if (border) {
-                const int32_t* q = cls + r * kLanes;
-                // Past out_channels the second half is not stored; any
-                // valid filter's entries will do.
-                const int32_t* c0 = ep.corr + o;
-                const int64_t o1 = std::min(o + 1, out_channels - 1);
-                const int32_t* c1 = ep.corr + o1;
-                dot = _mm256_sub_epi32(
-                    dot, _mm256_setr_epi32(c0[q[0] * out_channels], c0[q[1] * out_channels],
-                                           c0[q[2] * out_channels], c0[q[3] * out_channels],
-                                           c1[q[0] * out_channels], c1[q[1] * out_channels],
-                                           c1[q[2] * out_channels], c1[q[3] * out_channels]));
+                // One 64-bit load per position: the entries of o and o + 1
+                // (past out_channels the second is not stored; the table
+                // has an element to spare).
+                int64_t e[kLanes];
+                for (int64_t i = 0; i < kLanes; ++i) std::memcpy(&e[i], border_row[r][i] + o, 8);
+                dot = _mm256_sub_epi32(dot, _mm256_setr_epi64x(e[0], e[1], e[2], e[3]));
               }
+              dot = _mm256_permutevar8x32_epi32(dot, merge);
             }
             const __m256 value = _mm256_add_ps(
                 _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_loadu_ps(le.scale4 + o * kLanes)),
@@ -914,7 +918,7 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
     for (int64_t x = 0; x < p.out_w; ++x)
       s.pos_class[y * p.out_w + x] = static_cast<int32_t>(ys.of[y] * nx + xs.of[x]);
   for (int64_t m = p.npos; m < pass_positions; ++m) s.pos_class[m] = s.pos_class[m - p.npos];
-  s.corr.assign(nclasses * g.out_channels, 0);
+  s.corr.assign(nclasses * g.out_channels + 1, 0);  // + 1: the AVX2 epilogue's pair loads
   const int64_t k2 = g.kernel * g.kernel;
   for (int64_t cls = 1; cls < nclasses; ++cls) {
     const auto [ylo, yhi] = ys.ranges[cls / nx];
