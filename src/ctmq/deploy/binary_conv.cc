@@ -499,25 +499,34 @@ CTMQ_TARGET_AVX2 void gather_lanes_shift(const uint64_t* bits, const Plan& p, in
   }
 }
 
-// AVX2 tile: kTileVectors groups of four rows (`group_words` words apart)
-// x kTileFilters filters (one filter group), words [w0, w1) of the lane
-// layout, w1 - w0 <= kMaxBlockWords. sums[r * kTileFilters + c] holds, per
-// 64-bit lane i, the popcount for row 4 r + i and filter c.
-// Registers: 8 byte accumulators, the table, a filter's two broadcast
-// halves and two temporaries; the row vectors are memory operands (they
-// are in L1), so the loop is filter-outer within a word. 2 x 4 is the
-// largest tile that fits the 16 ymm registers without spills.
+// AVX2 tile: R groups of four rows (`group_words` words apart) x C
+// consecutive filters of the lane layout (starting at `filters`, which
+// points at a filter's lane; a filter group holds 4, so C is 2 or 4 and a
+// tile does not straddle groups), words [w0, w1), w1 - w0 <= kMaxBlockWords.
+// sums[r * C + c] holds, per 64-bit lane i, the popcount for row 4 r + i and
+// filter c.
+// Registers (2 x 4): 8 byte accumulators, the table, a filter's two
+// broadcast halves and two temporaries; the row vectors are memory operands
+// (they are in L1), so the loop is filter-outer within a word. GCC 12 keeps
+// more broadcasts live than that and spills three of the 2 x 4 tile's
+// accumulators (loop-carried loads and stores in the inner loop); the six of
+// a 3 x 2 tile ("wide") stay in registers. Wide tiles measured faster for
+// rows of 8 to kMaxBlockWords words (64 to 224 channels at kernel 3), 2 x 4
+// for shorter rows (16 to 32 channels, where the epilogue weighs more) and
+// for long rows (summed block by block).
 constexpr int64_t kTileVectors = 2;
 constexpr int64_t kTileFilters = 4;
-constexpr int64_t kLaneTilePositions = kTileVectors * kLanes;
+constexpr int64_t kWideVectors = 3;
+constexpr int64_t kWideFilters = 2;
 
-template <bool kAndNot>
+bool wide_tiles(int64_t words) { return words >= 8 && words <= kMaxBlockWords; }
+
+template <bool kAndNot, int64_t R, int64_t C>
 CTMQ_TARGET_AVX2 inline __attribute__((always_inline)) void tile_lanes(const uint64_t* rows,
                                                                        int64_t group_words,
                                                                        const uint64_t* filters,
                                                                        int64_t w0, int64_t w1,
                                                                        __m256i* sums) {
-  constexpr int64_t R = kTileVectors, C = kTileFilters;
   const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
                                          1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   __m256i acc[R][C];
@@ -529,8 +538,9 @@ CTMQ_TARGET_AVX2 inline __attribute__((always_inline)) void tile_lanes(const uin
     const uint64_t* f = filters + w * kGroupWords;
 #pragma GCC unroll 16
     for (int64_t c = 0; c < C; ++c) {
-      const __m256i flo = _mm256_set1_epi64x(static_cast<int64_t>(f[c]));
-      const __m256i fhi = _mm256_set1_epi64x(static_cast<int64_t>(f[kLanes + c]));
+      const uint64_t* fc = f + (c / kLanes) * group_words + c % kLanes;
+      const __m256i flo = _mm256_set1_epi64x(static_cast<int64_t>(fc[0]));
+      const __m256i fhi = _mm256_set1_epi64x(static_cast<int64_t>(fc[kLanes]));
 #pragma GCC unroll 16
       for (int64_t r = 0; r < R; ++r) {
         const auto* a = reinterpret_cast<const __m256i*>(rows + r * group_words + w * kGroupWords);
@@ -551,16 +561,17 @@ CTMQ_TARGET_AVX2 inline __attribute__((always_inline)) void tile_lanes(const uin
 
 // Rows longer than kMaxBlockWords: the tile block by block, its sums added
 // in memory (not inlined, so the short-row kernel keeps its registers).
-template <bool kAndNot>
+template <bool kAndNot, int64_t R, int64_t C>
 CTMQ_TARGET_AVX2 __attribute__((noinline)) void tile_lanes_long(const uint64_t* rows,
                                                                 int64_t group_words,
                                                                 const uint64_t* filters,
                                                                 int64_t words, __m256i* sums) {
-  constexpr int64_t n = kTileVectors * kTileFilters;
+  constexpr int64_t n = R * C;
   for (int64_t i = 0; i < n; ++i) sums[i] = _mm256_setzero_si256();
   for (int64_t w0 = 0; w0 < words; w0 += kMaxBlockWords) {
     __m256i part[n];
-    tile_lanes<kAndNot>(rows, group_words, filters, w0, std::min(words, w0 + kMaxBlockWords), part);
+    tile_lanes<kAndNot, R, C>(rows, group_words, filters, w0, std::min(words, w0 + kMaxBlockWords),
+                              part);
     for (int64_t i = 0; i < n; ++i) sums[i] = _mm256_add_epi64(sums[i], part[i]);
   }
 }
@@ -586,12 +597,12 @@ struct LaneEpilogue {
 // row vector whose four positions are not consecutive in one image (the
 // image edge, the end of the pass) is stored lane by lane. The output
 // addresses are worked out once per row tile, not per filter group.
-template <bool kAndNot, bool kLong>
+template <bool kAndNot, bool kLong, int64_t R, int64_t C>
 CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0,
                                  const uint64_t* filters, int64_t filter_groups, int64_t words,
                                  const LaneEpilogue& le) {
   const Epilogue& ep = *le.ep;
-  constexpr int64_t C = kTileFilters;
+  constexpr int64_t kTilePositions = R * kLanes;
   const int64_t group_words = words * kGroupWords;
   const int64_t npos = ep.npos, out_channels = ep.out_channels, total = ep.total;
   const int64_t image_floats = out_channels * npos;
@@ -601,26 +612,26 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
       std::max<int64_t>(1, kFilterBlockBytes / (group_words * static_cast<int64_t>(8)));
   for (int64_t g0 = 0; g0 < filter_groups; g0 += block) {
     const int64_t g1 = std::min(filter_groups, g0 + block);
-    for (int64_t r0 = 0; r0 < nrows; r0 += kLaneTilePositions) {
+    for (int64_t r0 = 0; r0 < nrows; r0 += kTilePositions) {
       const uint64_t* a = rows + (r0 / kLanes) * group_words;
       const int32_t* cls = ep.pos_class + p0 + r0;
       bool border = false;
-      for (int64_t i = 0; i < kLaneTilePositions; ++i) border |= cls[i] != 0;
+      for (int64_t i = 0; i < kTilePositions; ++i) border |= cls[i] != 0;
       // Per row vector: its output (filter 0) if its lanes are consecutive
       // in one image, else per lane (nullptr past `total`).
       // One division per tile; the lanes step through (image, position).
-      float* vector_out[kTileVectors];
-      float* lane_out[kTileVectors][kLanes];
+      float* vector_out[R];
+      float* lane_out[R][kLanes];
       // The border table's row of each position (signed coding).
-      const int32_t* border_row[kTileVectors][kLanes];
-      for (int64_t r = 0; r < kTileVectors; ++r)
+      const int32_t* border_row[R][kLanes];
+      for (int64_t r = 0; r < R; ++r)
         for (int64_t i = 0; i < kLanes; ++i)
           border_row[r][i] = ep.corr + cls[r * kLanes + i] * out_channels;
       {
         const int64_t m = p0 + r0;
         float* image = ep.out + (m / npos) * image_floats;
         int64_t q = m % npos;
-        for (int64_t r = 0; r < kTileVectors; ++r) {
+        for (int64_t r = 0; r < R; ++r) {
           vector_out[r] = q + kLanes <= npos ? image + q : nullptr;
           for (int64_t i = 0; i < kLanes; ++i) {
             lane_out[r][i] = m + r * kLanes + i < total ? image + q : nullptr;
@@ -632,14 +643,18 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
         }
       }
       for (int64_t g = g0; g < g1; ++g) {
-        __m256i sums[kTileVectors * C];
+        __m256i sums[R * C];
         if (kLong) {
-          tile_lanes_long<kAndNot>(a, group_words, filters + g * group_words, words, sums);
+          tile_lanes_long<kAndNot, R, C>(
+              a, group_words, filters + (g * C / kLanes) * group_words + (g * C) % kLanes, words,
+              sums);
         } else {
-          tile_lanes<kAndNot>(a, group_words, filters + g * group_words, 0, words, sums);
+          tile_lanes<kAndNot, R, C>(a, group_words,
+                                    filters + (g * C / kLanes) * group_words + (g * C) % kLanes, 0,
+                                    words, sums);
         }
 #pragma GCC unroll 4
-        for (int64_t r = 0; r < kTileVectors; ++r) {
+        for (int64_t r = 0; r < R; ++r) {
           if (p0 + r0 + r * kLanes >= total) break;
 #pragma GCC unroll 4
           for (int64_t c = 0; c < C; c += 2) {
@@ -695,18 +710,26 @@ CTMQ_TARGET_AVX2 void gemm_lanes(const uint64_t* rows, int64_t nrows, int64_t p0
   }
 }
 
+// filter_tiles: ceil(out_channels / C) for the tile shape that
+// wide_tiles(words) picks.
 void gemm_avx2(const uint64_t* rows, int64_t nrows, int64_t p0, const uint64_t* filters,
-               int64_t filter_groups, int64_t words, const LaneEpilogue& le) {
+               int64_t filter_tiles, int64_t words, const LaneEpilogue& le) {
+  constexpr int64_t R = kTileVectors, C = kTileFilters, WR = kWideVectors, WC = kWideFilters;
   const bool unsigned_coding = le.ep->coding == InputCoding::kUnsigned;
   const bool long_rows = words > kMaxBlockWords;
-  if (!unsigned_coding && !long_rows) {
-    gemm_lanes<false, false>(rows, nrows, p0, filters, filter_groups, words, le);
+  const bool wide = wide_tiles(words);
+  if (!unsigned_coding && wide) {
+    gemm_lanes<false, false, WR, WC>(rows, nrows, p0, filters, filter_tiles, words, le);
+  } else if (!unsigned_coding && !long_rows) {
+    gemm_lanes<false, false, R, C>(rows, nrows, p0, filters, filter_tiles, words, le);
   } else if (!unsigned_coding) {
-    gemm_lanes<false, true>(rows, nrows, p0, filters, filter_groups, words, le);
+    gemm_lanes<false, true, R, C>(rows, nrows, p0, filters, filter_tiles, words, le);
+  } else if (wide) {
+    gemm_lanes<true, false, WR, WC>(rows, nrows, p0, filters, filter_tiles, words, le);
   } else if (!long_rows) {
-    gemm_lanes<true, false>(rows, nrows, p0, filters, filter_groups, words, le);
+    gemm_lanes<true, false, R, C>(rows, nrows, p0, filters, filter_tiles, words, le);
   } else {
-    gemm_lanes<true, true>(rows, nrows, p0, filters, filter_groups, words, le);
+    gemm_lanes<true, true, R, C>(rows, nrows, p0, filters, filter_tiles, words, le);
   }
 }
 #endif  // CTMQ_BINARY_CONV_X86
@@ -878,7 +901,8 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
   p.row_words = avx2 ? wpf : wpf + 1;
   p.gather_words = wpf + 1;
 #ifdef CTMQ_BINARY_CONV_X86
-  const int64_t tile = avx2 ? kLaneTilePositions : kTileRows;
+  const bool wide = wide_tiles(wpf);
+  const int64_t tile = !avx2 ? kTileRows : wide ? kWideVectors * kLanes : kTileVectors * kLanes;
 #else
   const int64_t tile = kTileRows;
 #endif
@@ -937,11 +961,11 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
               nullptr, p.npos, s.pos_class.data(), s.corr.data(), s.rowpop.data()};
   const int64_t in_image = g.in_channels * height * width;
 #ifdef CTMQ_BINARY_CONV_X86
-  const int64_t filter_groups = ceil_div(g.out_channels, kTileFilters);
+  const int64_t filter_groups = ceil_div(g.out_channels, wide ? kWideFilters : kTileFilters);
   LaneEpilogue le{&ep, nullptr, nullptr};
   if (avx2) {
-    s.scale4.assign(filter_groups * kTileFilters * kLanes, 0.0f);
-    s.bias4.assign(filter_groups * kTileFilters * kLanes, 0.0f);
+    s.scale4.assign(round_up(g.out_channels, 4) * kLanes, 0.0f);
+    s.bias4.assign(round_up(g.out_channels, 4) * kLanes, 0.0f);
     for (int64_t o = 0; o < g.out_channels; ++o) {
       std::fill_n(s.scale4.begin() + o * kLanes, kLanes, scale[o]);
       std::fill_n(s.bias4.begin() + o * kLanes, kLanes, bias[o]);
