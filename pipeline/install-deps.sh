@@ -7,10 +7,10 @@ packages=(
   build-essential cmake ninja-build git clang-format
   clang libclang-rt-14-dev  # fuzz targets (pipeline/fuzz.sh): libFuzzer, ASan and UBSan runtimes
   libtorch-dev libopenmpi-dev openmpi-bin
-  libboost-program-options-dev libpng-dev zlib1g-dev
+  libboost-program-options-dev libpng-dev libturbojpeg0-dev zlib1g-dev
   googletest libgtest-dev libbenchmark-dev nlohmann-json3-dev
   slurmctld slurmd slurm-client munge
-  python3 python3-matplotlib python3-numpy python3-torch python3-torchvision
+  python3 python3-matplotlib python3-numpy python3-pil python3-torch python3-torchvision
   dataset-fashion-mnist
 )
 

@@ -1,5 +1,7 @@
-// ImageFolder trees (torchvision layout): ROOT/CLASS/*.png. Classes are the
-// subdirectories sorted by name; files are sorted by name within a class.
+// ImageFolder trees (torchvision layout): ROOT/CLASS/*.{png,jpg,jpeg}. Classes
+// are the subdirectories sorted by name; files are sorted by name within a
+// class. The extension (any case) selects the files; their signature decides
+// how each is decoded (image_file.h).
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -7,20 +9,21 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
-#include "ctmq/data/png_image.h"
+#include "ctmq/data/image_file.h"
 #include "ctmq/data/record_source.h"
 
 namespace ctmq::data {
 namespace fs = std::filesystem;
 namespace {
 
-bool is_png_name(const fs::path& p) {
+bool is_image_name(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png";
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
 // Bilinear resize with antialiasing (PIL-like), rounded back to uint8.
@@ -48,7 +51,9 @@ class ImageFolderSource : public RecordSource {
     CTMQ_CHECK(options.channels == 1 || options.channels == 3,
                "--channels " << options.channels << " is not supported; use 1 (gray) or 3 (RGB)");
     CTMQ_CHECK(fs::is_directory(root_),
-               "input " << root_ << " is not a directory; image-folder expects ROOT/CLASS/*.png");
+               "input " << root_
+                        << " is not a directory; image-folder expects ROOT/CLASS/*.png "
+                           "(or .jpg, .jpeg)");
     std::vector<fs::path> classes;
     for (const auto& entry : fs::directory_iterator(root_)) {
       if (entry.is_directory()) classes.push_back(entry.path());
@@ -58,7 +63,7 @@ class ImageFolderSource : public RecordSource {
     for (size_t c = 0; c < classes.size(); ++c) {
       std::vector<std::string> names;
       for (const auto& entry : fs::directory_iterator(classes[c])) {
-        if (entry.is_regular_file() && is_png_name(entry.path())) {
+        if (entry.is_regular_file() && is_image_name(entry.path())) {
           names.push_back(entry.path().filename().string());
         } else {
           ++skipped;
@@ -72,8 +77,10 @@ class ImageFolderSource : public RecordSource {
       class_names_.push_back(classes[c].filename().string());
     }
     if (skipped > 0)
-      CTMQ_WARN("image-folder " << root_ << ": ignored " << skipped << " non-PNG entries");
-    CTMQ_CHECK(!files_.empty(), "input " << root_ << " holds no CLASS/*.png files");
+      CTMQ_WARN("image-folder " << root_ << ": ignored " << skipped
+                                << " entries that are not .png, .jpg or .jpeg files");
+    CTMQ_CHECK(!files_.empty(),
+               "input " << root_ << " holds no CLASS/*.png, *.jpg or *.jpeg files");
     if (!options.class_names.empty()) {
       CTMQ_CHECK(options.class_names.size() == class_names_.size(),
                  "--class-names gives " << options.class_names.size() << " names but " << root_
@@ -88,7 +95,7 @@ class ImageFolderSource : public RecordSource {
     if (shape_.height == 0) {
       // The records take the first image's size: decided from its header
       // before anything is allocated.
-      read_png_size(path_of(0), shape_.height, shape_.width);
+      read_image_size(path_of(0), shape_.height, shape_.width);
       CTMQ_CHECK(fits_in_a_record(shape_),
                  "image " << path_of(0) << " (the first in its folder, which sets the record size) "
                           << "claims " << shape_.width << " x " << shape_.height << " px with "
@@ -116,12 +123,13 @@ class ImageFolderSource : public RecordSource {
   void read(SourceRecord& record) override {
     CTMQ_ASSERT(next_ < count());
     const std::string path = path_of(next_);
+    const std::string bytes = read_file(path);
     if (policy_ == SizePolicy::kReject) {  // refuse before decoding
       int64_t height = 0, width = 0;
-      read_png_size(path, height, width);
+      read_image_size_bytes(bytes, path, height, width);
       CTMQ_CHECK(height == shape_.height && width == shape_.width, mismatch(path, height, width));
     }
-    DecodedImage image = decode_png(path, shape_.channels);
+    DecodedImage image = decode_image_bytes(bytes, path, shape_.channels);
     record.label = labels_[static_cast<size_t>(next_)];
     if (image.height == shape_.height && image.width == shape_.width) {
       record.pixels = std::move(image.pixels);

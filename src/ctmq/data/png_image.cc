@@ -96,8 +96,13 @@ void read_png_size(const std::string& path, int64_t& height, int64_t& width) {
   std::string bytes(33, '\0');  // signature + IHDR chunk
   in.read(bytes.data(), 33);
   bytes.resize(static_cast<size_t>(in.gcount()));
+  read_png_size_bytes(bytes, path, height, width);
+}
+
+void read_png_size_bytes(const std::string& bytes, const std::string& path, int64_t& height,
+                         int64_t& width) {
   check_signature(bytes, path);
-  CTMQ_CHECK(bytes.size() == 33 && bytes.compare(12, 4, "IHDR") == 0,
+  CTMQ_CHECK(bytes.size() >= 33 && bytes.compare(12, 4, "IHDR") == 0,
              "image " << path << " is not a valid PNG (no IHDR chunk)");
   auto be32 = [&](size_t at) {
     const auto* b = reinterpret_cast<const unsigned char*>(bytes.data() + at);

@@ -5,20 +5,18 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
+
+#include "ctmq/data/decoded_image.h"
 
 namespace ctmq::data {
-
-struct DecodedImage {
-  int64_t channels = 0;  // as requested: 1 or 3
-  int64_t height = 0;
-  int64_t width = 0;
-  std::vector<uint8_t> pixels;  // planar CHW
-};
 
 // Width and height from the PNG header (reads the file's first bytes only).
 // Throws ctmq::Error naming `path` when it is not a PNG.
 void read_png_size(const std::string& path, int64_t& height, int64_t& width);
+
+// Same, from the file's bytes (at least its first 33) already in memory.
+void read_png_size_bytes(const std::string& bytes, const std::string& path, int64_t& height,
+                         int64_t& width);
 
 // Decodes `path` to 8-bit `channels` (1 or 3). Conversions, as PIL's
 // convert() does for torchvision: palette -> RGB; 1/2/4-bit gray -> 8-bit;

@@ -28,7 +28,7 @@ struct SourceOptions {
   SourceKind kind = SourceKind::kIdx;
   // idx: the images file and the labels file (either order; gzipped or not).
   // cifar10/cifar100: the binary batch files, in order.
-  // image-folder: one root directory holding CLASS/*.png.
+  // image-folder: one root directory holding CLASS/*.png, *.jpg, *.jpeg.
   std::vector<std::string> inputs;
   // Replaces the default class names (IDX: "0".."K-1"; CIFAR: batches.meta.txt
   // or fine_label_names.txt next to the first batch when present).

@@ -1,0 +1,124 @@
+#include "ctmq/data/jpeg_image.h"
+
+#include <turbojpeg.h>
+
+#include <memory>
+
+#include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
+
+namespace ctmq::data {
+namespace {
+
+struct HandleDeleter {
+  void operator()(void* handle) const { tjDestroy(handle); }
+};
+using Handle = std::unique_ptr<void, HandleDeleter>;
+
+Handle open_decompressor() {
+  Handle handle(tjInitDecompress());
+  CTMQ_CHECK(handle != nullptr,
+             "libjpeg-turbo cannot start a decompressor: " << tjGetErrorStr2(nullptr));
+  return handle;
+}
+
+void check_signature(const std::string& bytes, const std::string& path) {
+  CTMQ_CHECK(has_jpeg_signature(bytes),
+             "image " << path
+                      << " is not a JPEG file (bad signature); remove it or convert it to "
+                         "JPEG or PNG");
+}
+
+const unsigned char* data_of(const std::string& bytes) {
+  return reinterpret_cast<const unsigned char*>(bytes.data());
+}
+
+struct Header {
+  int width = 0;
+  int height = 0;
+  int colorspace = 0;  // TJCS_*
+};
+
+Header read_header(tjhandle handle, const std::string& bytes, const std::string& path) {
+  check_signature(bytes, path);
+  Header h;
+  int subsampling = 0;
+  CTMQ_CHECK(tjDecompressHeader3(handle, data_of(bytes), bytes.size(), &h.width, &h.height,
+                                 &subsampling, &h.colorspace) == 0,
+             "image " << path << " is not a valid JPEG (libjpeg-turbo: " << tjGetErrorStr2(handle)
+                      << "); remove or replace it");
+  return h;
+}
+
+}  // namespace
+
+bool has_jpeg_signature(const std::string& bytes) {
+  return bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+         static_cast<unsigned char>(bytes[1]) == 0xD8 &&
+         static_cast<unsigned char>(bytes[2]) == 0xFF;
+}
+
+void read_jpeg_size_bytes(const std::string& bytes, const std::string& path, int64_t& height,
+                          int64_t& width) {
+  Handle handle = open_decompressor();
+  const Header h = read_header(handle.get(), bytes, path);
+  height = h.height;
+  width = h.width;
+}
+
+DecodedImage decode_jpeg_bytes(const std::string& bytes, const std::string& path,
+                               int64_t channels) {
+  CTMQ_ASSERT(channels == 1 || channels == 3);
+  Handle handle = open_decompressor();
+  const Header h = read_header(handle.get(), bytes, path);
+  const bool cmyk = h.colorspace == TJCS_CMYK || h.colorspace == TJCS_YCCK;
+  const bool gray = h.colorspace == TJCS_GRAY;
+  const int format = gray ? TJPF_GRAY : (cmyk ? TJPF_CMYK : TJPF_RGB);
+  const int source_channels = tjPixelSize[format];
+  const size_t plane = static_cast<size_t>(h.width) * static_cast<size_t>(h.height);
+  // Bounded memory: a (possibly hostile) header may claim up to 65535^2 px.
+  CTMQ_CHECK(static_cast<double>(plane) * source_channels <= double{1 << 30},
+             "image " << path << " is not a valid JPEG (libjpeg-turbo: image too large, " << h.width
+                      << " x " << h.height << " px, over 1 GiB decoded); "
+                      << "remove or replace it");
+  std::vector<uint8_t> interleaved(plane * source_channels);
+  // Warnings (truncated data, corrupt entropy-coded segments, which libjpeg
+  // would paper over with grey) stop the decode and count as errors.
+  const int status =
+      tjDecompress2(handle.get(), data_of(bytes), bytes.size(), interleaved.data(), h.width,
+                    0 /* pitch: width * pixel size */, h.height, format, TJFLAG_STOPONWARNING);
+  CTMQ_CHECK(status == 0, "image " << path << " is not a valid JPEG (libjpeg-turbo: "
+                                   << tjGetErrorStr2(handle.get()) << "); remove or replace it");
+
+  DecodedImage image;
+  image.channels = channels;
+  image.height = h.height;
+  image.width = h.width;
+  image.pixels.resize(plane * channels);
+  const uint8_t* in = interleaved.data();
+  uint8_t* out = image.pixels.data();
+  for (size_t p = 0; p < plane; ++p, in += source_channels) {
+    if (gray) {
+      for (int64_t c = 0; c < channels; ++c) out[c * plane + p] = in[0];
+      continue;
+    }
+    int rgb[3];
+    if (cmyk) {  // inverted (Adobe) CMYK: stored C' = 255 - C; R = C' K' / 255 rounded
+      for (int c = 0; c < 3; ++c) rgb[c] = (in[c] * in[3] + 127) / 255;
+    } else {
+      for (int c = 0; c < 3; ++c) rgb[c] = in[c];
+    }
+    if (channels == 3) {
+      for (int c = 0; c < 3; ++c) out[c * plane + p] = static_cast<uint8_t>(rgb[c]);
+    } else {
+      out[p] = static_cast<uint8_t>((299 * rgb[0] + 587 * rgb[1] + 114 * rgb[2] + 500) / 1000);
+    }
+  }
+  return image;
+}
+
+DecodedImage decode_jpeg(const std::string& path, int64_t channels) {
+  return decode_jpeg_bytes(read_file(path), path, channels);
+}
+
+}  // namespace ctmq::data

@@ -1,0 +1,42 @@
+// JPEG decoding with libjpeg-turbo's TurboJPEG API (the only file that
+// includes <turbojpeg.h> in the library). Baseline and progressive files load,
+// in every colour space libjpeg reads: gray, YCbCr (and RGB), CMYK and YCCK.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ctmq/data/decoded_image.h"
+
+namespace ctmq::data {
+
+// True when `bytes` start with a JPEG's SOI marker and the next marker's
+// 0xFF (FF D8 FF).
+bool has_jpeg_signature(const std::string& bytes);
+
+// Width and height from the JPEG's frame header (the whole file's bytes, as
+// markers such as EXIF may come before it). Throws ctmq::Error naming `path`
+// when the bytes are not a JPEG or the header is corrupt.
+void read_jpeg_size_bytes(const std::string& bytes, const std::string& path, int64_t& height,
+                          int64_t& width);
+
+// Decodes a JPEG to 8-bit `channels` (1 or 3), as PIL's convert() does for
+// torchvision: gray -> RGB replicates; RGB -> gray is
+// (299 R + 587 G + 114 B) / 1000 rounded (the PNG decoder's formula, applied
+// to the decoded RGB); CMYK and YCCK -> RGB with Adobe's inverted-CMYK
+// convention (the stored values are 255 - ink, which is what Photoshop and
+// Pillow write): R = round(C' * K' / 255) for stored C', K', and likewise G
+// from M', B from Y' (Pillow's own CMYK -> RGB gives the same bytes). DCT and
+// chroma upsampling are libjpeg's defaults (accurate integer DCT, smooth
+// upsampling), as in Pillow. EXIF orientation is ignored (docs/choices.md,
+// Data): the pixels come out in stored order, as torchvision's ImageFolder
+// loader gives them.
+// Throws ctmq::Error naming `path` for anything that is not a complete, valid
+// JPEG: bad signature, corrupt markers or entropy-coded data, truncated files
+// (libjpeg-turbo's warnings are errors here), or an image over 1 GiB decoded.
+DecodedImage decode_jpeg_bytes(const std::string& bytes, const std::string& path, int64_t channels);
+
+// Same, reading the file.
+DecodedImage decode_jpeg(const std::string& path, int64_t channels);
+
+}  // namespace ctmq::data
