@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# JPEG image folders through ctmq-shard: real Fashion-MNIST test images written
+# by Debian's Pillow (/usr/bin/python3) as a torchvision-style tree, mixed PNG
+# and JPEG (gray, RGB, CMYK, progressive; .jpg, .JPEG, .jpeg; one .jpg that is
+# really a PNG; one file that is no image):
+#  1. the tree shards with the right count and class names and --check passes;
+#  2. a truncated JPEG and a .jpg holding garbage are each refused, naming the
+#     file and the input record, and no manifest is written.
+set -euo pipefail
+bin=${CTMQ_BIN_DIR:?set CTMQ_BIN_DIR to the build directory}
+mnist=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+shard=$bin/ctmq-shard
+fail() { echo "FAIL: $*" >&2; exit 1; }
+py=/usr/bin/python3  # Debian's, with PIL (python3-pil)
+
+expect_error() {  # expect_error WHAT PATTERN CMD...: non-zero exit, PATTERN in stderr
+  local what=$1 pattern=$2
+  shift 2
+  if "$@" >"$work/out.txt" 2>"$work/err.txt"; then fail "$what: exit 0"; fi
+  grep -q -- "$pattern" "$work/err.txt" || { cat "$work/err.txt" >&2; fail "$what: no '$pattern'"; }
+  echo "ok: $what -> $(grep -m1 error "$work/err.txt")"
+}
+json_field() { $py -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+# 1. Classes 0, 1, 2 of the test split, 6 images each, in six forms.
+$py - "$mnist" "$work/tree" <<'PY'
+import gzip, os, sys
+from PIL import Image
+mnist, root = sys.argv[1:3]
+images = gzip.open(os.path.join(mnist, "t10k-images-idx3-ubyte.gz")).read()[16:]
+labels = gzip.open(os.path.join(mnist, "t10k-labels-idx1-ubyte.gz")).read()[8:]
+names = ["T-shirt", "Trouser", "Pullover"]
+seen = {c: 0 for c in range(3)}
+for i, c in enumerate(labels):
+    if c > 2 or seen[c] == 6:
+        continue
+    k = seen[c]
+    seen[c] += 1
+    im = Image.frombytes("L", (28, 28), images[i * 784:(i + 1) * 784])
+    d = os.path.join(root, names[c])
+    os.makedirs(d, exist_ok=True)
+    if k == 0:
+        im.save(os.path.join(d, f"{k}.png"))
+        im.save(os.path.join(d, f"{k}-copy.jpg"), quality=95)
+    elif k == 1:
+        im.save(os.path.join(d, f"{k}.jpg"), quality=50)
+    elif k == 2:
+        Image.merge("RGB", (im, im, im)).save(os.path.join(d, f"{k}.JPEG"), "JPEG", quality=90)
+    elif k == 3:
+        im.save(os.path.join(d, f"{k}.jpeg"), quality=75, progressive=True)
+    elif k == 4:
+        Image.merge("CMYK", (im, im, im, im)).save(os.path.join(d, f"{k}.jpg"), quality=90)
+    else:
+        im.save(os.path.join(d, f"{k}.jpg"), format="PNG")  # a PNG by its signature
+open(os.path.join(root, names[0], "notes.txt"), "w").write("not an image")
+PY
+"$shard" --format image-folder --input "$work/tree" --channels 1 --records-per-shard 7 \
+  --output "$work/out"
+[[ $(json_field "$work/out/manifest.json" count) == 21 ]] || fail "count (18 images + 3 copies)"
+[[ $(json_field "$work/out/manifest.json" class_names) == "['Pullover', 'T-shirt', 'Trouser']" ]] \
+  || fail "class names"
+"$shard" --check "$work/out/manifest.json"
+echo "ok: 21 records from a mixed PNG + JPEG tree, --check passes"
+
+# 2. Bad files, each refused by name and record with no manifest.
+cp -r "$work/tree" "$work/bad"
+size=$(stat -c %s "$work/tree/Trouser/1.jpg")
+head -c $((size - 100)) "$work/tree/Trouser/1.jpg" >"$work/bad/Trouser/1.jpg"  # cut in the scan
+expect_error "truncated JPEG" "Trouser/1.jpg is not a valid JPEG (libjpeg-turbo: .*input record 16" \
+  "$shard" --format image-folder --input "$work/bad" --channels 1 --output "$work/bad-out"
+[[ ! -e $work/bad-out/manifest.json ]] || fail "manifest after a truncated JPEG"
+cp "$work/tree/Trouser/1.jpg" "$work/bad/Trouser/1.jpg"
+printf 'garbage' >"$work/bad/Pullover/3.jpeg"
+expect_error "garbage .jpeg" "Pullover/3.jpeg is not a PNG or JPEG file.*input record 4" \
+  "$shard" --format image-folder --input "$work/bad" --channels 1 --output "$work/bad-out2"
+[[ ! -e $work/bad-out2/manifest.json ]] || fail "manifest after a garbage JPEG"
+echo "PASS"
