@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# ImageNet-style folders (torchvision ImageFolder: ROOT/{train,val}/CLASS/*.png)
+# ImageNet-style folders (torchvision ImageFolder: ROOT/{train,val}/CLASS/*.{png,jpg,jpeg})
 # -> ctmq shards, resized to a fixed size.
 #
 # NOT RUN on ImageNet here (no copy on the development machine); only on a tiny
-# PNG tree made by tests/integration/shard_fashion_mnist.sh. ImageNet ships
-# JPEG: convert it to PNG first (ctmq decodes PNG only, with libpng).
+# PNG tree made by tests/integration/shard_fashion_mnist.sh. ImageNet's JPEG
+# files are read as they are (libjpeg-turbo; tests/integration/shard_jpeg.sh).
 # Memory stays bounded (one image at a time); for ~1.28 M images use --slurm N
 # with N of 64 or more (each task converts a contiguous range of shards).
 #

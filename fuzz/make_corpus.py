@@ -124,6 +124,26 @@ def png_seeds(images):
         write("png", name + "-rgb", b"\0" + data)
 
 
+def jpeg_seeds(images):
+    """Fashion-MNIST images as JPEG in every colour space and coding mode the
+    decoder handles, written by Pillow (libjpeg-turbo)."""
+    import io
+    from PIL import Image
+    im = [Image.frombytes("L", (28, 28), images[i % len(images)]) for i in range(4)]
+    rgb = Image.merge("RGB", im[0:3])
+    seeds = {
+        "gray-q90": (im[0], dict(quality=90)),
+        "rgb-q50": (rgb, dict(quality=50)),
+        "rgb-progressive-q75": (rgb, dict(quality=75, progressive=True)),
+        "cmyk-q90": (Image.merge("CMYK", im[0:4]), dict(quality=90)),
+    }
+    for name, (image, options) in seeds.items():
+        out = io.BytesIO()
+        image.save(out, format="JPEG", **options)
+        write("jpeg", name + "-gray", b"\1" + out.getvalue())
+        write("jpeg", name + "-rgb", b"\0" + out.getvalue())
+
+
 def shard_seeds():
     with open(os.path.join(SHARDS, "shard-00000.ctmq"), "rb") as f:
         header = bytearray(f.read(64))
@@ -217,6 +237,7 @@ def main():
     idx_seeds(images, labels)
     cifar_seeds(images, labels)
     png_seeds(images)
+    jpeg_seeds(images)
     shard_seeds()
     manifest_seeds()
     config_seeds()
