@@ -45,7 +45,7 @@ int run(int argc, char** argv) {
      "input kind: idx | cifar10 | cifar100 | image-folder")
     ("input", po::value<std::vector<std::string>>()->composing(),
      "input file or directory (repeat): idx: images and labels files (.gz or not); "
-     "cifar*: the binary batches in order; image-folder: ROOT holding CLASS/*.png")
+     "cifar*: the binary batches in order; image-folder: ROOT holding CLASS/*.png, *.jpg, *.jpeg")
     ("output", po::value<std::string>(), "output directory (must not hold a manifest yet)")
     ("class-names", po::value<std::string>()->default_value(""),
      "comma-separated class names (default: from the input, or 0..K-1)")
