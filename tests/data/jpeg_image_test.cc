@@ -249,10 +249,22 @@ TEST_F(JpegImageTest, GarbageAndCorruptHeadersAreRefusedByName) {
   std::string bytes = read_bytes(dir() + "/gray_q90.jpg");
   const size_t sof = bytes.find("\xFF\xC0");
   ASSERT_NE(sof, std::string::npos);
+  std::string huge = bytes;
   bytes[sof + 4] = '\x01';  // sample precision 1 bit: invalid
   write_bytes(path, bytes);
   const std::string message = error_of([&] { decode_jpeg(path, 1); });
   EXPECT_NE(message.find(path + " is not a valid JPEG"), std::string::npos) << message;
+
+  // A frame header claiming 65000 x 65000 px is refused before allocating.
+  for (size_t at : {sof + 5, sof + 7}) huge.replace(at, 2, "\xFD\xE8");
+  write_bytes(path, huge);
+  int64_t height = 0, width = 0;
+  read_image_size(path, height, width);
+  EXPECT_EQ(height, 65000);
+  EXPECT_EQ(width, 65000);
+  const std::string too_large = error_of([&] { decode_jpeg(path, 1); });
+  EXPECT_NE(too_large.find(path), std::string::npos) << too_large;
+  EXPECT_NE(too_large.find("over 1 GiB decoded"), std::string::npos) << too_large;
 }
 
 TEST_F(JpegImageTest, AMixedPngAndJpegFolderReadsWithLabelsAndSizePolicy) {
