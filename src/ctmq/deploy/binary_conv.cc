@@ -420,11 +420,15 @@ struct LaneWriter {
 // position m % npos of image m / npos; the padded images lie image_bytes
 // apart), so a chunk and a tile may span images: tiles stay full on small
 // images. Positions past `total` get zero rows; rowpop[i] = popcount of row i.
+// kK, kSpan > 0: the kernel size and span fixed at compile time (3 x 3
+// kernels with 8, 16 or 32 channels), so the loops unroll and the
+// LaneWriter's fill states fold to constants; 0: taken from p and img.
+template <int64_t kK, int64_t kSpan>
 CTMQ_TARGET_AVX2 void gather_lanes_bytes(const PaddedImage& img, const Plan& p, int64_t total,
                                          int64_t p0, int64_t nrows, uint64_t* rows,
                                          int32_t* rowpop) {
-  const int64_t k = p.kernel, words = p.row_words;
-  const int64_t span = k * img.tap_bytes;
+  const int64_t k = kK > 0 ? kK : p.kernel, words = p.row_words;
+  const int64_t span = kSpan > 0 ? kSpan : k * img.tap_bytes;
   const int64_t row_bytes = img.width * img.tap_bytes;
   const int64_t first = p0 % p.npos;
   int64_t oy = first / p.out_w, ox = first % p.out_w;
@@ -439,9 +443,11 @@ CTMQ_TARGET_AVX2 void gather_lanes_bytes(const PaddedImage& img, const Plan& p, 
     }
     const int64_t origin = oy * p.stride * row_bytes + ox * p.stride * img.tap_bytes;
     LaneWriter out{group};
+#pragma GCC unroll 4
     for (int64_t ky = 0; ky < k; ++ky) {
       const uint8_t* src_lo = image_lo + origin + ky * row_bytes;
       const uint8_t* src_hi = image_hi + origin + ky * row_bytes;
+#pragma GCC unroll 4
       for (int64_t b = 0; b < span; b += 8) {
         uint64_t l, h;
         std::memcpy(&l, src_lo + b, 8);
@@ -1001,6 +1007,11 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
     auto* lo = reinterpret_cast<uint8_t*>(s.padded_lo.data());
     auto* hi = reinterpret_cast<uint8_t*>(s.padded_hi.data());
     const PaddedImage img{lo, hi, padded_w, tap_bytes, image_bytes};
+    auto* gather = g.kernel != 3    ? gather_lanes_bytes<0, 0>
+                   : tap_bytes == 1 ? gather_lanes_bytes<3, 3>
+                   : tap_bytes == 2 ? gather_lanes_bytes<3, 6>
+                   : tap_bytes == 4 ? gather_lanes_bytes<3, 12>
+                                    : gather_lanes_bytes<0, 0>;
     for (int64_t n0 = 0; n0 < batch; n0 += pass_images) {
       const int64_t images = std::min(pass_images, batch - n0);
       for (int64_t i = 0; i < images; ++i) {
@@ -1021,7 +1032,7 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
       ep.total = images * p.npos;
       for (int64_t m0 = 0; m0 < ep.total; m0 += chunk) {
         const int64_t nrows = std::min(chunk, round_up(ep.total - m0, tile));
-        gather_lanes_bytes(img, p, ep.total, m0, nrows, s.rows.data(), s.rowpop.data());
+        gather(img, p, ep.total, m0, nrows, s.rows.data(), s.rowpop.data());
         gemm_avx2(s.rows.data(), nrows, m0, nibble_filters_.data(), filter_groups, wpf, le);
       }
     }
