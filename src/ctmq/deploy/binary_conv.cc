@@ -1011,6 +1011,7 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
                    : tap_bytes == 1 ? gather_lanes_bytes<3, 3>
                    : tap_bytes == 2 ? gather_lanes_bytes<3, 6>
                    : tap_bytes == 4 ? gather_lanes_bytes<3, 12>
+                   : tap_bytes == 8 ? gather_lanes_bytes<3, 24>
                                     : gather_lanes_bytes<0, 0>;
     for (int64_t n0 = 0; n0 < batch; n0 += pass_images) {
       const int64_t images = std::min(pass_images, batch - n0);
