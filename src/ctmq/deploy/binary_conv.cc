@@ -1007,12 +1007,13 @@ void PackedBinaryConv::forward(const float* input, int64_t batch, int64_t height
     auto* lo = reinterpret_cast<uint8_t*>(s.padded_lo.data());
     auto* hi = reinterpret_cast<uint8_t*>(s.padded_hi.data());
     const PaddedImage img{lo, hi, padded_w, tap_bytes, image_bytes};
-    auto* gather = g.kernel != 3    ? gather_lanes_bytes<0, 0>
-                   : tap_bytes == 1 ? gather_lanes_bytes<3, 3>
-                   : tap_bytes == 2 ? gather_lanes_bytes<3, 6>
-                   : tap_bytes == 4 ? gather_lanes_bytes<3, 12>
-                   : tap_bytes == 8 ? gather_lanes_bytes<3, 24>
-                                    : gather_lanes_bytes<0, 0>;
+    auto* gather = g.kernel != 3     ? gather_lanes_bytes<0, 0>
+                   : tap_bytes == 1  ? gather_lanes_bytes<3, 3>
+                   : tap_bytes == 2  ? gather_lanes_bytes<3, 6>
+                   : tap_bytes == 4  ? gather_lanes_bytes<3, 12>
+                   : tap_bytes == 8  ? gather_lanes_bytes<3, 24>
+                   : tap_bytes == 16 ? gather_lanes_bytes<3, 48>
+                                     : gather_lanes_bytes<0, 0>;
     for (int64_t n0 = 0; n0 < batch; n0 += pass_images) {
       const int64_t images = std::min(pass_images, batch - n0);
       for (int64_t i = 0; i < images; ++i) {
