@@ -11,6 +11,7 @@
 # Default OUT_DIR: shards/cifar10 under the repository. Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/common.sh
 source "$here/common.sh"
 if ! split_recipe_args "$@"; then sed -n '2,13p' "$0"; exit 2; fi
 cifar=$RECIPE_INPUT

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the data-prep recipes (sourced, not run).
 #
 # find_ctmq_shard: sets CTMQ_SHARD to the ctmq-shard executable, from
@@ -68,10 +69,14 @@ split_recipe_args() {
     esac
   done
   (( ${#positional[@]} >= 1 )) || return 2
+  # An output, read by the recipes that source this file.
+  # shellcheck disable=SC2034
   RECIPE_INPUT=${positional[0]}
   parse_common_flags "${flags[@]}" "${positional[@]:1}"
 }
 
+# ARRAY, SLURM and OUT_DIR are outputs, read by the recipes that source this file.
+# shellcheck disable=SC2034
 parse_common_flags() {
   ARRAY=0
   SLURM=0

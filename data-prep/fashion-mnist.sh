@@ -14,6 +14,7 @@
 # Takes a few seconds per split on one core.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/common.sh
 source "$here/common.sh"
 if ! parse_common_flags "$@"; then sed -n '2,16p' "$0"; exit 0; fi
 OUT_DIR=${OUT_DIR:-$(cd "$here/.." && pwd)/shards/fashion-mnist}

@@ -13,6 +13,7 @@
 # Default OUT_DIR: shards/imagenet under the repository. Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/common.sh
 source "$here/common.sh"
 if ! split_recipe_args "$@"; then sed -n '2,15p' "$0"; exit 2; fi
 root=$RECIPE_INPUT

@@ -44,14 +44,14 @@ ctmq_ini_get() {
 # ctmq_read_plan FILE: fills the arrays PLAN_NAME, PLAN_W, PLAN_A, PLAN_EPOCHS,
 # PLAN_INIT, PLAN_ROLE, PLAN_CYCLE (index = position in the chain).
 ctmq_read_plan() {
-  local file=$1 index name cycle step w a epochs init role
+  local file=$1 index name cycle w a epochs init role
   PLAN_NAME=() PLAN_W=() PLAN_A=() PLAN_EPOCHS=() PLAN_INIT=() PLAN_ROLE=() PLAN_CYCLE=()
   if [[ -n ${CTMQ_BIN:-} ]]; then  # its checksum and form, before anything acts on it
     "$CTMQ_BIN/ctmq-plan" --verify "$file" || ctmq_die "$file is refused (see above)"
   fi
   [[ $(head -1 "$file") == "# ctmq plan version 1"* ]] ||
     ctmq_die "$file is not a version-1 ctmq plan; regenerate it with ctmq-plan"
-  while IFS=$'\t' read -r index name cycle step w a epochs init role; do
+  while IFS=$'\t' read -r index name cycle _ w a epochs init role; do  # _: the step column
     [[ $index == \#* || $index == index || -z $index ]] && continue
     PLAN_NAME+=("$name") PLAN_W+=("$w") PLAN_A+=("$a") PLAN_EPOCHS+=("$epochs")
     PLAN_INIT+=("$init") PLAN_ROLE+=("$role") PLAN_CYCLE+=("$cycle")

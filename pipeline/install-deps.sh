@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build git clang-format
+  shellcheck  # pipeline/check-shell.sh
   clang libclang-rt-14-dev  # fuzz targets (pipeline/fuzz.sh): libFuzzer, ASan and UBSan runtimes
   libtorch-dev libopenmpi-dev openmpi-bin
   libboost-program-options-dev libpng-dev libturbojpeg0-dev zlib1g-dev

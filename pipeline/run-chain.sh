@@ -14,6 +14,7 @@
 # RUN_DIR/logs/STAGE.{train,eval}.log. Ends with a table of every stage's top-1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/common.sh
 source "$here/common.sh"
 usage() { sed -n '2,15p' "$0"; }
 [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }

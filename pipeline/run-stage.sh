@@ -20,6 +20,7 @@ set -euo pipefail
 preempted_by=''
 trap 'preempted_by=USR1' USR1
 trap 'preempted_by=TERM' TERM
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 (($# >= 3)) || { sed -n '2,17p' "$0"; exit 2; }
 what=$1 run=$2 stage=$3

@@ -5,6 +5,7 @@
 # eval-wKaK.json: the same weights, no training).
 # Usage: pipeline/summarize.sh RUN_DIR
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 run=${1:?usage: summarize.sh RUN_DIR}
 [[ -f $run/plan.tsv ]] || ctmq_die "$run/plan.tsv not found; is $run a run directory?"

@@ -40,6 +40,7 @@ done
 [[ -f $config ]] || ctmq_die "config $config does not exist"
 [[ -f $site ]] || ctmq_die "site settings $site do not exist; copy slurm/site.conf and pass --site"
 site=$(cd "$(dirname "$site")" && pwd)/$(basename "$site")
+# shellcheck source=SCRIPTDIR/site.conf
 source "$site"
 [[ ${LAUNCHER:-} == srun || ${LAUNCHER:-} == mpirun ]] ||
   ctmq_die "$site: LAUNCHER must be srun or mpirun, found '${LAUNCHER:-}'"

@@ -6,7 +6,8 @@
 set -uo pipefail
 what=${1:-all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
+# shellcheck source=SCRIPTDIR/setup.sh
 source bench/gpu/setup.sh
 t0=$(date +%s)
 ctmq_gpu_configure -DCTMQ_BUILD_TESTS=OFF || exit 1
@@ -32,7 +33,8 @@ batch = 256
 device = cuda
 INI
   for stage in "c0-fp 32 32 none" "c1-w1a1 1 1 c0-fp"; do
-    set -- $stage
+    read -ra fields <<<"$stage"
+    set -- "${fields[@]}"
     s0=$(date +%s.%N)
     CTMQ_BIN_DIR=$bin "$bin/ctmq-train" --config "$run.ini" --run-dir "$run" --stage "$1" \
       --w-bits "$2" --a-bits "$3" --epochs 2 --init "$4" >"$out/train-$1.log" 2>&1

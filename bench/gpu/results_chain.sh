@@ -5,7 +5,8 @@
 # under .carry/. Usage: bash bench/gpu/results_chain.sh
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
+# shellcheck source=SCRIPTDIR/setup.sh
 source bench/gpu/setup.sh
 ctmq_gpu_configure -DCTMQ_BUILD_TESTS=OFF -DCTMQ_BUILD_BENCH=OFF || exit 1
 cmake --build build-gpu -j 16 --target ctmq-shard ctmq-plan ctmq-train ctmq-eval \

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the GPU scripts: unpacks the Debian packages carried in
 # .carry/debs (nlohmann-json3-dev, libboost1.74-dev,
 # libboost-program-options1.74-dev: the GPU image has Boost headers but no

@@ -83,7 +83,7 @@ local_slurm_stop() {
   for name in slurmd slurmctld munged; do
     [[ -f $dir/$name.pid ]] || continue
     pid=$(cat "$dir/$name.pid")
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null || continue
+    if [[ -z $pid ]] || ! kill "$pid" 2>/dev/null; then continue; fi
     for ((i = 0; i < 50; ++i)); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.2

@@ -10,7 +10,6 @@
 set -euo pipefail
 src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${CTMQ_BIN_DIR:-$src/build}
-fmnist=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 python=${CTMQ_PYTHON:-/usr/bin/python3}
 
 for exe in ctmq-shard ctmq-plan ctmq-train ctmq-eval; do

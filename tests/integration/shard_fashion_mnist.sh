@@ -37,7 +37,7 @@ bash "$src/data-prep/fashion-mnist.sh" "$work/one"
 [[ $(json_field "$work/one/train/manifest.json" count) == 60000 ]] || fail "train count"
 [[ $(json_field "$work/one/test/manifest.json" count) == 10000 ]] || fail "test count"
 [[ $(json_field "$work/one/train/manifest.json" class_names) == *"Ankle boot"* ]] || fail "names"
-ls "$work/one/train"/shard-*.ctmq | wc -l | grep -qx 12 || fail "12 train shards expected"
+find "$work/one/train" -maxdepth 1 -name 'shard-*.ctmq' | wc -l | grep -qx 12 || fail "12 train shards expected"
 
 # 2. A 4-task array, then merge: identical manifests (byte for byte) and shards.
 bash "$src/data-prep/fashion-mnist.sh" --array-count 4 "$work/array"

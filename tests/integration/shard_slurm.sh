@@ -26,7 +26,11 @@ for ((i = 0; i < 300; ++i)); do
   [[ -z $(squeue -h -o %i) ]] && break
   sleep 1
 done
-[[ -z $(squeue -h -o %i) ]] && echo "all shard jobs finished after ~${i} s" || fail "jobs still queued after 300 s"
+if [[ -z $(squeue -h -o %i) ]]; then
+  echo "all shard jobs finished after ~${i} s"
+else
+  fail "jobs still queued after 300 s"
+fi
 
 bash "$src/data-prep/fashion-mnist.sh" "$work/one"
 for split in train test; do
