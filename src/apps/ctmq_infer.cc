@@ -51,7 +51,7 @@ class ShardImages : public Images {
   ctmq::data::ShardDataset data_;
 };
 
-// A folder of CLASS/*.png, read in order through ctmq-shard's image-folder
+// A folder of CLASS/*.png or *.jpg, read in order through ctmq-shard's image-folder
 // source (labels: the class folders in sorted order, as ctmq-shard gives them).
 class FolderImages : public Images {
  public:
@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
     options.add_options()("model", po::value(&model_path)->required(), "the packed model file")(
         "test-manifest", po::value(&manifest), "a shard set's manifest.json to evaluate")(
         "images", po::value(&images_dir),
-        "or a folder of CLASS/*.png (classes in sorted order, as ctmq-shard labels them)")(
+        "or a folder of CLASS/*.png, *.jpg, *.jpeg (classes in sorted order, as ctmq-shard "
+        "labels them)")(
         "image-size", po::value(&image_size)->default_value(0),
         "with --images: resize every image to N x N (0 = all must have the first one's size)")(
         "batch", po::value(&batch)->default_value(256), "images per forward pass")(
