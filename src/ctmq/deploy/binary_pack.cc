@@ -9,6 +9,33 @@
 #endif
 
 namespace ctmq::deploy::detail {
+namespace {
+
+// ORs the taps of output position `pos` that lie inside the input into `row`
+// (filter order of binary_conv.h; padded taps stay 0). `row` must be zeroed.
+void gather_row(const uint64_t* bits, const Plan& p, int64_t pos, uint64_t* row) {
+  const int64_t k = p.kernel;
+  const bool aligned = p.channels % 64 == 0;
+  const int64_t iy0 = (pos / p.out_w) * p.stride - p.padding;
+  const int64_t ix0 = (pos % p.out_w) * p.stride - p.padding;
+  for (int64_t ky = 0; ky < k; ++ky) {
+    const int64_t iy = iy0 + ky;
+    if (iy < 0 || iy >= p.height) continue;
+    for (int64_t kx = 0; kx < k; ++kx) {
+      const int64_t ix = ix0 + kx;
+      if (ix < 0 || ix >= p.width) continue;
+      const uint64_t* src = bits + (iy * p.width + ix) * p.pixel_words;
+      const int64_t offset = (ky * k + kx) * p.channels;
+      if (aligned) {
+        std::memcpy(row + offset / 64, src, p.pixel_words * sizeof(uint64_t));
+      } else {
+        append_bits(row, offset, src, p.channels);
+      }
+    }
+  }
+}
+
+}  // namespace
 
 void pack_image_portable(const float* x, const Plan& p, InputCoding coding, uint64_t* bits) {
   const int64_t hw = p.height * p.width;
@@ -26,31 +53,11 @@ void pack_image_portable(const float* x, const Plan& p, InputCoding coding, uint
 
 void gather_portable(const uint64_t* bits, const Plan& p, int64_t p0, int64_t nrows, uint64_t* rows,
                      int32_t* rowpop) {
-  const int64_t k = p.kernel;
-  const bool aligned = p.channels % 64 == 0;
   for (int64_t i = 0; i < nrows; ++i) {
     uint64_t* row = rows + i * p.row_words;
     const int64_t pos = p0 + i;
     std::fill(row, row + p.gather_words, 0);
-    if (pos < p.npos) {
-      const int64_t iy0 = (pos / p.out_w) * p.stride - p.padding;
-      const int64_t ix0 = (pos % p.out_w) * p.stride - p.padding;
-      for (int64_t ky = 0; ky < k; ++ky) {
-        const int64_t iy = iy0 + ky;
-        if (iy < 0 || iy >= p.height) continue;
-        for (int64_t kx = 0; kx < k; ++kx) {
-          const int64_t ix = ix0 + kx;
-          if (ix < 0 || ix >= p.width) continue;
-          const uint64_t* src = bits + (iy * p.width + ix) * p.pixel_words;
-          const int64_t offset = (ky * k + kx) * p.channels;
-          if (aligned) {
-            std::memcpy(row + offset / 64, src, p.pixel_words * sizeof(uint64_t));
-          } else {
-            append_bits(row, offset, src, p.channels);
-          }
-        }
-      }
-    }
+    if (pos < p.npos) gather_row(bits, p, pos, row);
     if (p.count_rows) {
       int32_t count = 0;
       for (int64_t w = 0; w < p.gather_words; ++w) count += __builtin_popcountll(row[w]);
@@ -264,7 +271,7 @@ ByteGather select_byte_gather(int64_t kernel, int64_t tap_bytes) {
 CTMQ_TARGET_AVX2 void gather_lanes_shift(const uint64_t* bits, const Plan& p, int64_t p0,
                                          int64_t nrows, uint64_t* rows, int32_t* rowpop,
                                          uint64_t* scratch) {
-  const int64_t k = p.kernel, words = p.row_words;
+  const int64_t words = p.row_words;
   uint64_t* lo_row = scratch;
   uint64_t* hi_row = scratch + words + 1;
   uint64_t* row = scratch + 2 * (words + 1);  // words + 1
@@ -277,18 +284,7 @@ CTMQ_TARGET_AVX2 void gather_lanes_shift(const uint64_t* bits, const Plan& p, in
       continue;
     }
     std::fill(row, row + words + 1, 0);
-    const int64_t iy0 = (pos / p.out_w) * p.stride - p.padding;
-    const int64_t ix0 = (pos % p.out_w) * p.stride - p.padding;
-    for (int64_t ky = 0; ky < k; ++ky) {
-      const int64_t iy = iy0 + ky;
-      if (iy < 0 || iy >= p.height) continue;
-      for (int64_t kx = 0; kx < k; ++kx) {
-        const int64_t ix = ix0 + kx;
-        if (ix < 0 || ix >= p.width) continue;
-        append_bits(row, (ky * k + kx) * p.channels, bits + (iy * p.width + ix) * p.pixel_words,
-                    p.channels);
-      }
-    }
+    gather_row(bits, p, pos, row);
     split_nibbles(row, words, lo_row, hi_row);
     if (p.count_rows) {
       int32_t count = 0;
