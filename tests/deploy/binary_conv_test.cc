@@ -70,6 +70,13 @@ PackedBinaryConv packed(const torch::Tensor& weight, const BinaryConvGeometry& g
 
 // Compares every path with the oracle: exact dots at scale 1, bias 0, and
 // within 1e-5 relative at random scale and bias.
+// "c16 k3 s2 p1 7x5": a sweep case, for failure messages.
+std::string case_name(const BinaryConvGeometry& g, int64_t h, int64_t w) {
+  return "c" + std::to_string(g.in_channels) + " k" + std::to_string(g.kernel) + " s" +
+         std::to_string(g.stride) + " p" + std::to_string(g.padding) + " " + std::to_string(h) +
+         "x" + std::to_string(w);
+}
+
 void expect_matches_oracle(const torch::Tensor& input, const torch::Tensor& weight,
                            const BinaryConvGeometry& g, const std::string& what) {
   const PackedBinaryConv conv = packed(weight, g);
@@ -102,11 +109,7 @@ TEST(BinaryConv, ExactDotsOverOddShapesStridesPaddingsAndPaths) {
             const BinaryConvGeometry g{channels, 5, kernel, stride, padding};
             const torch::Tensor x = edgy_input({2, channels, h, w});
             const torch::Tensor wt = torch::randn({5, channels, kernel, kernel});
-            expect_matches_oracle(x, wt, g,
-                                  "c" + std::to_string(channels) + " k" + std::to_string(kernel) +
-                                      " s" + std::to_string(stride) + " p" +
-                                      std::to_string(padding) + " " + std::to_string(h) + "x" +
-                                      std::to_string(w));
+            expect_matches_oracle(x, wt, g, case_name(g, h, w));
           }
         }
       }
@@ -129,11 +132,7 @@ TEST(BinaryConv, ExactDotsForByteAlignedChannelCounts) {
             const BinaryConvGeometry g{channels, filters, kernel, stride, padding};
             const torch::Tensor x = edgy_input({2, channels, h, w});
             const torch::Tensor wt = torch::randn({filters, channels, kernel, kernel});
-            expect_matches_oracle(x, wt, g,
-                                  "c" + std::to_string(channels) + " k" + std::to_string(kernel) +
-                                      " s" + std::to_string(stride) + " p" +
-                                      std::to_string(padding) + " " + std::to_string(h) + "x" +
-                                      std::to_string(w));
+            expect_matches_oracle(x, wt, g, case_name(g, h, w));
           }
         }
       }

@@ -129,36 +129,35 @@ double binary_layer_ratio(model::NetworkImpl& net) {
   return float_bytes / packed_bytes;
 }
 
+// A freshly built network at `bits`, with Fashion-MNIST's preprocessing
+// (or none, with `known_preprocessing` false).
+std::shared_ptr<model::NetworkImpl> fresh(model::ModelOptions o, quant::BitDepths bits,
+                                          bool known_preprocessing = true) {
+  if (known_preprocessing) {
+    o.preprocessing.mean.assign(o.in_channels, kMean);
+    o.preprocessing.std_dev.assign(o.in_channels, kStd);
+  }
+  auto net = model::make_network(o);
+  net->set_bit_depths(bits);
+  return net;
+}
+
 TEST(PackedModel, BinaryLayersAreAtLeast20xSmallerThanFloat32) {
-  model::ModelOptions o;
-  o.preprocessing.mean = {kMean};
-  o.preprocessing.std_dev = {kStd};
-  auto small_net = model::make_network(o);
-  small_net->set_bit_depths({1, 1});
-  EXPECT_GE(binary_layer_ratio(*small_net), 20.0);
-  o.architecture = model::Architecture::kResNet18;
-  o.num_classes = 1000;
-  o.in_channels = 3;
-  o.preprocessing.mean.assign(3, kMean);
-  o.preprocessing.std_dev.assign(3, kStd);
-  auto r18 = model::make_network(o);
-  r18->set_bit_depths({1, 1});
-  EXPECT_GE(binary_layer_ratio(*r18), 28.0);
+  EXPECT_GE(binary_layer_ratio(*fresh({}, {1, 1})), 20.0);
+  model::ModelOptions r18;
+  r18.architecture = model::Architecture::kResNet18;
+  r18.num_classes = 1000;
+  r18.in_channels = 3;
+  EXPECT_GE(binary_layer_ratio(*fresh(r18, {1, 1})), 28.0);
 }
 
 TEST(PackedModel, OnlyW1A1StagesWithKnownPreprocessingExport) {
-  model::ModelOptions o;
-  o.preprocessing.mean = {kMean};
-  o.preprocessing.std_dev = {kStd};
-  auto net = model::make_network(o);
-  net->set_bit_depths({2, 2});
+  auto net = fresh({}, {2, 2});
   EXPECT_NE(ctmq::testing::error_of([&] {
               pack_network(*net, "stage.pt");
             }).find("network file stage.pt is at w2a2; only W1A1 stages export"),
             std::string::npos);
-  o.preprocessing = {};
-  auto old = model::make_network(o);
-  old->set_bit_depths({1, 1});
+  auto old = fresh({}, {1, 1}, /*known_preprocessing=*/false);
   EXPECT_NE(ctmq::testing::error_of([&] {
               pack_network(*old, "old.pt");
             }).find("does not record its input normalisation"),
