@@ -142,6 +142,8 @@ int main(int argc, char** argv) {
     CTMQ_CHECK(batch >= 1, "--batch " << batch << " must be >= 1");
     CTMQ_CHECK(limit >= 0, "--limit " << limit << " must be >= 0");
     const ctmq::deploy::KernelPath path = parse_kernel(kernel);
+    const std::string kernel_name =
+        path == ctmq::deploy::KernelPath::kAuto ? ctmq::deploy::auto_kernel_path_name() : kernel;
     const ctmq::dist::ThreadBudget budget = ctmq::dist::resolve_threads(threads, 1);
     torch::set_num_threads(budget.threads);
 
@@ -157,9 +159,14 @@ int main(int argc, char** argv) {
     if (!reference.empty()) {
       ref = ctmq::model::load_network(reference);
       ref->eval();
-      CTMQ_CHECK(ref->options().preprocessing == net.preprocessing(),
-                 "network file " << reference << " records another input normalisation than "
-                                 << model_path << "; is it the stage that was exported?");
+      const ctmq::model::ModelOptions& r = ref->options();
+      const ctmq::model::ModelOptions& p = net.options();
+      CTMQ_CHECK(r.architecture == p.architecture && r.width == p.width &&
+                     r.num_classes == p.num_classes && r.in_channels == p.in_channels &&
+                     r.preprocessing == p.preprocessing,
+                 "network file " << reference << " is another network than " << model_path
+                                 << " (architecture, width, classes, input channels or input "
+                                    "normalisation differ); is it the stage that was exported?");
     }
     const int64_t n = limit > 0 ? std::min(limit, images->size()) : images->size();
     CTMQ_CHECK(n > 0, "no images to evaluate");
@@ -169,9 +176,10 @@ int main(int argc, char** argv) {
     const auto start = Clock::now();
     for (int64_t begin = 0; begin < n; begin += batch) {
       const ctmq::data::Batch b = images->batch(begin, std::min(n, begin + batch));
-      CTMQ_CHECK(
-          b.labels.max().item<int64_t>() < net.options().num_classes,
-          "a label of the images is >= the model's " << net.options().num_classes << " classes");
+      CTMQ_CHECK(b.labels.max().item<int64_t>() < net.options().num_classes,
+                 (manifest.empty() ? images_dir : manifest)
+                     << " has more classes than the model's " << net.options().num_classes
+                     << "; evaluate it with a model trained on these classes");
       auto t0 = Clock::now();
       const torch::Tensor logits = net.forward(b.images, path);
       engine_s += seconds_since(t0);
@@ -192,18 +200,15 @@ int main(int argc, char** argv) {
     const double top1 = 100.0 * static_cast<double>(correct) / static_cast<double>(n);
     std::cout << std::fixed << std::setprecision(2) << "ctmq-infer: top-1 " << top1 << " % on " << n
               << " images; engine " << std::setprecision(1) << static_cast<double>(n) / engine_s
-              << " images/s (" << budget.threads << " thread(s), kernel "
-              << (path == ctmq::deploy::KernelPath::kAuto ? ctmq::deploy::auto_kernel_path_name()
-                                                          : kernel)
-              << "), " << total_s << " s in all\n";
+              << " images/s (" << budget.threads << " thread(s), kernel " << kernel_name << "), "
+              << total_s << " s in all\n";
     nlohmann::json j;
     j["model"] = model_path;
     j["images"] = n;
     j["top1"] = top1;
     j["engine_images_per_s"] = static_cast<double>(n) / engine_s;
     j["threads"] = budget.threads;
-    j["kernel"] =
-        path == ctmq::deploy::KernelPath::kAuto ? ctmq::deploy::auto_kernel_path_name() : kernel;
+    j["kernel"] = kernel_name;
     if (ref) {
       const double ref_top1 = 100.0 * static_cast<double>(ref_correct) / static_cast<double>(n);
       const torch::Tensor diffs = torch::cat(logit_diffs).to(torch::kDouble);
@@ -216,9 +221,12 @@ int main(int argc, char** argv) {
                 << reference_s / engine_s << "x the engine's time); predictions differ on "
                 << differing << " of " << n << " images; max |logit difference| " << std::scientific
                 << std::setprecision(2) << max_diff << " (99th percentile over images " << p99_diff
-                << "; " << above
-                << " image(s) above 1e-3, where float rounding moved an activation across the "
-                   "quantizer's threshold)\n";
+                << "; " << above << " image(s) above 1e-3"
+                << (ref->bit_depths() == ctmq::quant::BitDepths{1, 1}
+                        ? ", where float rounding moved an activation across the quantizer's "
+                          "threshold)\n"
+                        : "; the reference is at " + ref->bit_depths().tag() +
+                              ", another function than the packed W1A1 model)\n");
       j["reference"] = {{"network", reference},
                         {"top1", ref_top1},
                         {"images_per_s", static_cast<double>(n) / reference_s},
