@@ -8,27 +8,16 @@
 # copy of the run with its last stage undone shows that stage as missing.
 # Env: CTMQ_BIN_DIR (executables), CTMQ_SOURCE_DIR, CTMQ_FASHION_MNIST_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
+test_name=analysis_pipeline
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
 python=${CTMQ_PYTHON:-/usr/bin/python3}
-
-for exe in ctmq-shard ctmq-plan ctmq-train ctmq-eval; do
-  if [[ ! -x $bin/$exe ]]; then
-    echo "analysis_pipeline: $bin/$exe not built (set CTMQ_BIN_DIR to the build directory)" >&2
-    exit 1
-  fi
-done
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+require_bins ctmq-shard ctmq-plan ctmq-train ctmq-eval
 export MPLBACKEND=Agg MPLCONFIGDIR=$tmp/mpl
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export CTMQ_BIN_DIR=$bin
 
 # Shards of the full Fashion-MNIST files; the chain uses only the first few
 # hundred images through train-limit / test-limit.
-"$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log" >&2; echo "analysis_pipeline: sharding failed" >&2; exit 1; }
+shard_fashion_mnist "$tmp/shards"
 train_manifest=$tmp/shards/train/manifest.json
 test_manifest=$tmp/shards/test/manifest.json
 

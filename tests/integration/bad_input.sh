@@ -16,16 +16,11 @@
 # bad_input_slurm.sh. Seed: CTMQ_FAULT_SEED (default: from the clock;
 # printed). About 3 minutes on 2 cores. Env: CTMQ_BIN_DIR, CTMQ_SOURCE_DIR, CTMQ_FASHION_MNIST_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
-for exe in ctmq-shard ctmq-train ctmq-eval ctmq-plan; do
-  [[ -x $bin/$exe ]] || { echo "bad_input: $bin/$exe not built (set CTMQ_BIN_DIR)" >&2; exit 1; }
-done
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 CTMQ_BIN_DIR=$bin
+test_name=bad_input
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_bins ctmq-shard ctmq-train ctmq-eval ctmq-plan
 fashion=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
-tmp=$(mktemp -d /tmp/ctmq-bad-input-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "bad_input: FAIL: $*" >&2; exit 1; }
 seed=${CTMQ_FAULT_SEED:-$(($(date +%s) % 1000000))}
 echo "bad_input: seed $seed (rerun with CTMQ_FAULT_SEED=$seed)"
 declare -A tried=() handled=()

@@ -15,20 +15,14 @@
 # Through real Slurm: bad_input_slurm.sh. About 1 minute on 2 cores.
 # Env: CTMQ_BIN_DIR, CTMQ_SOURCE_DIR, CTMQ_FASHION_MNIST_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
-for exe in ctmq-shard ctmq-train ctmq-eval ctmq-plan; do
-  [[ -x $bin/$exe ]] || { echo "bad_input_paths: $bin/$exe not built (set CTMQ_BIN_DIR)" >&2; exit 1; }
-done
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 CTMQ_BIN_DIR=$bin
-tmp=$(mktemp -d /tmp/ctmq-bad-paths-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "bad_input_paths: FAIL: $*" >&2; exit 1; }
+test_name=bad_input_paths
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_bins ctmq-shard ctmq-train ctmq-eval ctmq-plan
 declare -A tried=()
 count() { tried[$1]=$((${tried[$1]:-0} + 1)); }
 
-bash "$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+shard_fashion_mnist "$tmp/shards"
 cat >"$tmp/run.ini" <<INI
 [data]
 train-manifest = $tmp/shards/train/manifest.json
@@ -77,29 +71,7 @@ echo "== 2. paths with spaces and quotes (run-chain.sh, submit.sh --dry-run), od
 weird="$tmp/dir with spaces, 'single' and \"double\" quotes"
 mkdir -p "$weird"
 cp -r "$tmp/shards" "$weird/shards of mine"
-cat >"$weird/my run.ini" <<INI
-[plan]
-k-start = 1
-k-target = 1
-cycles = 1
-epochs-pretrain = 1
-epochs-step = 1
-baselines = false
-[data]
-train-manifest = $weird/shards of mine/train/manifest.json
-test-manifest = $weird/shards of mine/test/manifest.json
-train-limit = 256
-test-limit = 300
-[model]
-width = 4
-[train]
-batch = 64
-threads = 1
-seed = 5
-[eval]
-batch = 100
-threads = 1
-INI
+write_two_stage_config "$weird/my run.ini" "$weird/shards of mine"
 chain="$weird/run \"x\" 'y' z"
 bash "$src/pipeline/run-chain.sh" "$weird/my run.ini" "$chain" >"$tmp/chain.out" 2>&1 ||
   { cat "$tmp/chain.out"; fail "run-chain.sh with spaces and quotes in the paths"; }

@@ -8,66 +8,24 @@
 # says. Needs root and Debian's slurm/munge packages; fails loudly without them.
 # About 1 minute on 2 cores. Env: CTMQ_BIN_DIR, CTMQ_SOURCE_DIR.
 set -euo pipefail
-root=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-export CTMQ_BIN_DIR=${CTMQ_BIN_DIR:-$root/build}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fail() { echo "bad_input_slurm: FAIL: $*" >&2; exit 1; }
-[[ $(id -u) == 0 ]] || fail "must run as root (the local Slurm runs its daemons as root)"
-for tool in munged slurmctld slurmd sbatch squeue scancel; do
-  command -v "$tool" >/dev/null || fail "$tool not found; run pipeline/install-deps.sh"
-done
-# shellcheck source=slurm/testing/local-slurm.sh disable=SC1091
-source "$root/slurm/testing/local-slurm.sh"
-tmp=$(mktemp -d /tmp/ctmq-bad-slurm-XXXXXX)
-chmod 755 "$tmp"
-cleanup() {
-  scancel -u root 2>/dev/null || true
-  local_slurm_stop
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-local_slurm_start "$tmp/slurm" || fail "local Slurm did not start"
+test_name=bad_input_slurm
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+start_local_slurm
 
 weird="$tmp/dir with spaces, 'single' and \"double\" quotes"
 mkdir -p "$weird"
-bash "$root/data-prep/fashion-mnist.sh" "$weird/shards of mine" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log"; fail "sharding into a path with spaces and quotes"; }
+shard_fashion_mnist "$weird/shards of mine"
 sed -e 's/^LAUNCHER=.*/LAUNCHER="srun"/' -e 's/^CPUS_PER_TASK=.*/CPUS_PER_TASK=1/' \
   -e 's/^TIME_TRAIN=.*/TIME_TRAIN="00:10:00"/' -e 's/^TIME_EVAL=.*/TIME_EVAL="00:05:00"/' \
-  "$root/slurm/site.conf" >"$weird/site 'a'.conf"
-cat >"$weird/my run.ini" <<INI
-[plan]
-k-start = 1
-k-target = 1
-cycles = 1
-epochs-pretrain = 1
-epochs-step = 1
-baselines = false
-[data]
-train-manifest = $weird/shards of mine/train/manifest.json
-test-manifest = $weird/shards of mine/test/manifest.json
-train-limit = 256
-test-limit = 300
-[model]
-width = 4
-[train]
-batch = 64
-threads = 1
-seed = 5
-[eval]
-batch = 100
-threads = 1
-INI
+  "$src/slurm/site.conf" >"$weird/site 'a'.conf"
+write_two_stage_config "$weird/my run.ini" "$weird/shards of mine"
 run="$weird/run \"x\" 'y' z"
 start=$SECONDS
-bash "$root/slurm/submit.sh" "$weird/my run.ini" "$run" --site "$weird/site 'a'.conf" >"$tmp/submit.out" 2>&1 ||
+bash "$src/slurm/submit.sh" "$weird/my run.ini" "$run" --site "$weird/site 'a'.conf" >"$tmp/submit.out" 2>&1 ||
   { cat "$tmp/submit.out"; fail "submit.sh with spaces and quotes in the paths"; }
 grep -q "submitted 2 training stages" "$tmp/submit.out" || { cat "$tmp/submit.out"; fail "submit.sh did not submit 2 stages"; }
-for ((i = 0; i < 300; ++i)); do
-  [[ -z $(squeue -h -o %i) ]] && break
-  sleep 1
-done
-[[ -z $(squeue -h -o %i) ]] || { squeue >&2; fail "jobs still queued after 300 s"; }
+wait_idle 300
 echo "   jobs finished after $((SECONDS - start)) s"
 for s in c0-fp c1-w1a1; do
   [[ -f $run/stages/$s/DONE ]] || { tail -n 20 "$run/logs/$s".*.log >&2 || true; fail "stage $s not DONE"; }

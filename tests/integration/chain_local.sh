@@ -6,13 +6,11 @@
 # directory made with another config, a failing stage named with its log, and
 # a 2-rank chain under mpirun. About 1-2 minutes on 2 cores.
 set -euo pipefail
-root=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-export CTMQ_BIN_DIR=${CTMQ_BIN_DIR:-$root/build}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-tmp=$(mktemp -d /tmp/ctmq-chain-local-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "chain_local: FAIL: $*" >&2; exit 1; }
-bash "$root/data-prep/fashion-mnist.sh" "$tmp/shards" >/dev/null 2>&1 || fail "sharding failed"
+test_name=chain_local
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+export OMPI_MCA_rmaps_base_oversubscribe=1
+shard_fashion_mnist "$tmp/shards"
 
 write_config() {  # write_config FILE CYCLES K_START BASELINES
   cat >"$1" <<INI
@@ -50,7 +48,7 @@ write_config "$config" 2 2 true
 stages=(c0-fp c1-w2a2 c1-w1a1 c2-fp c2-w2a2 c2-w1a1 base-direct-w1a1 base-step-w1a1)
 
 echo "== 1. full chain"
-bash "$root/pipeline/run-chain.sh" "$config" "$run" >"$tmp/out1" 2>&1 || { cat "$tmp/out1"; fail "first run failed"; }
+bash "$src/pipeline/run-chain.sh" "$config" "$run" >"$tmp/out1" 2>&1 || { cat "$tmp/out1"; fail "first run failed"; }
 cmp -s "$config" "$run/config.ini" || fail "config.ini is not a copy of the config"
 [[ $(grep -v "^#" "$run/plan.tsv" | cut -f2 | tail -n +2 | tr '\n' ' ') == "${stages[*]} " ]] ||
   fail "plan.tsv stages: $(cut -f2 "$run/plan.tsv" | tr '\n' ' ')"
@@ -73,21 +71,21 @@ grep -q "all 8 stages" "$tmp/out1" || fail "no completion line"
 before=$(mtimes "${stages[@]}")
 
 echo "== 2. rerun skips every DONE stage"
-bash "$root/pipeline/run-chain.sh" "$config" "$run" >"$tmp/out2" 2>&1 || { cat "$tmp/out2"; fail "rerun failed"; }
+bash "$src/pipeline/run-chain.sh" "$config" "$run" >"$tmp/out2" 2>&1 || { cat "$tmp/out2"; fail "rerun failed"; }
 [[ $(grep -c "DONE, skipped" "$tmp/out2") == 8 ]] || { cat "$tmp/out2"; fail "rerun did not skip all 8 stages"; }
 grep -q "training:" "$tmp/out2" && fail "rerun trained something"
 [[ $(mtimes "${stages[@]}") == "$before" ]] || fail "rerun touched a DONE marker"
 
 echo "== 3. a missing eval.json is re-evaluated, not retrained"
 rm "$run/stages/c1-w2a2/eval.json"
-bash "$root/pipeline/run-chain.sh" "$config" "$run" >"$tmp/out3" 2>&1 || { cat "$tmp/out3"; fail "re-evaluation run failed"; }
+bash "$src/pipeline/run-chain.sh" "$config" "$run" >"$tmp/out3" 2>&1 || { cat "$tmp/out3"; fail "re-evaluation run failed"; }
 grep -q "c1-w2a2 *evaluated" "$tmp/out3" || fail "c1-w2a2 was not re-evaluated"
 grep -q "training:" "$tmp/out3" && fail "re-evaluation retrained something"
 [[ -f $run/stages/c1-w2a2/eval.json ]] || fail "eval.json not rewritten"
 [[ $(mtimes "${stages[@]}") == "$before" ]] || fail "re-evaluation touched a DONE marker"
 
 echo "== 4. --from c2-fp reruns c2-fp and every later stage only"
-bash "$root/pipeline/run-chain.sh" "$config" "$run" --from c2-fp >"$tmp/out4" 2>&1 || { cat "$tmp/out4"; fail "--from run failed"; }
+bash "$src/pipeline/run-chain.sh" "$config" "$run" --from c2-fp >"$tmp/out4" 2>&1 || { cat "$tmp/out4"; fail "--from run failed"; }
 [[ $(mtimes c0-fp c1-w2a2 c1-w1a1) == "$(grep -E '/(c0-fp|c1-w2a2|c1-w1a1)/' <<<"$before")" ]] ||
   fail "--from c2-fp touched an earlier stage"
 for s in c2-fp c2-w2a2 c2-w1a1 base-direct-w1a1 base-step-w1a1; do
@@ -99,26 +97,26 @@ ls "$run"/replaced/*/c2-fp/final.pt >/dev/null || fail "the replaced c2-fp was n
 
 echo "== 5. a bad --from is an error before anything runs"
 snapshot=$(find "$run" -printf '%p %T@\n' | sort)
-if bash "$root/pipeline/run-chain.sh" "$config" "$run" --from c9-w7a7 >"$tmp/out5" 2>&1; then fail "bad --from succeeded"; fi
+if bash "$src/pipeline/run-chain.sh" "$config" "$run" --from c9-w7a7 >"$tmp/out5" 2>&1; then fail "bad --from succeeded"; fi
 grep -q "no such stage" "$tmp/out5" || { cat "$tmp/out5"; fail "bad --from message"; }
 [[ $(find "$run" -printf '%p %T@\n' | sort) == "$snapshot" ]] || fail "bad --from changed the run directory"
 
 echo "== 6. another config in the same run directory is refused"
 sed 's/^epochs-step = 1/epochs-step = 2/' "$config" >"$tmp/other.ini"
-if bash "$root/pipeline/run-chain.sh" "$tmp/other.ini" "$run" >"$tmp/out6" 2>&1; then fail "different config accepted"; fi
+if bash "$src/pipeline/run-chain.sh" "$tmp/other.ini" "$run" >"$tmp/out6" 2>&1; then fail "different config accepted"; fi
 grep -q "different config" "$tmp/out6" || { cat "$tmp/out6"; fail "different config message"; }
 [[ $(find "$run" -printf '%p %T@\n' | sort) == "$snapshot" ]] || fail "refused config changed the run directory"
 
 echo "== 7. a failing stage stops the chain, naming the stage and its log"
 sed "s|^train-manifest = .*|train-manifest = $tmp/nowhere/manifest.json|" "$config" >"$tmp/broken.ini"
-if bash "$root/pipeline/run-chain.sh" "$tmp/broken.ini" "$tmp/broken" >"$tmp/out7" 2>&1; then fail "broken chain succeeded"; fi
+if bash "$src/pipeline/run-chain.sh" "$tmp/broken.ini" "$tmp/broken" >"$tmp/out7" 2>&1; then fail "broken chain succeeded"; fi
 grep -q "stage c0-fp failed in training" "$tmp/out7" || { cat "$tmp/out7"; fail "failure message"; }
 grep -q "logs/c0-fp.train.log" "$tmp/out7" || fail "failure message lacks the log"
 [[ ! -e $tmp/broken/stages/c1-w2a2 ]] || fail "the chain went on after a failure"
 
 echo "== 8. two ranks under mpirun"
 write_config "$tmp/two.ini" 1 1 false
-bash "$root/pipeline/run-chain.sh" "$tmp/two.ini" "$tmp/two" --ranks 2 >"$tmp/out8" 2>&1 || { cat "$tmp/out8"; fail "2-rank chain failed"; }
+bash "$src/pipeline/run-chain.sh" "$tmp/two.ini" "$tmp/two" --ranks 2 >"$tmp/out8" 2>&1 || { cat "$tmp/out8"; fail "2-rank chain failed"; }
 python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e["ranks"] == 2 and e["samples"] == 300, e' \
   "$tmp/two/stages/c1-w1a1/eval.json" || fail "2-rank eval.json"
 echo "chain_local: PASS"

@@ -6,15 +6,11 @@
 # within 3; the what-if evaluations never replace the stage's eval.json.
 # About 1 minute on 2 cores. Env: CTMQ_BIN_DIR, CTMQ_SOURCE_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fail() { echo "continuity_cli: FAIL: $*" >&2; exit 1; }
+test_name=continuity_cli
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
 
-"$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+shard_fashion_mnist "$tmp/shards"
 cat >"$tmp/run.ini" <<INI
 [data]
 train-manifest = $tmp/shards/train/manifest.json

@@ -7,15 +7,11 @@
 # failing rank unwound into MPI_Finalize while the other waited in an
 # allreduce: the job hung. Real Fashion-MNIST, tiny model. Env: CTMQ_BIN_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fail() { echo "eval_cli: FAIL: $*" >&2; exit 1; }
+test_name=eval_cli
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
 
-"$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+shard_fashion_mnist "$tmp/shards"
 cat >"$tmp/run.ini" <<INI
 [data]
 train-manifest = $tmp/shards/train/manifest.json

@@ -19,14 +19,11 @@
 # Seed: CTMQ_FAULT_SEED (default: from the clock; printed). About 2-3 minutes
 # on 2 cores. Env: CTMQ_BIN_DIR, CTMQ_SOURCE_DIR, CTMQ_FASHION_MNIST_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
-for exe in ctmq-shard ctmq-train ctmq-eval ctmq-plan; do
-  [[ -x $bin/$exe ]] || { echo "fault_injection: $bin/$exe not built (set CTMQ_BIN_DIR)" >&2; exit 1; }
-done
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export CTMQ_BIN_DIR=$bin
-tmp=$(mktemp -d /tmp/ctmq-fault-XXXXXX)
+test_name=fault_injection
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_bins ctmq-shard ctmq-train ctmq-eval ctmq-plan
+export OMPI_MCA_rmaps_base_oversubscribe=1
 background=() mounted=''
 # kill_tree PID: kill -9 PID and its descendants (processes this script started).
 kill_tree() {
@@ -34,23 +31,20 @@ kill_tree() {
   for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
   kill -9 "$1" 2>/dev/null || true
 }
-cleanup() {
+stop_background() {
   local pid
   for pid in "${background[@]}"; do kill_tree "$pid"; done
   sleep 0.2
   [[ -z $mounted ]] || umount "$mounted" 2>/dev/null || true
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
-fail() { echo "fault_injection: FAIL: $*" >&2; exit 1; }
+on_exit stop_background
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 seed=${CTMQ_FAULT_SEED:-$(($(date +%s) % 1000000))}
 echo "fault_injection: seed $seed (rerun with CTMQ_FAULT_SEED=$seed)"
 RANDOM=$seed
 
-bash "$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+shard_fashion_mnist "$tmp/shards"
 cat >"$tmp/run.ini" <<INI
 [data]
 train-manifest = $tmp/shards/train/manifest.json

@@ -14,18 +14,12 @@
 #     lock, naming the holder; the first finishes.
 # Env: CTMQ_BIN_DIR (executables), CTMQ_SOURCE_DIR, CTMQ_FASHION_MNIST_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
-for exe in ctmq-train ctmq-train-main ctmq-eval ctmq-eval-main ctmq-plan; do
-  [[ -x $bin/$exe ]] || { echo "preemption_points: $bin/$exe not built (set CTMQ_BIN_DIR)" >&2; exit 1; }
-done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 CTMQ_BIN_DIR=$bin
-fail() { echo "preemption_points: FAIL: $*" >&2; exit 1; }
+test_name=preemption_points
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_bins ctmq-train ctmq-train-main ctmq-eval ctmq-eval-main ctmq-plan
 
-"$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+shard_fashion_mnist "$tmp/shards"
 cat >"$tmp/run.ini" <<INI
 [data]
 train-manifest = $tmp/shards/train/manifest.json

@@ -12,25 +12,13 @@
 #     is overwritten;
 #  5. a tiny PNG tree (written by matplotlib) through data-prep/imagenet-folders.sh.
 set -euo pipefail
-bin=${CTMQ_BIN_DIR:?set CTMQ_BIN_DIR to the build directory}
-src=${CTMQ_SOURCE_DIR:?set CTMQ_SOURCE_DIR to the source tree}
-export CTMQ_BIN_DIR=$bin CTMQ_FASHION_MNIST_DIR=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+test_name=shard_fashion_mnist
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+export CTMQ_FASHION_MNIST_DIR=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+work=$tmp
 shard=$bin/ctmq-shard
-fail() { echo "FAIL: $*" >&2; exit 1; }
 py=python3
-
-# expect_error WHAT PATTERN CMD...: CMD must exit non-zero with PATTERN in stderr.
-expect_error() {
-  local what=$1 pattern=$2
-  shift 2
-  if "$@" >"$work/out.txt" 2>"$work/err.txt"; then fail "$what: exit 0"; fi
-  grep -q -- "$pattern" "$work/err.txt" || { cat "$work/err.txt" >&2; fail "$what: no '$pattern'"; }
-  echo "ok: $what -> $(grep -m1 error "$work/err.txt")"
-}
-
-json_field() { $py -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 # 1. One process.
 bash "$src/data-prep/fashion-mnist.sh" "$work/one"

@@ -16,40 +16,16 @@
 #      75; with REQUEUE=true the job requeues itself, resumes from the
 #      checkpoint, and the chain completes without resubmission.
 set -euo pipefail
-root=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-export CTMQ_BIN_DIR=${CTMQ_BIN_DIR:-$root/build}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fail() { echo "slurm_chain: FAIL: $*" >&2; exit 1; }
-[[ $(id -u) == 0 ]] || fail "must run as root (the local Slurm runs its daemons as root)"
-for tool in munged slurmctld slurmd sbatch squeue scancel; do
-  command -v "$tool" >/dev/null || fail "$tool not found; run pipeline/install-deps.sh"
-done
-source "$root/slurm/testing/local-slurm.sh"
-tmp=$(mktemp -d /tmp/ctmq-slurm-chain-XXXXXX)
-chmod 755 "$tmp"
-cleanup() {
-  scancel -u root 2>/dev/null || true
-  local_slurm_stop
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-local_slurm_start "$tmp/slurm" || fail "local Slurm did not start"
+test_name=slurm_chain
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+start_local_slurm
 
-# wait_idle SECONDS: waits until no job is queued or running.
-wait_idle() {
-  local i
-  for ((i = 0; i < $1; ++i)); do
-    [[ -z $(squeue -h -o %i) ]] && return 0
-    sleep 1
-  done
-  squeue >&2
-  fail "jobs still queued after $1 s"
-}
 site() {  # site FILE LAUNCHER
   sed -e "s/^LAUNCHER=.*/LAUNCHER=\"$2\"/" -e 's/^CPUS_PER_TASK=.*/CPUS_PER_TASK=1/' \
     -e 's/^TIME_TRAIN=.*/TIME_TRAIN="00:10:00"/' -e 's/^TIME_EVAL=.*/TIME_EVAL="00:05:00"/' \
     -e 's/^SHARD_TASKS=.*/SHARD_TASKS=2/' -e 's/^SIGNAL_SECONDS=.*/SIGNAL_SECONDS=30/' \
-    "$root/slurm/site.conf" >"$1"
+    "$src/slurm/site.conf" >"$1"
 }
 site "$tmp/site-srun.conf" srun
 site "$tmp/site-mpirun.conf" mpirun
@@ -81,7 +57,7 @@ batch = 100
 data-prep = data-prep/fashion-mnist.sh
 INI
 stages=(c0-fp c1-w2a2 c1-w1a1 c2-fp c2-w2a2 c2-w1a1)
-submit() { bash "$root/slurm/submit.sh" "$@"; }
+submit() { bash "$src/slurm/submit.sh" "$@"; }
 
 echo "== 1. a tiny chain, sharding first"
 run=$tmp/run1
@@ -98,18 +74,18 @@ for s in "${stages[@]}"; do
 done
 
 echo "== 2. bad input is refused before anything is submitted"
-expect_error() {  # expect_error PATTERN ARGS...
+expect_submit_refused() {  # expect_submit_refused PATTERN ARGS...
   local pattern=$1
   shift
   if submit "$@" >"$tmp/err" 2>&1; then fail "submit $* succeeded"; fi
   grep -q "$pattern" "$tmp/err" || { cat "$tmp/err"; fail "submit $*: no '$pattern' in the error"; }
   [[ -z $(squeue -h -o %i) ]] || fail "submit $* submitted a job"
 }
-expect_error "no such stage" "$tmp/run.ini" "$tmp/bad" --from c7-w7a7 --site "$tmp/site-srun.conf"
-expect_error "final.pt is missing" "$tmp/run.ini" "$tmp/bad" --from c2-w2a2 --site "$tmp/site-srun.conf"
+expect_submit_refused "no such stage" "$tmp/run.ini" "$tmp/bad" --from c7-w7a7 --site "$tmp/site-srun.conf"
+expect_submit_refused "final.pt is missing" "$tmp/run.ini" "$tmp/bad" --from c2-w2a2 --site "$tmp/site-srun.conf"
 [[ ! -e $tmp/bad ]] || fail "a refused submission created its run directory"
 sed 's/^cycles = 2/cycles = 3/' "$tmp/run.ini" >"$tmp/other.ini"
-expect_error "different" "$tmp/other.ini" "$run" --site "$tmp/site-srun.conf"
+expect_submit_refused "different" "$tmp/other.ini" "$run" --site "$tmp/site-srun.conf"
 submit "$tmp/run.ini" "$tmp/dry" --dry-run --site "$tmp/site-srun.conf" >"$tmp/dry.out" 2>&1 || fail "dry run failed"
 [[ $(grep -c '^sbatch .*train.sbatch' "$tmp/dry.out") == 6 && $(grep -c '^sbatch .*eval.sbatch' "$tmp/dry.out") == 6 ]] ||
   { cat "$tmp/dry.out"; fail "dry run does not print 6 train and 6 eval sbatch lines"; }

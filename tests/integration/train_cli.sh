@@ -9,19 +9,13 @@
 #    clear message, never hangs, and leaves the run directory as it was.
 # Env: CTMQ_BIN_DIR (executables), CTMQ_SOURCE_DIR, CTMQ_FASHION_MNIST_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
-for exe in ctmq-shard ctmq-train; do
-  [[ -x $bin/$exe ]] || { echo "train_cli: $bin/$exe not built (set CTMQ_BIN_DIR)" >&2; exit 1; }
-done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 CTMQ_BIN_DIR=$bin
-fail() { echo "train_cli: FAIL: $*" >&2; exit 1; }
+test_name=train_cli
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_bins ctmq-shard ctmq-train
 mpi() { mpirun -n "$1" --oversubscribe --bind-to none "${@:2}"; }
 
-"$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+shard_fashion_mnist "$tmp/shards"
 cat >"$tmp/run.ini" <<INI
 [data]
 train-manifest = $tmp/shards/train/manifest.json
@@ -78,7 +72,7 @@ grep -q "preempted at step" "$tmp/preempt.log" || fail "no preemption message"
 
 # 4. Bad input: clear errors, non-zero exit, nothing overwritten.
 snapshot() { (cd "$tmp/run" && find . -type f -exec md5sum {} + | sort); }
-expect_error() {  # expect_error FRAGMENT COMMAND...
+expect_refusal() {  # expect_refusal FRAGMENT COMMAND... (exit neither 0 nor 75)
   local fragment=$1 rc=0
   shift
   "$@" >"$tmp/err.log" 2>&1 || rc=$?
@@ -86,12 +80,12 @@ expect_error() {  # expect_error FRAGMENT COMMAND...
   grep -q -- "$fragment" "$tmp/err.log" || { cat "$tmp/err.log"; fail "no '$fragment' in the error"; }
 }
 state=$(snapshot)
-expect_error "unrecognised option\|unknown option" "${train[@]}" --stage x --bogus 1
-expect_error "--w-bits 9" "${train[@]}" --stage c1-w9a9 --w-bits 9 --a-bits 9
-expect_error "does not exist" "${train[@]}" --stage c1-w4a4 --train-manifest "$tmp/none/manifest.json"
-expect_error "is not DONE" "${train[@]}" --stage c2-w4a4 --init c1-w3a3
-expect_error "width 4" "${train[@]}" "${long[@]}" --width 8
-expect_error "only 1 training samples" mpi 2 "${train[@]}" --stage c1-w8a8 --train-limit 1 --batch 2
+expect_refusal "unrecognised option\|unknown option" "${train[@]}" --stage x --bogus 1
+expect_refusal "--w-bits 9" "${train[@]}" --stage c1-w9a9 --w-bits 9 --a-bits 9
+expect_refusal "does not exist" "${train[@]}" --stage c1-w4a4 --train-manifest "$tmp/none/manifest.json"
+expect_refusal "is not DONE" "${train[@]}" --stage c2-w4a4 --init c1-w3a3
+expect_refusal "width 4" "${train[@]}" "${long[@]}" --width 8
+expect_refusal "only 1 training samples" mpi 2 "${train[@]}" --stage c1-w8a8 --train-limit 1 --batch 2
 # One failing rank (MPMD: rank 1 gets a missing manifest) must end the job,
 # not leave rank 0 waiting in its first collective.
 rc=0
