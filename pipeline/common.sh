@@ -105,9 +105,8 @@ ctmq_archive_stage() {
   echo "moved $run/stages/$stage to $dest/$stage (it will be retrained)"
 }
 
-# ctmq_top1 EVAL_JSON: prints top-1 (percent) with 2 decimals, or '-'.
+# ctmq_top1 EVAL_JSON: prints top-1 (percent) with 2 decimals, '-' without the
+# file, '?' when it cannot be read.
 ctmq_top1() {
-  [[ -f $1 ]] || { echo "-"; return 0; }
-  python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["top1"])' "$1" \
-    2>/dev/null || echo "?"
+  python3 "$CTMQ_ROOT/analysis/stage_status.py" top1 "$1" 2>/dev/null || echo "?"
 }
