@@ -13,7 +13,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/common.sh
 source "$here/common.sh"
-if ! split_recipe_args "$@"; then sed -n '2,13p' "$0"; exit 2; fi
+ctmq_exit_on_help "$@"
+if ! split_recipe_args "$@"; then ctmq_usage >&2; exit 2; fi
 cifar=$RECIPE_INPUT
 OUT_DIR=${OUT_DIR:-$(cd "$here/.." && pwd)/shards/cifar10}
 find_ctmq_shard

@@ -1,5 +1,7 @@
 # shellcheck shell=bash
 # Shared by the data-prep recipes (sourced, not run).
+# shellcheck source=pipeline/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../pipeline/common.sh"  # ctmq_usage, ctmq_exit_on_help
 #
 # find_ctmq_shard: sets CTMQ_SHARD to the ctmq-shard executable, from
 # $CTMQ_BIN_DIR, then PATH, then the repository's build directories.
@@ -37,6 +39,7 @@ build_split() {
   if (( slurm > 0 )); then
     mkdir -p "$out"
     local jid
+    export CTMQ_ROOT_DIR=$root  # the jobs' prologue (slurm/job-prologue.sh)
     jid=$(sbatch --parsable --array=0-$((slurm - 1)) --output="$out/slurm-%A_%a.out" \
       "$root/slurm/shard.sbatch" "$CTMQ_SHARD" "$@" --output "$out")
     sbatch --parsable --dependency=afterok:"${jid%%;*}" --output="$out/slurm-merge-%j.out" \
@@ -85,7 +88,6 @@ parse_common_flags() {
     case $1 in
       --array-count) ARRAY=$2; shift 2 ;;
       --slurm) SLURM=$2; shift 2 ;;
-      -h|--help) return 2 ;;
       *) OUT_DIR=$1; shift ;;
     esac
   done

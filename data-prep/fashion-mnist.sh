@@ -16,7 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/common.sh
 source "$here/common.sh"
-if ! parse_common_flags "$@"; then sed -n '2,16p' "$0"; exit 0; fi
+ctmq_exit_on_help "$@"
+parse_common_flags "$@"
 OUT_DIR=${OUT_DIR:-$(cd "$here/.." && pwd)/shards/fashion-mnist}
 src=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 find_ctmq_shard

@@ -2,6 +2,9 @@
 # Configures and builds ctmq into BUILD_DIR (default: build). Incremental.
 # Usage: bash pipeline/build.sh [extra cmake -D options]
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+source "$(dirname "$0")/common.sh"
+ctmq_exit_on_help "$@"
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
 jobs=${JOBS:-$(nproc)}

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Fails if any C++ file differs from .clang-format's formatting.
+# Usage: bash pipeline/check-format.sh
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+source "$(dirname "$0")/common.sh"
+ctmq_exit_on_help "$@"
 cd "$(dirname "$0")/.."
 files=$(git ls-files '*.h' '*.cc' '*.h.in' | grep -v '\.in$' || true)
 [[ -z $files ]] && exit 0

@@ -5,6 +5,9 @@
 # with a comment giving the reason; never for a whole file.
 # Usage: bash pipeline/check-shell.sh
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+source "$(dirname "$0")/common.sh"
+ctmq_exit_on_help "$@"
 cd "$(dirname "$0")/.."
 command -v shellcheck >/dev/null ||
   { echo "check-shell: shellcheck not found; run: sudo bash pipeline/install-deps.sh" >&2; exit 1; }

@@ -10,6 +10,23 @@ ctmq_die() {
   exit 1
 }
 
+# ctmq_usage: prints the running script's leading comment block, which is
+# every script's --help: the lines after the #! line up to the first that is
+# not a "#" or "# " comment (#SBATCH, code), without the "# ".
+ctmq_usage() {
+  awk 'NR == 1 && /^#!/ { next } /^#( |$)/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+}
+
+# ctmq_exit_on_help ARGS...: when -h or --help is among ARGS (before any
+# "--"), prints the usage to stdout and exits 0.
+ctmq_exit_on_help() {
+  local arg
+  for arg in "$@"; do
+    [[ $arg == -- ]] && return 0
+    if [[ $arg == -h || $arg == --help ]]; then ctmq_usage; exit 0; fi
+  done
+}
+
 # ctmq_find_bin: sets CTMQ_BIN to the directory holding the ctmq executables:
 # $CTMQ_BIN_DIR, else the directory of ctmq-train on PATH, else build/.
 ctmq_find_bin() {

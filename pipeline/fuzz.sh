@@ -11,6 +11,9 @@
 # build-fuzz), JOBS (default nproc), BUILD_WRAPPER (a command prefixed to each
 # build step, e.g. "flock /tmp/ctmq-build.lock" on a shared machine).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+source "$(dirname "$0")/common.sh"
+ctmq_exit_on_help "$@"
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs every Debian package ctmq needs to build, test, run and analyse.
-# Idempotent; needs root (apt-get). Usage: bash pipeline/install-deps.sh
+# Idempotent; needs root (apt-get).
+# Usage: bash pipeline/install-deps.sh
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+source "$(dirname "$0")/common.sh"
+ctmq_exit_on_help "$@"
 
 packages=(
   build-essential cmake ninja-build git clang-format

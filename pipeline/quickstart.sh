@@ -12,7 +12,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,10p' "$0"; exit 0; }
+# shellcheck source=SCRIPTDIR/common.sh
+source pipeline/common.sh
+ctmq_exit_on_help "$@"
 echo "== 1/4 packages"
 bash pipeline/install-deps.sh
 echo "== 2/4 build"
@@ -25,7 +27,6 @@ run=${RUN_DIR:-runs/fashion-mnist-quick}
 bash pipeline/run-chain.sh pipeline/configs/fashion-mnist-quick.ini "$run" "$@"
 # Continuity of the one graph: c0-fp's weights at the first step's bit depths,
 # BatchNorm re-estimated, no training (shown under c0-fp in the table below).
-source pipeline/common.sh
 ctmq_read_plan "$run/plan.tsv"
 if [[ ! -f $run/stages/c0-fp/eval-w${PLAN_W[1]}a${PLAN_A[1]}.json ]]; then
   "$CTMQ_BIN_DIR/ctmq-eval" --config "$run/config.ini" --run-dir "$run" --stage c0-fp \

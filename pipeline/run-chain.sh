@@ -16,9 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/common.sh
 source "$here/common.sh"
-usage() { sed -n '2,15p' "$0"; }
-[[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
-(($# >= 2)) || { usage >&2; exit 2; }
+ctmq_exit_on_help "$@"
+(($# >= 2)) || { ctmq_usage >&2; exit 2; }
 config=$1 run=$2
 shift 2
 ranks=1 from=''

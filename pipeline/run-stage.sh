@@ -22,7 +22,8 @@ trap 'preempted_by=USR1' USR1
 trap 'preempted_by=TERM' TERM
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
-(($# >= 3)) || { sed -n '2,17p' "$0"; exit 2; }
+ctmq_exit_on_help "$@"
+(($# >= 3)) || { ctmq_usage >&2; exit 2; }
 what=$1 run=$2 stage=$3
 shift 3
 ranks=1 launcher=''

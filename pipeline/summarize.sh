@@ -7,6 +7,7 @@
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
+ctmq_exit_on_help "$@"
 run=${1:?usage: summarize.sh RUN_DIR}
 [[ -f $run/plan.tsv ]] || ctmq_die "$run/plan.tsv not found; is $run a run directory?"
 python3 "$CTMQ_ROOT/analysis/stage_status.py" table "$run"

@@ -22,9 +22,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/pipeline/common.sh"
-usage() { sed -n '2,22p' "$0"; }
-[[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
-(($# >= 2)) || { usage >&2; exit 2; }
+ctmq_exit_on_help "$@"
+(($# >= 2)) || { ctmq_usage >&2; exit 2; }
 config=$1 run=$2
 shift 2
 from='' dry=0 site=${CTMQ_SITE_CONF:-$root/slurm/site.conf} eval_args=()
@@ -40,10 +39,9 @@ done
 [[ -f $config ]] || ctmq_die "config $config does not exist"
 [[ -f $site ]] || ctmq_die "site settings $site do not exist; copy slurm/site.conf and pass --site"
 site=$(cd "$(dirname "$site")" && pwd)/$(basename "$site")
-# shellcheck source=SCRIPTDIR/site.conf
-source "$site"
-[[ ${LAUNCHER:-} == srun || ${LAUNCHER:-} == mpirun ]] ||
-  ctmq_die "$site: LAUNCHER must be srun or mpirun, found '${LAUNCHER:-}'"
+# shellcheck source=SCRIPTDIR/job-prologue.sh
+source "$root/slurm/job-prologue.sh"
+ctmq_load_site "$site"
 ctmq_find_bin
 mkdir_run=0
 [[ -d $run ]] || mkdir_run=1
@@ -101,7 +99,8 @@ if ((manifest_missing)); then
 fi
 
 # --- submission --------------------------------------------------------------
-export CTMQ_ROOT_DIR=$root CTMQ_BIN_DIR=$CTMQ_BIN
+# CTMQ_SITE_CONF: the sharding jobs' prologue loads the same site (modules).
+export CTMQ_ROOT_DIR=$root CTMQ_BIN_DIR=$CTMQ_BIN CTMQ_SITE_CONF=$site
 common=(--chdir="$PWD" --open-mode=append --kill-on-invalid-dep=yes --nodes="$NODES" --ntasks-per-node="$TASKS_PER_NODE"
   --cpus-per-task="$CPUS_PER_TASK")
 [[ -n $PARTITION ]] && common+=(--partition="$PARTITION")
