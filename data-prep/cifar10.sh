@@ -10,14 +10,10 @@
 # Usage: data-prep/cifar10.sh [--array-count N | --slurm N] CIFAR_DIR [OUT_DIR]
 # Default OUT_DIR: shards/cifar10 under the repository. Idempotent.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/common.sh
-source "$here/common.sh"
-ctmq_exit_on_help "$@"
-if ! split_recipe_args "$@"; then ctmq_usage >&2; exit 2; fi
+source "$(dirname "$0")/common.sh"
+start_input_recipe cifar10 "$@"
 cifar=$RECIPE_INPUT
-OUT_DIR=${OUT_DIR:-$(cd "$here/.." && pwd)/shards/cifar10}
-find_ctmq_shard
 train_inputs=()
 for i in 1 2 3 4 5; do train_inputs+=(--input "$cifar/data_batch_$i.bin"); done
 build_split "$OUT_DIR/train" "$ARRAY" "$SLURM" --format cifar10 "${train_inputs[@]}" \

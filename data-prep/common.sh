@@ -78,6 +78,19 @@ split_recipe_args() {
   parse_common_flags "${flags[@]}" "${positional[@]:1}"
 }
 
+# start_input_recipe NAME ARGS...: the start of a recipe that reads a data
+# set's directory: -h/--help prints the recipe's header and exits 0; a missing
+# input prints it on stderr and exits 2; then RECIPE_INPUT, ARRAY, SLURM,
+# OUT_DIR (default: shards/NAME under the repository) and CTMQ_SHARD are set.
+start_input_recipe() {
+  local name=$1
+  shift
+  ctmq_exit_on_help "$@"
+  if ! split_recipe_args "$@"; then ctmq_usage >&2; exit 2; fi
+  OUT_DIR=${OUT_DIR:-$CTMQ_ROOT/shards/$name}
+  find_ctmq_shard
+}
+
 # ARRAY, SLURM and OUT_DIR are outputs, read by the recipes that source this file.
 # shellcheck disable=SC2034
 parse_common_flags() {

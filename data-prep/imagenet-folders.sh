@@ -12,14 +12,10 @@
 #   env IMAGE_SIZE (default 224x224), CHANNELS (3), RECORDS_PER_SHARD (0 = ~256 MiB)
 # Default OUT_DIR: shards/imagenet under the repository. Idempotent.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/common.sh
-source "$here/common.sh"
-ctmq_exit_on_help "$@"
-if ! split_recipe_args "$@"; then ctmq_usage >&2; exit 2; fi
+source "$(dirname "$0")/common.sh"
+start_input_recipe imagenet "$@"
 root=$RECIPE_INPUT
-OUT_DIR=${OUT_DIR:-$(cd "$here/.." && pwd)/shards/imagenet}
-find_ctmq_shard
 for split in train val; do
   [[ -d $root/$split ]] || { echo "data-prep: $root/$split missing; skipped" >&2; continue; }
   build_split "$OUT_DIR/$split" "$ARRAY" "$SLURM" --format image-folder --input "$root/$split" \
