@@ -69,7 +69,8 @@ void add_options(po::options_description& options) {
     ("data-order", po::value<std::string>()->default_value("per-stage"),
      "[train] per-stage (each stage draws its own order from seed and stage name) | shared (every stage the same)")
     ("augment", po::value<std::string>()->default_value("none"),
-     "[train] none | crop-flip (zero-pad, random crop, horizontal flip; seeded, resume is bit-exact)")
+     "[train] none | crop-flip (zero-pad, random crop, horizontal flip; fixed-size records) | "
+     "random-resized-crop (ImageNet recipe; encoded records); seeded, resume is bit-exact")
     ("augment-pad", po::value<int64_t>()->default_value(2), "[train] crop-flip padding in px (4 for 32x32 CIFAR)")
     ("distill", po::value<std::string>()->default_value("none"),
      "[train] none | accurate: each quantized stage is supervised by its cycle's accurate model "
@@ -78,6 +79,7 @@ void add_options(po::options_description& options) {
     ("distill-weight", po::value<double>()->default_value(1.0),
      "[train] with --distill-from: loss = (1-w) CE(labels) + w CE(teacher's softmax)")
     ("threads", po::value<int>()->default_value(0), "[train] threads per rank; 0 = SLURM_CPUS_PER_TASK or the usable CPUs (affinity mask, cgroup quota) / ranks")
+    ("loader-workers", po::value<int>()->default_value(-1), "[train] threads preparing the next batches during a step; -1 = auto (1, or 2 with >= 4 threads per rank), 0 = on the training thread")
     ("device", po::value<std::string>()->default_value("cpu"), "[train] cpu | cuda (one GPU per local rank)")
     ("checkpoint-every", po::value<int64_t>()->default_value(100), "[train] steps between checkpoints; 0 = only at the end")
     ("log-every", po::value<int64_t>()->default_value(10), "[train] steps between progress lines and metrics records")
@@ -145,6 +147,7 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
   }
   o.distill_weight = vm["distill-weight"].as<double>();
   o.threads = vm["threads"].as<int>();
+  o.loader_workers = vm["loader-workers"].as<int>();
   o.device = train::parse_device_kind(vm["device"].as<std::string>());
   o.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
   o.log_every = vm["log-every"].as<int64_t>();

@@ -40,6 +40,13 @@ TEST(ResolveThreads, ExplicitThenSlurmThenUsableCpus) {
   EXPECT_EQ(resolve_threads(0, 1000).threads, 1);
 }
 
+TEST(DefaultLoaderWorkers, OneWorkerUnlessTheRankHasFourCpus) {
+  EXPECT_EQ(default_loader_workers(1), 1);
+  EXPECT_EQ(default_loader_workers(3), 1);
+  EXPECT_EQ(default_loader_workers(4), 2);
+  EXPECT_EQ(default_loader_workers(64), 2);
+}
+
 // Regression: the default used the machine's cores, so a process restricted
 // by taskset (or a launcher's binding) ran one thread per core of the machine.
 TEST(ResolveThreads, ANarrowedAffinityMaskIsNeverOversubscribed) {

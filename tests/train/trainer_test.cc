@@ -139,6 +139,31 @@ TEST_F(TrainerTest, AugmentedStagePreemptedThenResumedEqualsUninterruptedBitExac
       torch::equal(final_state(reference).at("fc.weight"), final_state(plain).at("fc.weight")));
 }
 
+// The loader's workers produce the batches ahead (data::BatchLoader): the
+// stage must equal the serial loop's, also when resumed mid-epoch.
+TEST_F(TrainerTest, LoaderWorkersPreemptedThenResumedEqualSerialLoaderBitExact) {
+  TrainOptions serial = tiny_stage(dir_.path() + "/serial", {2, 2});
+  serial.augment = data::Augment::kCropFlip;
+  serial.loader_workers = 0;
+  ASSERT_EQ(train_stage(serial, comm_).outcome, StageOutcome::kCompleted);
+
+  TrainOptions o = serial;
+  o.run_dir = dir_.path() + "/workers";
+  o.loader_workers = 3;
+  o.after_step = [](int64_t step) {
+    if (step == 11) std::raise(SIGUSR1);  // mid-epoch, with batches 12.. prefetched
+  };
+  EXPECT_EQ(train_stage(o, comm_).outcome, StageOutcome::kPreempted);
+  reset_preemption_request();
+  o.after_step = nullptr;
+  EXPECT_EQ(train_stage(o, comm_).resumed_from, 11);
+  expect_bit_identical(final_state(serial), final_state(o));
+  // Each record says how long the step waited for data.
+  std::string metrics = read_file(RunLayout(o.run_dir).metrics(o.stage));
+  EXPECT_NE(metrics.find("\"data_wait_s\":"), std::string::npos);
+  EXPECT_NE(metrics.find("\"epoch_data_wait_s\":"), std::string::npos);
+}
+
 TEST_F(TrainerTest, EachStageDrawsItsOwnDataOrderUnlessShared) {
   for (DataOrder order : {DataOrder::kPerStage, DataOrder::kShared}) {
     const std::string run = dir_.path() + (order == DataOrder::kShared ? "/shared" : "/per-stage");

@@ -121,4 +121,6 @@ ThreadBudget resolve_threads(int requested, int ranks_on_node) {
           usable_why + ", shared by " + std::to_string(ranks) + " rank(s) on this node"};
 }
 
+int default_loader_workers(int rank_threads) { return rank_threads >= 4 ? 2 : 1; }
+
 }  // namespace ctmq::dist

@@ -43,4 +43,11 @@ struct ThreadBudget {
 // 1). Usable CPUs = min(affinity mask, cgroup quota).
 ThreadBudget resolve_threads(int requested, int ranks_on_node);
 
+// Data-loader worker threads of a rank (data::BatchLoader) whose compute
+// threads are `rank_threads` (resolve_threads): 1, or 2 when the rank has 4
+// CPUs or more. The workers sleep once `prefetch` batches are ready, so on a
+// CPU rank they take from the intra-op threads only the loader's own work;
+// each runs LibTorch on one thread (docs/choices.md, "Data loading").
+int default_loader_workers(int rank_threads);
+
 }  // namespace ctmq::dist

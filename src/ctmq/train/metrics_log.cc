@@ -41,7 +41,9 @@ void MetricsLog::append(const StepMetrics& m) {
                            {"lr", m.lr},
                            {"images_per_s", m.images_per_s},
                            {"elapsed_s", m.elapsed_s},
-                           {"ranks", m.ranks}};
+                           {"ranks", m.ranks},
+                           {"data_wait_s", m.data_wait_s},
+                           {"epoch_data_wait_s", m.epoch_data_wait_s}};
   out_ << record.dump() << "\n" << std::flush;
   CTMQ_CHECK(out_, "cannot append to " << path_ << " (disk full?)");
 }

@@ -21,6 +21,12 @@ struct StepMetrics {
   double images_per_s = 0;
   double elapsed_s = 0;
   int ranks = 1;
+  // Seconds the training thread waited for its batch (data::BatchLoader::
+  // next(); the data stall), mean over ranks: over the logged steps, and
+  // since the start of this epoch (or of this process, when it resumed
+  // mid-epoch) up to this record.
+  double data_wait_s = 0;
+  double epoch_data_wait_s = 0;
 };
 
 class MetricsLog {

@@ -37,7 +37,7 @@ ProgressReporter::ProgressReporter(std::string stage, int64_t total_steps, int64
       start_(std::chrono::steady_clock::now()) {}
 
 void ProgressReporter::report(int64_t global_step, double loss, double accuracy, double lr,
-                              double images_per_s) {
+                              double images_per_s, double data_wait) {
   if (!enabled_) return;
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -47,10 +47,11 @@ void ProgressReporter::report(int64_t global_step, double loss, double accuracy,
   const int64_t epochs = (total_steps_ + steps_per_epoch_ - 1) / steps_per_epoch_;
   char numbers[200];
   std::snprintf(numbers, sizeof(numbers),
-                "epoch %ld/%ld step %ld/%ld loss %.4f acc %.2f%% lr %.3g %.0f img/s ETA %s",
+                "epoch %ld/%ld step %ld/%ld loss %.4f acc %.2f%% lr %.3g %.0f img/s ETA %s "
+                "data wait %.0f%%",
                 static_cast<long>(epoch), static_cast<long>(epochs), static_cast<long>(global_step),
                 static_cast<long>(total_steps_), loss, 100.0 * accuracy, lr, images_per_s,
-                format_duration(eta).c_str());
+                format_duration(eta).c_str(), 100.0 * data_wait);
   if (terminal_) {
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(kWidth * global_step / std::max<int64_t>(1, total_steps_));

@@ -14,8 +14,10 @@ class ProgressReporter {
   // resumed stage starts (the ETA counts only the steps still to do).
   ProgressReporter(std::string stage, int64_t total_steps, int64_t first_step,
                    int64_t steps_per_epoch, bool enabled);
-  // Reports after `global_step` steps; images_per_s is over all ranks.
-  void report(int64_t global_step, double loss, double accuracy, double lr, double images_per_s);
+  // Reports after `global_step` steps; images_per_s is over all ranks;
+  // data_wait is the fraction of the interval spent waiting for data.
+  void report(int64_t global_step, double loss, double accuracy, double lr, double images_per_s,
+              double data_wait = 0);
   void finish();
 
  private:

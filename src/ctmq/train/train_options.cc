@@ -105,6 +105,9 @@ void validate(const TrainOptions& o) {
   CTMQ_CHECK(o.log_every >= 1, "--log-every must be at least 1");
   CTMQ_CHECK(o.keep_checkpoints >= 2, "keep_checkpoints must be at least 2");
   CTMQ_CHECK(o.threads >= 0, "--threads must be >= 0 (0 = automatic)");
+  CTMQ_CHECK(o.loader_workers >= -1, "--loader-workers " << o.loader_workers
+                                                         << " must be >= -1 (-1 = automatic, "
+                                                            "0 = on the training thread)");
   CTMQ_CHECK(o.augment_pad >= 0, "--augment-pad " << o.augment_pad << " must be >= 0");
   CTMQ_CHECK(o.distill_weight >= 0 && o.distill_weight <= 1,
              "--distill-weight " << o.distill_weight << " must be in [0, 1]");

@@ -91,6 +91,10 @@ struct TrainOptions {
 
   // --- execution ---
   int threads = 0;  // per rank; 0 = SLURM_CPUS_PER_TASK, else cores / ranks
+  // Threads that read, check, decode and augment the next batches while the
+  // step runs (data::BatchLoader); 0 = on the training thread (serial); -1 =
+  // auto, dist::default_loader_workers. Batches are the same for any value.
+  int loader_workers = -1;
   DeviceKind device = DeviceKind::kCpu;
   int64_t checkpoint_every = 100;  // steps; 0 = only at the end (and on preemption)
   int keep_checkpoints = 2;        // newest checkpoints kept (>= 2: one stays valid while writing)

@@ -12,6 +12,7 @@
 #include "ctmq/common/preemption.h"
 #include "ctmq/common/run_layout.h"
 #include "ctmq/data/augment.h"
+#include "ctmq/data/batch_loader.h"
 #include "ctmq/data/distributed_sampler.h"
 #include "ctmq/data/shard_dataset.h"
 #include "ctmq/dist/gradient_allreducer.h"
@@ -161,6 +162,8 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   const torch::Device device = choose_device(o, comm);
   const dist::ThreadBudget threads = dist::resolve_threads(o.threads, dist::ranks_per_node(comm));
   torch::set_num_threads(threads.threads);
+  const int loader_workers =
+      o.loader_workers >= 0 ? o.loader_workers : dist::default_loader_workers(threads.threads);
 
   // Data.
   CTMQ_CHECK(fs::is_regular_file(o.train_manifest),
@@ -180,7 +183,6 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   const uint64_t data_seed = stage_data_seed(o.seed, o.stage, o.data_order);
   data::DistributedSampler sampler({samples, o.batch, comm.size(), comm.rank(), data_seed, true});
   const data::AugmentOptions augment{o.augment, o.augment_pad, data_seed};
-  const torch::Tensor black = dataset.normalized_black();
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
   const HyperParameters hyper = resolve_hyper_parameters(o, steps_per_epoch);
 
@@ -258,9 +260,10 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
                                : "init " + o.init)
                        << ", " << hyper.total_steps << " steps of " << o.batch << " on "
                        << comm.size() << " rank(s) x " << torch::get_num_threads() << " thread(s) ("
-                       << threads.reason << "), " << optimizer_kind_name(hyper.optimizer) << " lr "
-                       << hyper.lr << " wd " << hyper.weight_decay << ", data seed " << data_seed
-                       << ", augment " << data::augment_name(o.augment)
+                       << threads.reason << "), " << loader_workers << " loader worker(s), "
+                       << optimizer_kind_name(hyper.optimizer) << " lr " << hyper.lr << " wd "
+                       << hyper.weight_decay << ", data seed " << data_seed << ", augment "
+                       << data::augment_name(o.augment)
                        << (teacher ? ", distilled from " + o.distill_from : std::string()));
   }
   ProgressReporter progress(o.stage, hyper.total_steps, global_step, steps_per_epoch, root);
@@ -307,15 +310,33 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     result.global_step = global_step;
     return result;
   }
+  // The batch of a global step is a function of the step alone (sampler and
+  // augmentation are seeded by (data seed, epoch, index)), so the loader's
+  // workers produce it ahead, bit-identical to producing it here.
+  auto produce_batch = [&](int64_t batch_step) {
+    const int64_t epoch = batch_step / steps_per_epoch;
+    const std::vector<int64_t> indices = sampler.indices(epoch, batch_step % steps_per_epoch);
+    return dataset.get_training_batch(indices, epoch, augment);
+  };
+  // Pinned host batches make the copy below an asynchronous DMA on CUDA.
+  const bool pinned = device.is_cuda() && loader_workers > 0;
+  data::BatchLoader loader(produce_batch,
+                           {global_step, hyper.total_steps, loader_workers, 0, pinned});
+  double interval_wait_s = 0, epoch_wait_s = 0;
+  int64_t wait_epoch = global_step / steps_per_epoch;
   net->train();
   while (global_step < hyper.total_steps) {
     const int64_t epoch = global_step / steps_per_epoch;
     const int64_t step = global_step % steps_per_epoch;
-    const std::vector<int64_t> indices = sampler.indices(epoch, step);
-    data::Batch batch = dataset.get_batch(indices);
-    torch::Tensor images =
-        data::augment_batch(batch.images, indices, epoch, black, augment).to(device);
-    torch::Tensor labels = batch.labels.to(device);
+    const double waited_before = loader.waited_s();
+    data::Batch batch = loader.next();
+    const double waited = loader.waited_s() - waited_before;
+    if (epoch != wait_epoch) epoch_wait_s = 0;
+    wait_epoch = epoch;
+    interval_wait_s += waited;
+    epoch_wait_s += waited;
+    torch::Tensor images = batch.images.to(device, /*non_blocking=*/pinned);
+    torch::Tensor labels = batch.labels.to(device, /*non_blocking=*/pinned);
 
     optimizer->zero_grad();
     torch::Tensor logits = net->forward(images);
@@ -334,8 +355,8 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     if (o.after_step) o.after_step(global_step);
 
     if (global_step % o.log_every == 0 || global_step == hyper.total_steps) {
-      auto sums =
-          dist::allreduce_sum_values(comm, {loss_sum.item<double>(), correct.item<double>(), seen});
+      auto sums = dist::allreduce_sum_values(comm, {loss_sum.item<double>(), correct.item<double>(),
+                                                    seen, interval_wait_s, epoch_wait_s});
       const double elapsed = seconds_since(interval_start);
       StepMetrics m;
       m.stage = o.stage;
@@ -350,15 +371,19 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
       m.images_per_s = elapsed > 0 ? sums[2] / elapsed : 0;
       m.elapsed_s = seconds_since(stage_start);
       m.ranks = comm.size();
+      m.data_wait_s = sums[3] / comm.size();
+      m.epoch_data_wait_s = sums[4] / comm.size();
       if (root) {
         metrics->append(m);
-        progress.report(global_step, m.loss, m.accuracy, lr, m.images_per_s);
+        progress.report(global_step, m.loss, m.accuracy, lr, m.images_per_s,
+                        elapsed > 0 ? m.data_wait_s / elapsed : 0);
       }
       result.last_loss = m.loss;
       result.last_accuracy = m.accuracy;
       loss_sum = zero();
       correct = zero();
       seen = 0;
+      interval_wait_s = 0;
       interval_start = std::chrono::steady_clock::now();
     }
 
