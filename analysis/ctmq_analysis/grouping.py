@@ -5,7 +5,8 @@ Rule (also in docs/analysis.md): two runs are in the same group exactly when
     init, role, in order), and
   - their RUN/config.ini are identical as key/value sets after dropping
     [train] seed and the options that cannot change the result
-    (IGNORED_KEYS: threads, checkpoint-every, log-every, requeue).
+    (IGNORED_KEYS: threads, loader-workers, checkpoint-every, log-every,
+    requeue).
 Whitespace, comments and key order do not matter. A run without config.ini
 forms a group of its own.
 """
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from typing import List
 
 SEED_KEY = ("train", "seed")
-IGNORED_KEYS = {("train", "threads"), ("train", "checkpoint-every"), ("train", "log-every"),
-                ("train", "requeue")}
+IGNORED_KEYS = {("train", "threads"), ("train", "loader-workers"), ("train", "checkpoint-every"),
+                ("train", "log-every"), ("train", "requeue")}
 
 
 @dataclass
