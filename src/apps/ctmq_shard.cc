@@ -56,7 +56,15 @@ int run(int argc, char** argv) {
     ("size-mismatch", po::value<std::string>()->default_value("reject"),
      "image-folder: an image of another size is an error (reject) or is resized (resize)")
     ("records-per-shard", po::value<int64_t>()->default_value(0),
-     "records per shard file (0 = about 256 MiB per shard)")
+     "records per shard file (0 = about 256 MiB per shard; encoded: 2048 records)")
+    ("record", po::value<std::string>()->default_value("fixed"),
+     "record type: fixed (raw pixels, version 1) | encoded (JPEG/PNG bytes, version 2; "
+     "image-folder, needs --image-size = the size the reader delivers)")
+    ("max-side", po::value<int64_t>()->default_value(256),
+     "encoded: an image whose shorter side is larger is resized to it and stored as JPEG; "
+     "0 = keep every file's bytes")
+    ("jpeg-quality", po::value<int>()->default_value(90),
+     "encoded: quality (1..100) of the JPEGs written for resized images")
     ("array-index", po::value<int>(), "convert only slice I (a job-array task); no manifest")
     ("array-count", po::value<int>()->default_value(1), "number of slices (job-array tasks)")
     ("merge", po::bool_switch(), "only check that every slice is complete and write the manifest")
@@ -80,6 +88,9 @@ int run(int argc, char** argv) {
   build.source.channels = vm["channels"].as<int64_t>();
   parse_image_size(vm["image-size"].as<std::string>(), build.source.height, build.source.width);
   build.source.size_policy = parse_size_policy(vm["size-mismatch"].as<std::string>());
+  build.source.record = parse_record_kind(vm["record"].as<std::string>());
+  build.source.encoding.max_side = vm["max-side"].as<int64_t>();
+  build.source.encoding.jpeg_quality = vm["jpeg-quality"].as<int>();
   CTMQ_CHECK(vm.count("output"), "--output is required; see ctmq-shard --help");
   build.output_dir = vm["output"].as<std::string>();
   build.records_per_shard = vm["records-per-shard"].as<int64_t>();

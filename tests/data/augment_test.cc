@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <tuple>
 
 #include "ctmq/common/error.h"
 #include "test_support.h"
@@ -98,6 +99,67 @@ TEST(Augment, ParsesItsNamesAndRejectsOthers) {
   EXPECT_EQ(parse_augment("crop-flip"), Augment::kCropFlip);
   EXPECT_EQ(augment_name(Augment::kCropFlip), "crop-flip");
   EXPECT_THROW(parse_augment("random-crop"), Error);
+}
+
+// random_resized_crop: torchvision's get_params bounds over many draws,
+// determinism per (seed, epoch, index), and the fallback.
+TEST(RandomResizedCrop, BoxesStayInTorchvisionsBoundsAndFlipHalfTheTime) {
+  const AugmentOptions o{Augment::kRandomResizedCrop, 0, 11};
+  const int64_t h = 200, w = 300;
+  int flips = 0;
+  double area_sum = 0;
+  constexpr int kDraws = 4000;
+  for (int i = 0; i < kDraws; ++i) {
+    const CropBox b = random_resized_crop(o, 3, i, h, w);
+    ASSERT_GE(b.top, 0);
+    ASSERT_GE(b.left, 0);
+    ASSERT_LE(b.top + b.height, h);
+    ASSERT_LE(b.left + b.width, w);
+    const double area = static_cast<double>(b.height * b.width) / (h * w);
+    const double ratio = static_cast<double>(b.width) / b.height;
+    // Rounding w and h to integers moves area and ratio by at most ~1 px.
+    EXPECT_GE(area, kCropScaleMin * 0.95);
+    EXPECT_LE(area, 1.0);
+    EXPECT_GE(ratio, kCropRatioMin * 0.95);
+    EXPECT_LE(ratio, kCropRatioMax / 0.95);
+    area_sum += area;
+    flips += b.flip;
+  }
+  // Flip p = 1/2: 4000 draws, sd 0.008; +-0.04 is 5 sd.
+  EXPECT_NEAR(static_cast<double>(flips) / kDraws, 0.5, 0.04);
+  // Mean area fraction: torchvision's own RandomResizedCrop.get_params on a
+  // 300x200 image (Debian's python3-torchvision, 3 runs of 4000 draws) gave
+  // 0.389, 0.392, 0.393 (sd of a 4000-draw mean ~0.004); the unconditioned
+  // scale mean 0.54 would mean a wrong rejection rule.
+  EXPECT_NEAR(area_sum / kDraws, 0.391, 0.015);
+}
+
+TEST(RandomResizedCrop, SameSeedEpochAndIndexGiveTheSameBoxOtherEpochsAnother) {
+  const AugmentOptions o{Augment::kRandomResizedCrop, 0, 5};
+  int same_across_epochs = 0;
+  for (int64_t index = 0; index < 50; ++index) {
+    const CropBox a = random_resized_crop(o, 1, index, 375, 500);
+    const CropBox b = random_resized_crop(o, 1, index, 375, 500);
+    EXPECT_EQ(std::tie(a.top, a.left, a.height, a.width, a.flip),
+              std::tie(b.top, b.left, b.height, b.width, b.flip));
+    const CropBox c = random_resized_crop(o, 2, index, 375, 500);
+    same_across_epochs +=
+        std::tie(a.top, a.left, a.height, a.width) == std::tie(c.top, c.left, c.height, c.width);
+  }
+  EXPECT_EQ(same_across_epochs, 0);
+}
+
+TEST(RandomResizedCrop, ImpossibleAspectFallsBackToTheCentredClampedCrop) {
+  // 10 x 1000: no box of area >= 8% fits in 10 rows, so every draw falls
+  // back: height 10, width round(10 * 4/3) = 13, centred.
+  const AugmentOptions o{Augment::kRandomResizedCrop, 0, 1};
+  for (int64_t index = 0; index < 20; ++index) {
+    const CropBox b = random_resized_crop(o, 0, index, 10, 1000);
+    EXPECT_EQ(b.height, 10);
+    EXPECT_EQ(b.width, 13);
+    EXPECT_EQ(b.top, 0);
+    EXPECT_EQ(b.left, (1000 - 13) / 2);
+  }
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // are the subdirectories sorted by name; files are sorted by name within a
 // class. The extension (any case) selects the files; their signature decides
 // how each is decoded (image_file.h).
-#include <torch/torch.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -13,6 +12,8 @@
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
 #include "ctmq/data/image_file.h"
+#include "ctmq/data/image_transform.h"
+#include "ctmq/data/jpeg_image.h"
 #include "ctmq/data/record_source.h"
 
 namespace ctmq::data {
@@ -26,25 +27,13 @@ bool is_image_name(const fs::path& p) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
-// Bilinear resize with antialiasing (PIL-like), rounded back to uint8.
-std::vector<uint8_t> resize(const DecodedImage& image, int64_t height, int64_t width) {
-  auto in = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
-                             {1, image.channels, image.height, image.width}, torch::kUInt8)
-                .to(torch::kFloat32);
-  namespace F = torch::nn::functional;
-  auto out = F::interpolate(in, F::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{height, width})
-                                    .mode(torch::kBilinear)
-                                    .align_corners(false)
-                                    .antialias(true));
-  out = out.round().clamp(0, 255).to(torch::kUInt8).contiguous();
-  return std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel());
-}
-
 class ImageFolderSource : public RecordSource {
  public:
   explicit ImageFolderSource(const SourceOptions& options)
-      : policy_(options.size_policy), root_(options.inputs.front()) {
+      : policy_(options.size_policy),
+        record_(options.record),
+        encoding_(options.encoding),
+        root_(options.inputs.front()) {
     CTMQ_CHECK(options.inputs.size() == 1,
                "format image-folder takes one --input (the root directory), got "
                    << options.inputs.size());
@@ -92,6 +81,15 @@ class ImageFolderSource : public RecordSource {
     shape_.width = options.width;
     CTMQ_CHECK((shape_.height > 0) == (shape_.width > 0),
                "--image-size needs both a height and a width");
+    if (record_ == RecordKind::kEncoded) {
+      CTMQ_CHECK(shape_.height > 0,
+                 "--record encoded needs --image-size HEIGHTxWIDTH, the size the reader delivers "
+                 "(e.g. 224x224); the stored images keep their own sizes");
+      CTMQ_CHECK(encoding_.max_side >= 0,
+                 "--max-side " << encoding_.max_side << " must be >= 0 (0 = keep every file)");
+      CTMQ_CHECK(encoding_.jpeg_quality >= 1 && encoding_.jpeg_quality <= 100,
+                 "--jpeg-quality " << encoding_.jpeg_quality << " is outside 1..100");
+    }
     if (shape_.height == 0) {
       // The records take the first image's size: decided from its header
       // before anything is allocated.
@@ -123,7 +121,11 @@ class ImageFolderSource : public RecordSource {
   void read(SourceRecord& record) override {
     CTMQ_ASSERT(next_ < count());
     const std::string path = path_of(next_);
-    const std::string bytes = read_file(path);
+    std::string bytes = read_file(path);
+    if (record_ == RecordKind::kEncoded) {
+      read_encoded(path, std::move(bytes), record);
+      return;
+    }
     if (policy_ == SizePolicy::kReject) {  // refuse before decoding
       int64_t height = 0, width = 0;
       read_image_size_bytes(bytes, path, height, width);
@@ -135,12 +137,34 @@ class ImageFolderSource : public RecordSource {
       record.pixels = std::move(image.pixels);
     } else {
       CTMQ_CHECK(policy_ == SizePolicy::kResize, mismatch(path, image.height, image.width));
-      record.pixels = resize(image, shape_.height, shape_.width);
+      record.pixels = resize_image(image, shape_.height, shape_.width).pixels;
     }
     ++next_;
   }
 
  private:
+  // The encoding policy (record_source.h, EncodingPolicy). The file is
+  // decoded either way: a file that does not decode is refused here, not when
+  // training reads it, and the statistics need its pixels.
+  void read_encoded(const std::string& path, std::string bytes, SourceRecord& record) {
+    DecodedImage image = decode_image_bytes(bytes, path, shape_.channels);
+    const int64_t shorter = std::min(image.height, image.width);
+    if (encoding_.max_side == 0 || shorter <= encoding_.max_side) {
+      record.encoded = std::move(bytes);
+    } else {
+      int64_t height = 0, width = 0;
+      shorter_side_size(image.height, image.width, encoding_.max_side, height, width);
+      record.encoded =
+          encode_jpeg(resize_image(image, height, width), encoding_.jpeg_quality, path);
+      image = decode_jpeg_bytes(record.encoded, path, shape_.channels);  // what is stored
+    }
+    record.label = labels_[static_cast<size_t>(next_)];
+    record.height = image.height;
+    record.width = image.width;
+    record.pixels = std::move(image.pixels);
+    ++next_;
+  }
+
   std::string mismatch(const std::string& path, int64_t height, int64_t width) const {
     std::ostringstream message;
     message << "image " << path << " is " << width << "x" << height
@@ -154,6 +178,8 @@ class ImageFolderSource : public RecordSource {
   }
 
   SizePolicy policy_;
+  RecordKind record_;
+  EncodingPolicy encoding_;
   std::string root_;
   std::vector<std::string> files_;  // relative to root_
   std::vector<int32_t> labels_;

@@ -3,6 +3,7 @@
 #include <turbojpeg.h>
 
 #include <memory>
+#include <vector>
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
@@ -115,6 +116,34 @@ DecodedImage decode_jpeg_bytes(const std::string& bytes, const std::string& path
     }
   }
   return image;
+}
+
+std::string encode_jpeg(const DecodedImage& image, int quality, const std::string& what) {
+  CTMQ_ASSERT((image.channels == 1 || image.channels == 3) && image.height > 0 && image.width > 0);
+  CTMQ_CHECK(quality >= 1 && quality <= 100,
+             "JPEG quality " << quality << " is outside 1..100 (--jpeg-quality)");
+  struct CompressorDeleter {
+    void operator()(void* handle) const { tjDestroy(handle); }
+  };
+  std::unique_ptr<void, CompressorDeleter> handle(tjInitCompress());
+  CTMQ_CHECK(handle != nullptr,
+             "libjpeg-turbo cannot start a compressor: " << tjGetErrorStr2(nullptr));
+  const size_t plane = static_cast<size_t>(image.height * image.width);
+  const bool gray = image.channels == 1;
+  std::vector<uint8_t> interleaved(plane * image.channels);
+  for (size_t p = 0; p < plane; ++p)
+    for (int64_t c = 0; c < image.channels; ++c)
+      interleaved[p * image.channels + c] = image.pixels[c * plane + p];
+  unsigned char* jpeg = nullptr;
+  unsigned long size = 0;
+  const int status =
+      tjCompress2(handle.get(), interleaved.data(), static_cast<int>(image.width), 0,
+                  static_cast<int>(image.height), gray ? TJPF_GRAY : TJPF_RGB, &jpeg, &size,
+                  gray ? TJSAMP_GRAY : TJSAMP_420, quality, TJFLAG_ACCURATEDCT);
+  std::unique_ptr<unsigned char, decltype(&tjFree)> owned(jpeg, &tjFree);
+  CTMQ_CHECK(status == 0, "cannot encode " << what << " as JPEG (libjpeg-turbo: "
+                                           << tjGetErrorStr2(handle.get()) << ")");
+  return std::string(reinterpret_cast<const char*>(jpeg), size);
 }
 
 DecodedImage decode_jpeg(const std::string& path, int64_t channels) {

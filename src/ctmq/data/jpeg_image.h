@@ -39,4 +39,10 @@ DecodedImage decode_jpeg_bytes(const std::string& bytes, const std::string& path
 // Same, reading the file.
 DecodedImage decode_jpeg(const std::string& path, int64_t channels);
 
+// Encodes `image` (1 or 3 planar channels) as a baseline JPEG at `quality`
+// (1..100) with libjpeg-turbo's tjCompress2: gray for 1 channel, YCbCr 4:2:0
+// for 3 (Pillow's defaults for quality < 100). Throws ctmq::Error naming
+// `what` if libjpeg-turbo fails.
+std::string encode_jpeg(const DecodedImage& image, int quality, const std::string& what);
+
 }  // namespace ctmq::data

@@ -1,5 +1,6 @@
 #include "ctmq/data/manifest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -18,7 +19,9 @@ void compute_normalisation(Manifest& m) {
               static_cast<int64_t>(m.pixel_sum_squares.size()) == c);
   m.mean.assign(c, 0.0);
   m.std.assign(c, 1.0);
-  const long double n = static_cast<long double>(m.count) * m.shape.height * m.shape.width;
+  const long double n = m.record == RecordKind::kEncoded
+                            ? static_cast<long double>(m.pixel_count)
+                            : static_cast<long double>(m.count) * m.shape.height * m.shape.width;
   if (n <= 0) return;
   for (int64_t i = 0; i < c; ++i) {
     long double mean = m.pixel_sum[i] / n;
@@ -39,12 +42,18 @@ std::string manifest_to_json(const Manifest& m) {
   j["height"] = m.shape.height;
   j["width"] = m.shape.width;
   j["dtype"] = "uint8";
+  if (m.record == RecordKind::kEncoded) {
+    j["record"] = record_kind_name(m.record);
+    j["max_side"] = m.max_side;
+    j["jpeg_quality"] = m.jpeg_quality;
+  }
   j["count"] = m.count;
   j["records_per_shard"] = m.records_per_shard;
   j["class_names"] = m.class_names;
   j["class_counts"] = m.class_counts;
   j["pixel_sum"] = m.pixel_sum;
   j["pixel_sum_squares"] = m.pixel_sum_squares;
+  if (m.record == RecordKind::kEncoded) j["pixel_count"] = m.pixel_count;
   j["mean"] = m.mean;
   j["std"] = m.std;
   json shards = json::array();
@@ -118,6 +127,26 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
     m.source_json = j.at("source").dump();
     m.shape = {integer(j.at("channels"), "channels"), integer(j.at("height"), "height"),
                integer(j.at("width"), "width")};
+    if (j.contains("record")) {
+      const std::string record = j.at("record").get<std::string>();
+      CTMQ_CHECK(record == "fixed" || record == "encoded",
+                 "manifest " << path << ": \"record\" is '" << record
+                             << "', not fixed or encoded; rebuild it with ctmq-shard");
+      m.record = parse_record_kind(record);
+    }
+    CTMQ_CHECK((m.record == RecordKind::kEncoded) == (m.version == kManifestVersionEncoded),
+               "manifest " << path << ": version " << m.version << " with "
+                           << record_kind_name(m.record)
+                           << " records (version 2 is exactly the encoded records); rebuild it "
+                              "with ctmq-shard");
+    if (m.record == RecordKind::kEncoded) {
+      m.max_side = integer(j.at("max_side"), "max_side");
+      m.jpeg_quality = static_cast<int>(
+          std::clamp<int64_t>(integer(j.at("jpeg_quality"), "jpeg_quality"), 0, 100));
+      const int64_t pixel_count = integer(j.at("pixel_count"), "pixel_count");
+      CTMQ_CHECK(pixel_count >= 0, "manifest " << path << ": \"pixel_count\" is negative");
+      m.pixel_count = static_cast<uint64_t>(pixel_count);
+    }
     m.count = integer(j.at("count"), "count");
     m.records_per_shard = integer(j.at("records_per_shard"), "records_per_shard");
     m.class_names = j.at("class_names").get<std::vector<std::string>>();
@@ -145,7 +174,9 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
              "manifest " << path << ": shape or per-channel mean/std are inconsistent");
   CTMQ_CHECK(!m.class_names.empty(), "manifest " << path << ": no class names");
   // Every shard's size in bytes must be representable (ShardDataset checks it).
-  const int64_t max_records = (INT64_MAX - kShardHeaderSize) / record_size(m.shape);
+  const int64_t max_records =
+      (INT64_MAX - kShardHeaderSize) /
+      (m.record == RecordKind::kEncoded ? kEncodedRecordOverhead + 1 + 8 : record_size(m.shape));
   int64_t next = 0;
   for (const auto& s : m.shards) {
     check_path_inside(s.path, path);

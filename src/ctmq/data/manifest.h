@@ -19,17 +19,25 @@ struct ShardEntry {
 };
 
 struct Manifest {
-  int version = kManifestVersion;
-  std::string source_json = "{}";  // free-form description of the inputs (a JSON object)
-  ImageShape shape;
+  int version = kManifestVersionFixed;  // kManifestVersionEncoded for encoded records
+  std::string source_json = "{}";       // free-form description of the inputs (a JSON object)
+  ImageShape shape;                     // encoded records: the shape the reader delivers
+  // Record type and, for kEncoded, the policy it was built with (max_side 0 =
+  // every file kept).
+  RecordKind record = RecordKind::kFixed;
+  int64_t max_side = 0;
+  int jpeg_quality = 0;
   int64_t count = 0;
   int64_t records_per_shard = 0;
   std::vector<std::string> class_names;
   std::vector<int64_t> class_counts;
   std::vector<uint64_t> pixel_sum;          // per channel, exact
   std::vector<uint64_t> pixel_sum_squares;  // per channel, exact
-  std::vector<double> mean;                 // per channel, [0, 1] scale
-  std::vector<double> std;                  // per channel, [0, 1] scale
+  // Pixels per channel that the sums cover: count * height * width for fixed
+  // records, the stored images' own sizes summed for encoded ones.
+  uint64_t pixel_count = 0;
+  std::vector<double> mean;  // per channel, [0, 1] scale
+  std::vector<double> std;   // per channel, [0, 1] scale
   std::vector<ShardEntry> shards;
 };
 

@@ -34,6 +34,10 @@ SizePolicy parse_size_policy(const std::string& text) {
 
 std::unique_ptr<RecordSource> open_record_source(const SourceOptions& options) {
   CTMQ_CHECK(!options.inputs.empty(), "no --input given; see ctmq-shard --help");
+  CTMQ_CHECK(options.record == RecordKind::kFixed || options.kind == SourceKind::kImageFolder,
+             "--record encoded needs --format image-folder (" << source_kind_name(options.kind)
+                                                              << " images are small: use --record "
+                                                                 "fixed)");
   switch (options.kind) {
     case SourceKind::kIdx:
       return open_idx_source(options);

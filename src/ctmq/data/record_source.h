@@ -24,6 +24,15 @@ SourceKind parse_source_kind(const std::string& text);  // "idx", "cifar10", ...
 std::string source_kind_name(SourceKind kind);
 SizePolicy parse_size_policy(const std::string& text);  // "reject", "resize"
 
+// ctmq-shard --record encoded's policy (docs/shard-format.md, version 2): an
+// image whose shorter side is at most max_side keeps its file's bytes; a
+// larger one is resized so its shorter side is max_side and re-encoded as JPEG
+// at jpeg_quality. max_side 0 keeps every file.
+struct EncodingPolicy {
+  int64_t max_side = 256;  // px, >= 0 (FFCV's ImageNet setting; 160 for its fastest runs)
+  int jpeg_quality = 90;   // 1..100
+};
+
 struct SourceOptions {
   SourceKind kind = SourceKind::kIdx;
   // idx: the images file and the labels file (either order; gzipped or not).
@@ -39,16 +48,27 @@ struct SourceOptions {
   int64_t height = 0;
   int64_t width = 0;
   SizePolicy size_policy = SizePolicy::kReject;
+  // kEncoded (image-folder only): records keep encoded images, and
+  // height x width (required) is the size the reader delivers.
+  RecordKind record = RecordKind::kFixed;
+  EncodingPolicy encoding;
 };
 
 struct SourceRecord {
   int32_t label = 0;
   std::vector<uint8_t> pixels;  // planar CHW, shape().pixels() bytes
+  // RecordKind::kEncoded only: the image file to store (PNG or JPEG bytes);
+  // `pixels` then holds its decode, channels x height x width, for the
+  // data set's statistics.
+  std::string encoded;
+  int64_t height = 0;
+  int64_t width = 0;
 };
 
 class RecordSource {
  public:
   virtual ~RecordSource() = default;
+  // kFixed: every record's shape; kEncoded: the shape the reader delivers.
   virtual ImageShape shape() const = 0;
   virtual int64_t count() const = 0;
   virtual const std::vector<std::string>& class_names() const = 0;

@@ -41,6 +41,7 @@ json summary_to_json(const ShardSummary& s, int64_t index, const ShardPlan& plan
   j["class_counts"] = s.class_counts;
   j["pixel_sum"] = s.pixel_sum;
   j["pixel_sum_squares"] = s.pixel_sum_squares;
+  j["pixel_count"] = s.pixel_count;
   return j;
 }
 
@@ -64,6 +65,7 @@ bool load_part(const std::string& dir, int64_t index, const ShardPlan& plan, Sha
     out.class_counts = j.at("class_counts").get<std::vector<int64_t>>();
     out.pixel_sum = j.at("pixel_sum").get<std::vector<uint64_t>>();
     out.pixel_sum_squares = j.at("pixel_sum_squares").get<std::vector<uint64_t>>();
+    out.pixel_count = j.value("pixel_count", uint64_t{0});
     if (j.at("plan").get<std::string>() != crc32_hex(plan.fingerprint)) {
       why = "its part summary " + path + " belongs to another build (different inputs or options)";
       return false;
@@ -86,8 +88,11 @@ bool load_part(const std::string& dir, int64_t index, const ShardPlan& plan, Sha
     why = "its shard file " + out.path + " is missing";
     return false;
   }
-  if (static_cast<int64_t>(size) != out.bytes ||
-      out.bytes != kShardHeaderSize + count * record_size(plan.shape)) {
+  const bool size_ok = plan.record == RecordKind::kEncoded
+                           ? out.bytes >= kShardHeaderSize + count * (kEncodedRecordOverhead + 1) +
+                                              encoded_index_size(count)
+                           : out.bytes == kShardHeaderSize + count * record_size(plan.shape);
+  if (static_cast<int64_t>(size) != out.bytes || !size_ok) {
     why = "its shard file " + out.path + " has " + std::to_string(size) + " bytes, expected " +
           std::to_string(out.bytes) + " (truncated?)";
     return false;
@@ -114,7 +119,7 @@ void convert_shards(RecordSource& source, const ShardPlan& plan, const std::stri
     fs::remove(part_path(dir, s), ec);
     if (position != first) source.seek(first);
     ShardWriter writer(shard_path(dir, s), plan.shape, first, count,
-                       static_cast<int64_t>(plan.class_names.size()));
+                       static_cast<int64_t>(plan.class_names.size()), plan.record);
     for (int64_t i = 0; i < count; ++i) {
       try {
         source.read(record);
@@ -123,10 +128,18 @@ void convert_shards(RecordSource& source, const ShardPlan& plan, const std::stri
         throw ctmq::Error(std::string(e.what()) + " [input record " + std::to_string(first + i) +
                           ", for " + shard_file_name(s) + "]");
       }
+      const std::string where = "input record " + std::to_string(first + i);
+      if (plan.record == RecordKind::kEncoded) {
+        CTMQ_ASSERT(static_cast<int64_t>(record.pixels.size()) ==
+                    plan.shape.channels * record.height * record.width);
+        writer.add_encoded(record.label, record.encoded, record.pixels.data(), record.height,
+                           record.width, where);
+        continue;
+      }
       CTMQ_CHECK(static_cast<int64_t>(record.pixels.size()) == plan.shape.pixels(),
-                 "input record " << first + i << " has " << record.pixels.size()
-                                 << " pixel bytes, expected " << plan.shape.pixels());
-      writer.add(record.label, record.pixels.data(), "input record " + std::to_string(first + i));
+                 where << " has " << record.pixels.size() << " pixel bytes, expected "
+                       << plan.shape.pixels());
+      writer.add(record.label, record.pixels.data(), where);
     }
     position = first + count;
     ShardSummary summary = writer.finish();
@@ -139,6 +152,12 @@ Manifest merge(const ShardPlan& plan, const ShardBuildOptions& options) {
   Manifest m;
   m.source_json = plan.source_json;
   m.shape = plan.shape;
+  m.record = plan.record;
+  if (plan.record == RecordKind::kEncoded) {
+    m.version = kManifestVersionEncoded;
+    m.max_side = plan.encoding.max_side;
+    m.jpeg_quality = plan.encoding.jpeg_quality;
+  }
   m.count = plan.count;
   m.records_per_shard = plan.records_per_shard;
   m.class_names = plan.class_names;
@@ -169,7 +188,7 @@ Manifest merge(const ShardPlan& plan, const ShardBuildOptions& options) {
       ::close(fd);
       ShardHeader header =
           decode_shard_header(part.path, bytes, got < 0 ? 0 : static_cast<size_t>(got));
-      CTMQ_CHECK(header.shape == plan.shape &&
+      CTMQ_CHECK(header.shape == plan.shape && header.record() == plan.record &&
                      static_cast<int64_t>(header.record_count) == part.count &&
                      static_cast<int64_t>(header.first_index) == part.first_index,
                  "merge: shard " << part.path << " header disagrees with its part summary");
@@ -179,6 +198,7 @@ Manifest merge(const ShardPlan& plan, const ShardBuildOptions& options) {
       m.pixel_sum[c] += part.pixel_sum[c];
       m.pixel_sum_squares[c] += part.pixel_sum_squares[c];
     }
+    m.pixel_count += part.pixel_count;
     m.shards.push_back({fs::path(part.path).filename().string(), part.first_index, part.count,
                         part.bytes, part.crc32});
   }
@@ -198,9 +218,12 @@ Manifest merge(const ShardPlan& plan, const ShardBuildOptions& options) {
 
 }  // namespace
 
-ShardPlan make_shard_plan(const RecordSource& source, int64_t records_per_shard) {
+ShardPlan make_shard_plan(const RecordSource& source, int64_t records_per_shard, RecordKind record,
+                          const EncodingPolicy& encoding) {
   ShardPlan plan;
   plan.shape = source.shape();
+  plan.record = record;
+  if (record == RecordKind::kEncoded) plan.encoding = encoding;
   plan.count = source.count();
   CTMQ_CHECK(plan.count > 0, "the input holds no records");
   CTMQ_CHECK(fits_in_a_record(plan.shape),
@@ -209,8 +232,9 @@ ShardPlan make_shard_plan(const RecordSource& source, int64_t records_per_shard)
                           << " values, over the 1 GiB limit of a shard record; check the input's "
                              "header, or choose a smaller size (ctmq-shard --image-size)");
   CTMQ_CHECK(records_per_shard >= 0, "--records-per-shard must be >= 0 (0 = automatic)");
-  plan.records_per_shard = records_per_shard > 0
-                               ? records_per_shard
+  plan.records_per_shard = records_per_shard > 0 ? records_per_shard
+                           : record == RecordKind::kEncoded
+                               ? kDefaultEncodedRecordsPerShard
                                : std::max<int64_t>(1, kDefaultShardBytes / record_size(plan.shape));
   plan.records_per_shard = std::min(plan.records_per_shard, plan.count);
   plan.num_shards = (plan.count + plan.records_per_shard - 1) / plan.records_per_shard;
@@ -222,7 +246,12 @@ ShardPlan make_shard_plan(const RecordSource& source, int64_t records_per_shard)
   j["count"] = plan.count;
   j["records_per_shard"] = plan.records_per_shard;
   j["class_names"] = plan.class_names;
-  j["format_version"] = kShardVersion;
+  j["format_version"] = shard_version_of(record);
+  if (record == RecordKind::kEncoded) {  // fixed plans keep their version-1 fingerprint
+    j["record"] = record_kind_name(record);
+    j["max_side"] = encoding.max_side;
+    j["jpeg_quality"] = encoding.jpeg_quality;
+  }
   const std::string text = j.dump();
   plan.fingerprint = crc32_of(text.data(), text.size());
   return plan;
@@ -242,7 +271,8 @@ Manifest build_shards(const ShardBuildOptions& options) {
              "output " << options.output_dir << " already holds a complete data set ("
                        << manifest_path << "); remove the directory or choose another --output");
   auto source = open_record_source(options.source);
-  const ShardPlan plan = make_shard_plan(*source, options.records_per_shard);
+  const ShardPlan plan = make_shard_plan(*source, options.records_per_shard, options.source.record,
+                                         options.source.encoding);
   std::error_code ec;
   fs::create_directories(options.output_dir, ec);
   CTMQ_CHECK(!ec, "cannot create --output " << options.output_dir << ": " << ec.message());

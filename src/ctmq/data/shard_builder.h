@@ -33,6 +33,8 @@ struct ShardBuildOptions {
 
 struct ShardPlan {
   ImageShape shape;
+  RecordKind record = RecordKind::kFixed;
+  EncodingPolicy encoding;  // kEncoded only
   int64_t count = 0;
   int64_t records_per_shard = 0;
   int64_t num_shards = 0;
@@ -41,7 +43,13 @@ struct ShardPlan {
   uint32_t fingerprint = 0;  // crc32 of everything above
 };
 
-ShardPlan make_shard_plan(const RecordSource& source, int64_t records_per_shard);
+// records_per_shard 0: about 256 MiB per shard for fixed records,
+// kDefaultEncodedRecordsPerShard for encoded ones (their sizes are not known
+// before they are converted, and the plan may not depend on them).
+ShardPlan make_shard_plan(const RecordSource& source, int64_t records_per_shard,
+                          RecordKind record = RecordKind::kFixed,
+                          const EncodingPolicy& encoding = {});
+inline constexpr int64_t kDefaultEncodedRecordsPerShard = 2048;
 
 // Shards [begin, end) converted by array task `index` of `count`.
 void slice_range(int64_t num_shards, int index, int count, int64_t& begin, int64_t& end);

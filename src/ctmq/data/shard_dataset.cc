@@ -8,8 +8,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "ctmq/common/error.h"
+#include "ctmq/data/image_file.h"
+#include "ctmq/data/image_transform.h"
 #include "ctmq/data/manifest.h"
 #include "ctmq/data/shard_format.h"
 
@@ -23,7 +26,47 @@ struct OpenShard {
   std::string path;
   int fd = -1;
   ShardHeader header;
+  std::vector<uint64_t> offsets;  // encoded records: record i is [offsets[i], offsets[i+1])
 };
+
+// Version 2: reads and checks the offset index that ends the shard (its
+// position follows from the file size and the record count).
+void load_offset_index(OpenShard& shard, int64_t file_size) {
+  const int64_t count = static_cast<int64_t>(shard.header.record_count);
+  const int64_t index_bytes = encoded_index_size(count);
+  const int64_t smallest = kShardHeaderSize + count * (kEncodedRecordOverhead + 1) + index_bytes;
+  CTMQ_CHECK(file_size >= smallest,
+             "shard " << shard.path << ": " << file_size << " bytes, too short for " << count
+                      << " encoded records and their offset index; the file is truncated: "
+                         "rebuild it with ctmq-shard");
+  std::vector<char> bytes(static_cast<size_t>(index_bytes));
+  const ssize_t got = ::pread(shard.fd, bytes.data(), bytes.size(), file_size - index_bytes);
+  CTMQ_CHECK(got == index_bytes, "shard "
+                                     << shard.path << ": cannot read its offset index ("
+                                     << (got < 0 ? std::strerror(errno) : "short read")
+                                     << "); the file is truncated: rebuild it with ctmq-shard");
+  const size_t entries = static_cast<size_t>(count) + 1;
+  CTMQ_CHECK(get_u32(bytes.data() + 8 * entries) == crc32_of(bytes.data(), 8 * entries),
+             "shard " << shard.path
+                      << ": offset index checksum mismatch; the file is truncated or corrupt: "
+                         "rebuild it with ctmq-shard");
+  shard.offsets.resize(entries);
+  for (size_t i = 0; i < entries; ++i) shard.offsets[i] = get_u64(bytes.data() + 8 * i);
+  CTMQ_CHECK(shard.offsets.front() == kShardHeaderSize &&
+                 shard.offsets.back() == static_cast<uint64_t>(file_size - index_bytes),
+             "shard " << shard.path << ": the offset index spans bytes [" << shard.offsets.front()
+                      << ", " << shard.offsets.back() << "), expected [" << kShardHeaderSize << ", "
+                      << file_size - index_bytes
+                      << "); the file is truncated or padded: rebuild it with ctmq-shard");
+  for (int64_t i = 0; i < count; ++i) {
+    const uint64_t begin = shard.offsets[i], end = shard.offsets[i + 1];
+    CTMQ_CHECK(end > begin && end - begin >= static_cast<uint64_t>(kEncodedRecordOverhead + 1),
+               "shard " << shard.path << ": record " << i << " (data set index "
+                        << shard.header.first_index + i << ") has offsets [" << begin << ", " << end
+                        << ") out of range in the offset index; the file is corrupt: "
+                           "rebuild it with ctmq-shard");
+  }
+}
 
 }  // namespace
 
@@ -75,7 +118,13 @@ ShardDataset::ShardDataset(const std::string& manifest_path) : state_(std::make_
     shard.header = decode_shard_header(shard.path, bytes, got < 0 ? 0 : static_cast<size_t>(got));
     struct stat info;
     CTMQ_CHECK(::fstat(shard.fd, &info) == 0, "cannot stat shard " << shard.path);
-    const int64_t expected = kShardHeaderSize + entry.count * st.record_bytes;
+    CTMQ_CHECK(shard.header.record() == m.record,
+               "shard " << shard.path << " holds " << record_kind_name(shard.header.record())
+                        << " records but " << manifest_path << " says "
+                        << record_kind_name(m.record) << "; the shard belongs to another build");
+    const int64_t expected = m.record == RecordKind::kEncoded
+                                 ? info.st_size
+                                 : kShardHeaderSize + entry.count * st.record_bytes;
     CTMQ_CHECK(info.st_size == expected, "shard " << shard.path << ": " << info.st_size
                                                   << " bytes, expected " << expected << " ("
                                                   << entry.count
@@ -86,7 +135,8 @@ ShardDataset::ShardDataset(const std::string& manifest_path) : state_(std::make_
                    static_cast<int64_t>(shard.header.first_index) == entry.first_index,
                "shard " << shard.path << ": header (shape, count or first index) disagrees with "
                         << manifest_path << "; the shard belongs to another build");
-    st.shards.back().header = shard.header;
+    if (m.record == RecordKind::kEncoded) load_offset_index(shard, info.st_size);
+    st.shards.back() = shard;
     st.first_index.push_back(entry.first_index);
   }
   st.set_normalisation(m.mean, m.std);
@@ -124,50 +174,157 @@ torch::Tensor ShardDataset::normalized_black() const {
   return state_->mean.neg().mul(state_->inv_std).flatten();
 }
 
-Batch ShardDataset::get_batch(const std::vector<int64_t>& indices) const {
-  const State& st = *state_;
-  const ImageShape& shape = st.manifest.shape;
+RecordKind ShardDataset::record() const { return state_->manifest.record; }
+
+namespace {
+
+// One record read and checked: its label and the bytes between the label and
+// the checksum (raw pixels, or an image file), in `buffer`.
+struct RecordBytes {
+  int32_t label = 0;
+  const char* payload = nullptr;
+  size_t payload_size = 0;
+  std::string where;  // "shard P: record R (data set index I)"
+};
+
+}  // namespace
+
+// Shared by both record types: locate, one pread, checksum and label checks.
+static RecordBytes read_record(const std::string& manifest_path, const Manifest& manifest,
+                               const std::vector<OpenShard>& shards,
+                               const std::vector<int64_t>& first_index, int64_t record_bytes,
+                               int64_t index, std::vector<char>& buffer) {
+  CTMQ_CHECK(index >= 0 && index < manifest.count,
+             "record index " << index << " is outside data set " << manifest_path << " of "
+                             << manifest.count << " records");
+  auto it = std::upper_bound(first_index.begin(), first_index.end(), index);
+  const size_t s = static_cast<size_t>(it - first_index.begin()) - 1;
+  const OpenShard& shard = shards[s];
+  const int64_t local = index - first_index[s];
+  RecordBytes out;
+  out.where = "shard " + shard.path + ": record " + std::to_string(local) + " (data set index " +
+              std::to_string(index) + ")";
+  off_t offset = kShardHeaderSize + local * record_bytes;
+  size_t size = static_cast<size_t>(record_bytes);
+  if (manifest.record == RecordKind::kEncoded) {
+    offset = static_cast<off_t>(shard.offsets[static_cast<size_t>(local)]);
+    size = static_cast<size_t>(shard.offsets[static_cast<size_t>(local) + 1] -
+                               shard.offsets[static_cast<size_t>(local)]);
+  }
+  buffer.resize(size);
+  const ssize_t got = ::pread(shard.fd, buffer.data(), size, offset);
+  CTMQ_CHECK(got == static_cast<ssize_t>(size),
+             out.where << " cannot be read (" << (got < 0 ? std::strerror(errno) : "short read")
+                       << "); the file is truncated: rebuild it with ctmq-shard");
+  const uint32_t stored = get_u32(buffer.data() + size - 4);
+  const uint32_t computed = crc32_of(buffer.data(), size - 4);
+  CTMQ_CHECK(stored == computed, out.where << " fails its checksum (stored " << crc32_hex(stored)
+                                           << ", computed " << crc32_hex(computed)
+                                           << "); the file is corrupt: rebuild it with ctmq-shard");
+  out.label = static_cast<int32_t>(get_u32(buffer.data()));
+  const int64_t num_classes = static_cast<int64_t>(manifest.class_names.size());
+  CTMQ_CHECK(out.label >= 0 && out.label < num_classes,
+             out.where << " has label " << out.label << " outside [0, " << num_classes << ")");
+  out.payload = buffer.data() + 4;
+  out.payload_size = size - 8;
+  return out;
+}
+
+// Reads `indices` into a uint8 batch: `fill(i, index, record, out)` writes
+// record `index` (read and checked) as C x H x W bytes to `out`; then the
+// batch is normalised.
+template <typename Fill>
+static Batch load_batch(const ShardDataset& dataset, const std::vector<int64_t>& indices,
+                        const torch::Tensor& mean, const torch::Tensor& inv_std,
+                        const std::function<RecordBytes(int64_t, std::vector<char>&)>& read,
+                        Fill fill) {
   const int64_t n = static_cast<int64_t>(indices.size());
-  const int64_t pixels = shape.pixels();
-  torch::Tensor raw = torch::empty({n, shape.channels, shape.height, shape.width}, torch::kUInt8);
+  const int64_t c = dataset.channels(), h = dataset.height(), w = dataset.width();
+  torch::Tensor raw = torch::empty({n, c, h, w}, torch::kUInt8);
   torch::Tensor labels = torch::empty({n}, torch::kInt64);
   uint8_t* raw_data = raw.data_ptr<uint8_t>();
   int64_t* label_data = labels.data_ptr<int64_t>();
-  std::vector<char> record(static_cast<size_t>(st.record_bytes));
-  const int64_t num_classes = static_cast<int64_t>(st.manifest.class_names.size());
+  std::vector<char> buffer;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t index = indices[i];
-    CTMQ_CHECK(index >= 0 && index < st.manifest.count,
-               "record index " << index << " is outside data set " << st.manifest_path << " of "
-                               << st.manifest.count << " records");
-    auto it = std::upper_bound(st.first_index.begin(), st.first_index.end(), index);
-    const size_t s = static_cast<size_t>(it - st.first_index.begin()) - 1;
-    const OpenShard& shard = st.shards[s];
-    const int64_t local = index - st.first_index[s];
-    const off_t offset = kShardHeaderSize + local * st.record_bytes;
-    ssize_t got = ::pread(shard.fd, record.data(), record.size(), offset);
-    CTMQ_CHECK(got == static_cast<ssize_t>(record.size()),
-               "shard " << shard.path << ": record " << local << " (data set index " << index
-                        << ") cannot be read (" << (got < 0 ? std::strerror(errno) : "short read")
-                        << "); the file is truncated: rebuild it with ctmq-shard");
-    const uint32_t stored = get_u32(record.data() + 4 + pixels);
-    const uint32_t computed = crc32_of(record.data(), static_cast<size_t>(4 + pixels));
-    CTMQ_CHECK(stored == computed, "shard "
-                                       << shard.path << ": record " << local << " (data set index "
-                                       << index << ") fails its checksum (stored "
-                                       << crc32_hex(stored) << ", computed " << crc32_hex(computed)
-                                       << "); the file is corrupt: rebuild it with ctmq-shard");
-    const int32_t label = static_cast<int32_t>(get_u32(record.data()));
-    CTMQ_CHECK(label >= 0 && label < num_classes,
-               "shard " << shard.path << ": record " << local << " has label " << label
-                        << " outside [0, " << num_classes << ")");
-    label_data[i] = label;
-    std::memcpy(raw_data + i * pixels, record.data() + 4, static_cast<size_t>(pixels));
+    const RecordBytes record = read(indices[i], buffer);
+    label_data[i] = record.label;
+    fill(indices[i], record, raw_data + i * c * h * w);
   }
   Batch batch;
-  batch.images = raw.to(torch::kFloat32).mul_(1.f / 255.f).sub_(st.mean).mul_(st.inv_std);
+  batch.images = raw.to(torch::kFloat32).mul_(1.f / 255.f).sub_(mean).mul_(inv_std);
   batch.labels = labels;
   return batch;
+}
+
+// The stored image of an encoded record, decoded to `channels`.
+static DecodedImage decode_record(const RecordBytes& record, int64_t channels) {
+  // decode_image_bytes names its argument as "image <where> is not a valid JPEG ...".
+  return decode_image_bytes(std::string(record.payload, record.payload_size), record.where,
+                            channels);
+}
+
+static void copy_image(const DecodedImage& image, uint8_t* out) {
+  std::memcpy(out, image.pixels.data(), image.pixels.size());
+}
+
+Batch ShardDataset::get_batch(const std::vector<int64_t>& indices) const {
+  const State& st = *state_;
+  auto read = [&st](int64_t index, std::vector<char>& buffer) {
+    return read_record(st.manifest_path, st.manifest, st.shards, st.first_index, st.record_bytes,
+                       index, buffer);
+  };
+  const int64_t c = channels(), h = height(), w = width();
+  if (st.manifest.record == RecordKind::kFixed) {
+    return load_batch(*this, indices, st.mean, st.inv_std, read,
+                      [](int64_t, const RecordBytes& record, uint8_t* out) {
+                        std::memcpy(out, record.payload, record.payload_size);
+                      });
+  }
+  return load_batch(*this, indices, st.mean, st.inv_std, read,
+                    [c, h, w](int64_t, const RecordBytes& record, uint8_t* out) {
+                      copy_image(eval_transform(decode_record(record, c), h, w), out);
+                    });
+}
+
+Batch ShardDataset::get_training_batch(const std::vector<int64_t>& indices, int64_t epoch,
+                                       const AugmentOptions& augment) const {
+  const State& st = *state_;
+  const bool encoded = st.manifest.record == RecordKind::kEncoded;
+  switch (augment.kind) {
+    case Augment::kNone:
+      return get_batch(indices);
+    case Augment::kCropFlip: {
+      CTMQ_CHECK(!encoded, "--augment crop-flip pads and crops fixed-size records, but "
+                               << st.manifest_path
+                               << " holds encoded (JPEG/PNG) records: use --augment "
+                                  "random-resized-crop, or none for the evaluation transform");
+      Batch batch = get_batch(indices);
+      batch.images = augment_batch(batch.images, indices, epoch, normalized_black(), augment);
+      return batch;
+    }
+    case Augment::kRandomResizedCrop:
+      break;
+  }
+  CTMQ_CHECK(encoded,
+             "--augment random-resized-crop crops the stored images of an encoded data "
+             "set (ctmq-shard --record encoded), but "
+                 << st.manifest_path
+                 << " holds fixed-size records: use --augment crop-flip or none");
+  auto read = [&st](int64_t index, std::vector<char>& buffer) {
+    return read_record(st.manifest_path, st.manifest, st.shards, st.first_index, st.record_bytes,
+                       index, buffer);
+  };
+  const int64_t c = channels(), h = height(), w = width();
+  return load_batch(*this, indices, st.mean, st.inv_std, read,
+                    [&](int64_t index, const RecordBytes& record, uint8_t* out) {
+                      const DecodedImage image = decode_record(record, c);
+                      const CropBox box =
+                          random_resized_crop(augment, epoch, index, image.height, image.width);
+                      DecodedImage crop = resize_image(
+                          crop_image(image, box.top, box.left, box.height, box.width), h, w);
+                      if (box.flip) flip_horizontally(crop);
+                      copy_image(crop, out);
+                    });
 }
 
 }  // namespace ctmq::data

@@ -1,5 +1,8 @@
 // Read side of the shard format (docs/shard-format.md): random access to the
-// records of a data set described by a manifest.
+// records of a data set described by a manifest, of either record type:
+// fixed-size raw records (version 1) or encoded JPEG/PNG records (version 2),
+// which are decoded and transformed to the manifest's C x H x W as they are
+// read (the evaluation transform, or random-resized-crop when training).
 //
 // Records are read on demand (never the whole set at once) and their
 // checksums verified; a bad shard gives a ctmq::Error naming the file and the
@@ -11,6 +14,9 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "ctmq/data/augment.h"
+#include "ctmq/data/shard_format.h"
 
 namespace ctmq::data {
 
@@ -47,8 +53,23 @@ class ShardDataset {
   void use_normalisation(const std::vector<double>& mean, const std::vector<double>& std_dev,
                          const std::string& source);
 
+  RecordKind record() const;
+
   // Loads the records at `indices` (any order, repeats allowed) as one batch.
+  // Encoded records get the evaluation transform (image_transform.h).
+  // Throws ctmq::Error naming the shard file, the record in it and its data
+  // set index for a record that fails its checksum, cannot be read, or (encoded)
+  // does not decode.
   Batch get_batch(const std::vector<int64_t>& indices) const;
+
+  // The training batch of `indices` in `epoch`, augmented by `augment` as the
+  // record type allows: none (= get_batch), crop-flip (fixed records:
+  // augment_batch on get_batch's images), random-resized-crop (encoded
+  // records: the crop is taken from each stored image as it is decoded, then
+  // resized to H x W and flipped). Refuses crop-flip on encoded records and
+  // random-resized-crop on fixed ones (ctmq::Error naming --augment).
+  Batch get_training_batch(const std::vector<int64_t>& indices, int64_t epoch,
+                           const AugmentOptions& augment) const;
 
  private:
   struct State;

@@ -35,6 +35,16 @@ std::string shard_file_name(int64_t index) {
   return std::string(name) + kShardSuffix;
 }
 
+RecordKind parse_record_kind(const std::string& text) {
+  if (text == "fixed") return RecordKind::kFixed;
+  if (text == "encoded") return RecordKind::kEncoded;
+  CTMQ_FAIL("--record '" << text << "' is unknown; use fixed (raw pixels) or encoded (JPEG/PNG)");
+}
+
+std::string record_kind_name(RecordKind kind) {
+  return kind == RecordKind::kEncoded ? "encoded" : "fixed";
+}
+
 std::string encode_shard_header(const ShardHeader& header) {
   std::string bytes(kShardHeaderSize, '\0');
   char* out = bytes.data();
@@ -44,10 +54,11 @@ std::string encode_shard_header(const ShardHeader& header) {
   put_u32(out + 16, static_cast<uint32_t>(header.shape.channels));
   put_u32(out + 20, static_cast<uint32_t>(header.shape.height));
   put_u32(out + 24, static_cast<uint32_t>(header.shape.width));
-  put_u32(out + 28, kDtypeUint8);
+  const bool encoded = header.record() == RecordKind::kEncoded;
+  put_u32(out + 28, encoded ? kDtypeEncoded : kDtypeUint8);
   put_u64(out + 32, header.record_count);
   put_u64(out + 40, header.first_index);
-  put_u32(out + 48, static_cast<uint32_t>(record_size(header.shape)));
+  put_u32(out + 48, encoded ? 0u : static_cast<uint32_t>(record_size(header.shape)));
   put_u32(out + 52, crc32_of(out, 52));
   return bytes;
 }
@@ -63,10 +74,10 @@ ShardHeader decode_shard_header(const std::string& path, const char* bytes, size
       "shard " << path << ": wrong magic (expected CTMQSHRD); this is not a ctmq shard file");
   ShardHeader header;
   header.version = get_u32(bytes + 8);
-  CTMQ_CHECK(header.version <= kShardVersion,
+  CTMQ_CHECK(header.version <= kShardVersionEncoded,
              "shard " << path << ": format version " << header.version
                       << " was written by a newer ctmq-shard; this ctmq reads up to version "
-                      << kShardVersion << ": upgrade ctmq");
+                      << kShardVersionEncoded << ": upgrade ctmq");
   CTMQ_CHECK(header.version >= 1, "shard " << path << ": invalid format version 0");
   CTMQ_CHECK(get_u32(bytes + 52) == crc32_of(bytes, 52),
              "shard " << path
@@ -78,8 +89,12 @@ ShardHeader decode_shard_header(const std::string& path, const char* bytes, size
   header.shape.channels = get_u32(bytes + 16);
   header.shape.height = get_u32(bytes + 20);
   header.shape.width = get_u32(bytes + 24);
-  CTMQ_CHECK(get_u32(bytes + 28) == kDtypeUint8,
-             "shard " << path << ": dtype " << get_u32(bytes + 28) << " unknown (1 = uint8)");
+  const bool encoded = header.record() == RecordKind::kEncoded;
+  const uint32_t dtype = encoded ? kDtypeEncoded : kDtypeUint8;
+  CTMQ_CHECK(get_u32(bytes + 28) == dtype,
+             "shard " << path << ": dtype " << get_u32(bytes + 28) << " is not " << dtype
+                      << ", the dtype of version " << header.version
+                      << " (1 = uint8, 2 = encoded); the file is corrupt");
   // fits_in_a_record before pixels(): three 32-bit sizes may overflow it.
   CTMQ_CHECK(fits_in_a_record(header.shape),
              "shard " << path << ": image shape " << header.shape.channels << " x "
@@ -88,7 +103,7 @@ ShardHeader decode_shard_header(const std::string& path, const char* bytes, size
   header.record_count = get_u64(bytes + 32);
   header.first_index = get_u64(bytes + 40);
   CTMQ_CHECK(
-      get_u32(bytes + 48) == record_size(header.shape),
+      get_u32(bytes + 48) == (encoded ? 0 : record_size(header.shape)),
       "shard " << path << ": record size " << get_u32(bytes + 48) << " does not match the shape");
   return header;
 }

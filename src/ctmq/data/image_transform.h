@@ -1,0 +1,42 @@
+// Geometric transforms of one decoded image (uint8, planar CHW): the resize
+// of ctmq-shard and the evaluation / training crops of the reader
+// (docs/shard-format.md, "What the reader delivers"). Each follows
+// torchvision's transforms on a PIL image, so a crop here is the crop a
+// torchvision reference script would take.
+#pragma once
+
+#include <cstdint>
+
+#include "ctmq/data/decoded_image.h"
+
+namespace ctmq::data {
+
+// Evaluation transform ratio: the crop is 0.875 of the resized shorter side
+// (torchvision references/classification: Resize(256), CenterCrop(224);
+// 224 / 256 = 0.875, the ratio of the original AlexNet/ResNet evaluations).
+inline constexpr double kEvalCropFraction = 0.875;
+
+// Bilinear resize with antialiasing (PIL-like; LibTorch's interpolate with
+// antialias=true, align_corners=false), rounded and clamped back to uint8.
+// REQUIRES: height, width > 0.
+DecodedImage resize_image(const DecodedImage& image, int64_t height, int64_t width);
+
+// torchvision's Resize(side) size rule: the shorter side becomes `side`, the
+// longer int(side * long / short) (truncated, as torchvision does).
+void shorter_side_size(int64_t height, int64_t width, int64_t side, int64_t& out_height,
+                       int64_t& out_width);
+
+// rows [top, top + height), columns [left, left + width); REQUIRES: inside.
+DecodedImage crop_image(const DecodedImage& image, int64_t top, int64_t left, int64_t height,
+                        int64_t width);
+
+// Mirrors every row in place (torchvision's hflip).
+void flip_horizontally(DecodedImage& image);
+
+// The evaluation transform to height x width: resize the shorter side to
+// round(max(height, width) / kEvalCropFraction), then the centre crop with
+// torchvision's CenterCrop offsets (round((h - height) / 2), half to even
+// like Python's round).
+DecodedImage eval_transform(const DecodedImage& image, int64_t height, int64_t width);
+
+}  // namespace ctmq::data
