@@ -1,7 +1,7 @@
 // ctmq-eval: evaluates a stage's final.pt on the test split and writes
 // RUN/stages/STAGE/eval.json (and quant_report.json with --quant-report; and
-// eval-network.pt, the evaluated network, for a W1A1 stage whose BatchNorm
-// statistics were re-estimated).
+// eval-network.pt, the evaluated network, for a stage whose BatchNorm
+// statistics were re-estimated at its own bit depths).
 //
 // Exit codes: 0 written, 75 preempted (SIGUSR1/SIGTERM; checked by every rank
 // before BatchNorm re-estimation, before the evaluation and before the result
@@ -179,9 +179,9 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
   if (preempted("writing " + eval_path)) return kPreempted;
   if (comm.rank() == 0) {
     // The network that was scored, when it is not final.pt: what ctmq-export
-    // packs, so that the packed model gives these predictions (docs/deploy.md).
-    // Written first: eval.json implies it. Only W1A1, the depth that exports.
-    if (recalibrated && bits == own && own == ctmq::quant::BitDepths{1, 1}) {
+    // exports (packed W1A1 or a state-dict of any depth), so that the export
+    // gives these predictions (docs/deploy.md). Written first: eval.json implies it.
+    if (recalibrated && bits == own) {
       ctmq::model::save_network(*net, run.eval_network(stage));
     } else if (bits == own) {
       std::filesystem::remove(run.eval_network(stage));  // from an earlier evaluation

@@ -1,6 +1,8 @@
 // ctmq-export: a stage's weights in a form for use outside ctmq. Format
 // `packed` (docs/packed-format.md): a W1A1 stage as 1-bit weights with
-// BatchNorm folded, for ctmq-infer.
+// BatchNorm folded, for ctmq-infer. Format `state-dict` (docs/deploy.md, "In
+// PyTorch"): any stage as a torch.load-able dict of tensors plus OUTPUT.json,
+// which describes the network and its quantizers.
 //
 // Exit codes: 0 written, 1 an error (named; nothing written), 2 bad options.
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include "ctmq/common/run_layout.h"
 #include "ctmq/deploy/packed_export.h"
 #include "ctmq/deploy/packed_resnet.h"
+#include "ctmq/deploy/state_dict_export.h"
 #include "ctmq/model/weights_io.h"
 
 namespace {
@@ -47,7 +50,8 @@ int main(int argc, char** argv) {
     const ctmq::apps::AppInfo info{
         "ctmq-export",
         "write a stage's weights for use outside ctmq: --format packed (a W1A1 stage as 1-bit "
-        "weights for ctmq-infer, docs/packed-format.md)",
+        "weights for ctmq-infer, docs/packed-format.md) or --format state-dict (any stage for "
+        "PyTorch: torch.load-able tensors plus OUTPUT.json, docs/deploy.md)",
         {"export"}};
     std::string run_dir, stage, network, format, output;
     po::options_description options("Export ([export] section)");
@@ -58,12 +62,13 @@ int main(int argc, char** argv) {
         "network", po::value(&network),
         "a network file (final.pt) to export instead of --run-dir/--stage")(
         "format", po::value(&format)->default_value("packed"),
-        "packed: 1-bit weights, BatchNorm folded (W1A1 stages only)")(
+        "packed: 1-bit weights, BatchNorm folded (W1A1 stages only); state-dict: any stage, "
+        "tensors for torch.load plus the network description OUTPUT.json")(
         "output", po::value(&output)->required(), "the file to write (replaced atomically)");
     po::variables_map vm;
     if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
-    CTMQ_CHECK(format == "packed",
-               "--format " << format << " is not known; the formats are: packed");
+    CTMQ_CHECK(format == "packed" || format == "state-dict",
+               "--format " << format << " is not known; the formats are: packed, state-dict");
     CTMQ_CHECK(network.empty() != (run_dir.empty() && stage.empty()),
                "give either --network FILE or --run-dir RUN --stage STAGE");
     if (network.empty()) {
@@ -75,10 +80,18 @@ int main(int argc, char** argv) {
       // saved it beside final.pt; otherwise it is final.pt.
       network = std::filesystem::exists(run.eval_network(stage)) ? run.eval_network(stage)
                                                                  : run.final_weights(stage);
-      std::cout << "ctmq-export: stage " << stage << ": packing " << network << "\n";
+      std::cout << "ctmq-export: stage " << stage << ": "
+                << (format == "packed" ? "packing " : "exporting ") << network << "\n";
     }
     auto net = ctmq::model::load_network(network);
     net->eval();
+    if (format == "state-dict") {
+      const size_t bytes = ctmq::deploy::write_state_dict_export(*net, output, network);
+      std::cout << "ctmq-export: wrote " << output << " (" << bytes << " bytes, "
+                << net->bit_depths().tag() << ") and "
+                << ctmq::deploy::state_dict_description_path(output) << "\n";
+      return 0;
+    }
     const ctmq::deploy::PackedModel packed = ctmq::deploy::pack_network(*net, network);
     const std::string bytes = ctmq::deploy::encode_packed(packed);
     // What is written must load: decode and build the inference network first.

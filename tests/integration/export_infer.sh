@@ -5,8 +5,10 @@
 # ctmq-infer, with --reference eval-network.pt, must give the same
 # prediction as LibTorch on each of the 10,000 test images, the top-1 of
 # eval.json, logits within 1e-4 on 99 % of the images (docs/deploy.md), with the AVX2 and the portable kernels; a
-# folder of PNGs of the same test images gives the same top-1. Bad inputs: a
-# non-W1A1 stage, a changed byte, a truncated file. Env: CTMQ_BIN_DIR.
+# folder of PNGs of the same test images gives the same top-1. Both stages
+# exported with --format state-dict and rebuilt in PyTorch (Debian's
+# /usr/bin/python3) score exactly eval.json's top-1. Bad inputs: a non-W1A1
+# stage, a changed byte, a truncated file, an unknown format. Env: CTMQ_BIN_DIR.
 set -euo pipefail
 src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${CTMQ_BIN_DIR:-$src/build}
@@ -105,6 +107,35 @@ PY
 [[ $(field "$tmp/png.json" top1) == "$(field "$tmp/first.json" top1)" ]] ||
   fail "PNG folder top-1 $(field "$tmp/png.json" top1) != shards' $(field "$tmp/first.json" top1)"
 echo "export_infer: PNG folder of 300 test images: top-1 $(field "$tmp/png.json" top1) %, as from the shards"
+
+# Both stages as state-dict exports, rebuilt in PyTorch (analysis/ctmq_analysis/
+# torch_model.py): the same number of correct test images as eval.json's top-1.
+"$bin/ctmq-eval" --config "$tmp/run.ini" --run-dir "$run" --stage c0-fp >"$tmp/eval.log" 2>&1 ||
+  { cat "$tmp/eval.log" >&2; fail "ctmq-eval c0-fp"; }
+for stage in c0-fp c1-w1a1; do
+  "$bin/ctmq-export" --run-dir "$run" --stage "$stage" --format state-dict \
+    --output "$tmp/$stage.pt" >"$tmp/export.log" 2>&1 || { cat "$tmp/export.log" >&2; fail "ctmq-export --format state-dict $stage"; }
+  cat "$tmp/export.log"
+  # The network eval.json scored: eval-network.pt (BatchNorm re-estimated, W1A1) or final.pt.
+  scored=$run/stages/$stage/eval-network.pt
+  [[ -e $scored ]] || scored=$run/stages/$stage/final.pt
+  grep -q "exporting $scored" "$tmp/export.log" || fail "$stage: ctmq-export did not export $scored"
+  [[ -s $tmp/$stage.pt.json ]] || fail "$stage: no $stage.pt.json beside the export"
+  PYTHONPATH=$src/analysis /usr/bin/python3 -m ctmq_analysis.torch_model "$tmp/$stage.pt" \
+    --fashion-mnist "$CTMQ_FASHION_MNIST_DIR" >"$tmp/torch.json" 2>"$tmp/err" ||
+    fail "$stage: torch_model: $(cat "$tmp/err")"
+  /usr/bin/python3 - "$tmp/torch.json" "$run/stages/$stage/eval.json" <<'PY' ||
+import json, sys
+t, e = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert t["images"] == e["samples"] == 10000, (t, e["samples"])
+want = round(e["top1"] * e["samples"] / 100)
+assert t["correct"] == want, "PyTorch %d correct, eval.json %d" % (t["correct"], want)
+PY
+    fail "$stage: PyTorch's top-1 $(field "$tmp/torch.json" top1) != eval.json's $(field "$run/stages/$stage/eval.json" top1)"
+  echo "export_infer: $stage in PyTorch: top-1 $(field "$tmp/torch.json" top1) % on 10,000 test images = eval.json's"
+done
+expect_error "an unknown format" "the formats are: packed, state-dict" \
+  "$bin/ctmq-export" --run-dir "$run" --stage c0-fp --format onnx --output "$tmp/x.onnx"
 
 # Bad inputs.
 expect_error "a full-precision stage" "is at fp; only W1A1 stages export" \
