@@ -7,22 +7,13 @@
 #  2. a truncated JPEG and a .jpg holding garbage are each refused, naming the
 #     file and the input record, and no manifest is written.
 set -euo pipefail
-bin=${CTMQ_BIN_DIR:?set CTMQ_BIN_DIR to the build directory}
+test_name=shard_jpeg
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"  # expect_error, json_field, fail, $tmp
 mnist=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$tmp
 shard=$bin/ctmq-shard
-fail() { echo "FAIL: $*" >&2; exit 1; }
 py=/usr/bin/python3  # Debian's, with PIL (python3-pil)
-
-expect_error() {  # expect_error WHAT PATTERN CMD...: non-zero exit, PATTERN in stderr
-  local what=$1 pattern=$2
-  shift 2
-  if "$@" >"$work/out.txt" 2>"$work/err.txt"; then fail "$what: exit 0"; fi
-  grep -q -- "$pattern" "$work/err.txt" || { cat "$work/err.txt" >&2; fail "$what: no '$pattern'"; }
-  echo "ok: $what -> $(grep -m1 error "$work/err.txt")"
-}
-json_field() { $py -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 # 1. Classes 0, 1, 2 of the test split, 6 images each, in six forms.
 $py - "$mnist" "$work/tree" <<'PY'
