@@ -5,8 +5,11 @@
 //   bit 0: rewrite the header's crc32 before decoding;
 //   bit 1: rewrite every whole record's crc32 (after a header that decodes);
 //   bit 2: cut or zero-pad the file to the size its header implies.
+// Version 2 (encoded) shards: bit 1 rewrites the offset index's crc32 at the
+// file's end instead (records keep theirs), bit 2 does nothing.
 // A shard whose header decodes is then opened through a manifest that agrees
-// with its header, and every record is read as one batch.
+// with its header (record type included), and every record is read as one
+// batch (encoded records: decoded and given the evaluation transform).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -23,6 +26,7 @@ namespace data = ctmq::data;
 // Bounds that keep one execution small; larger headers are still decoded.
 constexpr uint64_t kMaxRecords = 256;
 constexpr int64_t kMaxChannels = 16;
+constexpr int64_t kMaxEncodedOutput = 3 * 64 * 64;  // the delivered C x H x W of version 2
 
 }  // namespace
 
@@ -43,11 +47,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
       header.record_count == 0 || header.record_count > kMaxRecords) {
     return 0;
   }
+  const bool encoded = header.record() == data::RecordKind::kEncoded;
+  if (encoded && header.shape.pixels() > kMaxEncodedOutput) return 0;
   const int64_t record_bytes = data::record_size(header.shape);
-  if (flags & 4) {
+  if (encoded && (flags & 2)) {
+    const size_t entries = header.record_count + 1;
+    if (bytes.size() >= data::kShardHeaderSize + entries * 8 + 4) {
+      char* index = bytes.data() + bytes.size() - entries * 8 - 4;
+      data::put_u32(index + entries * 8, data::crc32_of(index, entries * 8));
+    }
+  }
+  if (!encoded && (flags & 4)) {
     bytes.resize(data::kShardHeaderSize + header.record_count * record_bytes, '\0');
   }
-  if (flags & 2) {
+  if (!encoded && (flags & 2)) {
     for (size_t at = data::kShardHeaderSize; at + record_bytes <= bytes.size();
          at += record_bytes) {
       data::put_u32(bytes.data() + at + record_bytes - 4,
@@ -56,6 +69,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
   }
   data::Manifest m;
   m.shape = header.shape;
+  m.record = header.record();
+  if (encoded) {
+    m.version = data::kManifestVersionEncoded;
+    m.max_side = 256;
+    m.jpeg_quality = 90;
+    m.pixel_count = 1;
+  }
   m.count = static_cast<int64_t>(header.record_count);
   m.records_per_shard = m.count;
   for (int i = 0; i < 10; ++i) m.class_names.push_back(std::to_string(i));
