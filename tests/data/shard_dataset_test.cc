@@ -142,7 +142,7 @@ TEST_F(ShardDatasetTest, WrongMagicIsRefused) {
 }
 
 TEST_F(ShardDatasetTest, NewerShardVersionIsRefused) {
-  // A well-formed header of version 2 (with a correct header checksum).
+  // A well-formed header of a version newer than kShardVersion (with a correct header checksum).
   std::string header = read_file(shard(0)).substr(0, kShardHeaderSize);
   put_u32(header.data() + 8, kShardVersion + 1);
   put_u32(header.data() + 52, crc32_of(header.data(), 52));

@@ -69,17 +69,17 @@ fresh; sed -i 's#"shard-00000.ctmq"#"../test/shard-00000.ctmq"#' "$work/bad/mani
 expect_error "path outside" "outside its directory" "$shard" --check "$work/bad/manifest.json"
 fresh; printf 'XXXXXXXX' | dd of="$work/bad/shard-00000.ctmq" conv=notrunc status=none
 expect_error "wrong magic" "shard-00000.ctmq: wrong magic" "$shard" --check "$work/bad/manifest.json"
-fresh; sed -i 's/"version": 1/"version": 2/' "$work/bad/manifest.json"
-expect_error "newer manifest" "manifest.json: version 2 was written by a newer" \
+fresh; sed -i 's/"version": 1/"version": 3/' "$work/bad/manifest.json"  # 2 = encoded records
+expect_error "newer manifest" "manifest.json: version 3 was written by a newer" \
   "$shard" --check "$work/bad/manifest.json"
 fresh; $py - "$work/bad/shard-00000.ctmq" <<'PY'
 import struct, sys, zlib
 path = sys.argv[1]
 with open(path, "r+b") as f:
-    h = bytearray(f.read(64)); h[8:12] = struct.pack("<I", 2)
+    h = bytearray(f.read(64)); h[8:12] = struct.pack("<I", 3)  # 2 = encoded records
     h[52:56] = struct.pack("<I", zlib.crc32(bytes(h[:52]))); f.seek(0); f.write(h)
 PY
-expect_error "newer shard" "shard-00000.ctmq: format version 2 was written by a newer" \
+expect_error "newer shard" "shard-00000.ctmq: format version 3 was written by a newer" \
   "$shard" --check "$work/bad/manifest.json"
 # A complete output is never overwritten.
 sum_before=$(md5sum "$work/one/test/manifest.json" "$work/one/test/shard-00000.ctmq")
