@@ -10,16 +10,15 @@
 # /usr/bin/python3) score exactly eval.json's top-1. Bad inputs: a non-W1A1
 # stage, a changed byte, a truncated file, an unknown format. Env: CTMQ_BIN_DIR.
 set -euo pipefail
-src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CTMQ_BIN_DIR:-$src/build}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "export_infer: FAIL: $*" >&2; exit 1; }
+test_name=export_infer
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
 field() { /usr/bin/python3 -c 'import json, sys
 v = json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."): v = v[k]
 print(v)' "$1" "$2"; }
-# expect_error WHAT PATTERN CMD...: CMD must exit 1 with PATTERN on stderr.
+# expect_error WHAT PATTERN CMD...: CMD must exit 1 (stricter than lib.sh's:
+# not any non-zero status) with PATTERN on stderr.
 expect_error() {
   local what=$1 pattern=$2 rc=0
   shift 2
@@ -29,8 +28,7 @@ expect_error() {
   echo "export_infer: $what refused: $(head -c 300 "$tmp/err")"
 }
 
-"$src/data-prep/fashion-mnist.sh" "$tmp/shards" >"$tmp/shard.log" 2>&1 ||
-  { cat "$tmp/shard.log" >&2; fail "sharding Fashion-MNIST"; }
+shard_fashion_mnist "$tmp/shards"
 test_manifest=$tmp/shards/test/manifest.json
 cat >"$tmp/run.ini" <<INI
 [data]
