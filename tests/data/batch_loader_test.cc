@@ -177,8 +177,9 @@ TEST_F(BatchLoaderTest, WorkersRunLibTorchOnOneIntraOpThreadAndLeaveTheCallersCo
   {
     BatchLoader loader(
         [&](int64_t s) {
+          Batch batch = batch_of(s);  // LibTorch has initialised this thread's count
           worker_threads = at::get_num_threads();
-          return batch_of(s);
+          return batch;
         },
         {0, 2, 1, 0, false});
     loader.next();
