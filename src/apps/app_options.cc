@@ -92,11 +92,44 @@ std::string message_of(const po::error& e) {
   return copy.what();
 }
 
+std::string help_epilogue(const AppInfo& info) {
+  std::ostringstream out;
+  if (!info.examples.empty()) {
+    out << "Examples:\n";
+    for (const auto& e : info.examples) out << "  " << e << "\n";
+    out << "\n";
+  }
+  std::vector<std::pair<int, std::string>> codes = {
+      {static_cast<int>(ExitCode::kOk), "done"},
+      {static_cast<int>(ExitCode::kError),
+       "an error, named on stderr (bad options, input or files); nothing half-written"},
+      {static_cast<int>(ExitCode::kBug), "an internal assertion failed (a bug: please report it)"}};
+  // An executable's own meaning of a code replaces the generic one.
+  codes.erase(std::remove_if(codes.begin(), codes.end(),
+                             [&info](const auto& c) {
+                               return std::any_of(
+                                   info.exit_codes.begin(), info.exit_codes.end(),
+                                   [&c](const auto& own) { return own.first == c.first; });
+                             }),
+              codes.end());
+  codes.insert(codes.end(), info.exit_codes.begin(), info.exit_codes.end());
+  std::stable_sort(codes.begin(), codes.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  out << "Exit codes:\n";
+  for (const auto& [code, meaning] : codes) {
+    std::string number = std::to_string(code);
+    number.resize(4, ' ');
+    out << "  " << number << meaning << "\n";
+  }
+  return out.str();
+}
+
 bool parse_options(int argc, char** argv, const AppInfo& info, po::options_description& options,
                    po::variables_map& vm) {
   po::options_description generic("General");
   generic.add_options()("help,h", "print this help and exit")(
-      "version", "print the version and exit")("config", po::value<std::string>(),
+      "version", "print the version and exit")("config",
+                                               po::value<std::string>()->value_name("FILE"),
                                                "INI file with options (command line overrides it)");
   po::options_description all;
   all.add(generic).add(options);
@@ -113,7 +146,7 @@ bool parse_options(int argc, char** argv, const AppInfo& info, po::options_descr
       for (const auto& s : info.sections) std::cout << " [" << s << "]";
       std::cout << "\n";
     }
-    std::cout << "\n" << all << "\n";
+    std::cout << "\n" << all << "\n" << help_epilogue(info);
     return false;
   }
   if (vm.count("version")) {

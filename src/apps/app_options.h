@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ctmq/dist/mpi_context.h"
@@ -24,7 +25,17 @@ struct AppInfo {
   std::string name;                   // e.g. "ctmq-train"
   std::string summary;                // one line for --help
   std::vector<std::string> sections;  // INI sections this executable reads
+  // --help's epilogue (help_epilogue): 2-3 command lines, and the exit codes
+  // this executable adds to 0, 1 and 3 or means otherwise (e.g. {75, "preempted ..."}).
+  std::vector<std::string> examples;
+  std::vector<std::pair<int, std::string>> exit_codes;
 };
+
+// The text --help prints after the options: "Examples:" with info.examples,
+// then "Exit codes:" 0 (done), 1 (an error, named on stderr: bad options,
+// input or files; ctmq::ExitCode::kError), 3 (an internal assertion: a bug)
+// and info.exit_codes, in numeric order.
+std::string help_epilogue(const AppInfo& info);
 
 // Parses argv (and --config) into `vm`. Returns false when the program should
 // exit 0 (after --help or --version). Throws ctmq::Error on bad options.

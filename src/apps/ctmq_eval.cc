@@ -48,34 +48,48 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
       "ctmq-eval",
       "evaluate RUN/stages/STAGE/final.pt on the test split; write eval.json (and "
       "quant_report.json)",
-      {"data", "eval"}};
+      {"data", "eval"},
+      {"ctmq-eval --config run.ini --run-dir runs/a --stage c1-w1a1",
+       "ctmq-eval --config run.ini --run-dir runs/a --stage c1-w4a4 --w-bits 2 --a-bits 2",
+       "ctmq-eval --config run.ini --run-dir runs/a --stage c1-w1a1 --bn-recalibrate-batches 20 "
+       "--quant-report"},
+      {{0, "written: eval.json (eval-wKaK.json with other --w-bits/--a-bits)"},
+       {75, "preempted by SIGUSR1/SIGTERM; nothing written; rerun to evaluate"}}};
   std::string run_dir, stage, train_manifest, test_manifest, device;
   int64_t train_limit = 0, test_limit = 0, batch = 256, bn_batches = 0;
   int threads = 0, w_bits = 0, a_bits = 0;
   bool quant_report = false;
   po::options_description options("Evaluation");
-  options.add_options()("run-dir", po::value(&run_dir)->required(), "the run directory")(
-      "stage", po::value(&stage)->required(), "the stage to evaluate (must be DONE)")(
-      "train-manifest", po::value(&train_manifest),
+  options.add_options()("run-dir", po::value(&run_dir)->value_name("DIR")->required(),
+                        "the run directory")("stage",
+                                             po::value(&stage)->value_name("STAGE")->required(),
+                                             "the stage to evaluate (must be DONE)")(
+      "train-manifest", po::value(&train_manifest)->value_name("FILE"),
       "[data] training manifest.json (for BatchNorm re-estimation)")(
-      "test-manifest", po::value(&test_manifest)->required(), "[data] test manifest.json")(
-      "train-limit", po::value(&train_limit)->default_value(0),
-      "[data] use the first N training samples (0 = all)")(
-      "test-limit", po::value(&test_limit)->default_value(0),
+      "test-manifest", po::value(&test_manifest)->value_name("FILE")->required(),
+      "[data] test manifest.json")("train-limit",
+                                   po::value(&train_limit)->value_name("N")->default_value(0),
+                                   "[data] use the first N training samples (0 = all)")(
+      "test-limit", po::value(&test_limit)->value_name("N")->default_value(0),
       "[data] evaluate the first N test samples (0 = all)")(
-      "batch", po::value(&batch)->default_value(256), "[eval] samples per forward pass per rank")(
-      "bn-recalibrate-batches", po::value(&bn_batches)->default_value(0),
+      "batch", po::value(&batch)->value_name("N")->default_value(256),
+      "[eval] samples per forward pass per rank")(
+      "bn-recalibrate-batches", po::value(&bn_batches)->value_name("N")->default_value(0),
       "[eval] re-estimate BatchNorm statistics on N training batches first (0 = off)")(
-      "quant-report", po::value(&quant_report)->default_value(false)->implicit_value(true),
+      "quant-report",
+      po::value(&quant_report)
+          ->value_name("BOOL")
+          ->default_value(false, "false")
+          ->implicit_value(true, "true"),
       "[eval] also write quant_report.json")(
-      "threads", po::value(&threads)->default_value(0),
+      "threads", po::value(&threads)->value_name("N")->default_value(0),
       "threads per rank (0 = SLURM_CPUS_PER_TASK or the usable CPUs / ranks, never more than the "
-      "affinity mask and cgroup quota allow)")("device", po::value(&device)->default_value("cpu"),
-                                               "cpu | cuda")(
-      "w-bits", po::value(&w_bits)->default_value(0),
+      "affinity mask and cgroup quota allow)")(
+      "device", po::value(&device)->value_name("DEVICE")->default_value("cpu"), "cpu | cuda")(
+      "w-bits", po::value(&w_bits)->value_name("K")->default_value(0),
       "evaluate the stage's weights at other weight bits (1..8, 32; 0 = the stage's own), "
       "without training; writes eval-wKaK.json beside eval.json, never eval.json itself")(
-      "a-bits", po::value(&a_bits)->default_value(0),
+      "a-bits", po::value(&a_bits)->value_name("K")->default_value(0),
       "the same for activation bits (0 = the stage's own)");
   po::variables_map vm;
   if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;

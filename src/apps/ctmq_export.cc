@@ -4,7 +4,7 @@
 // PyTorch"): any stage as a torch.load-able dict of tensors plus OUTPUT.json,
 // which describes the network and its quantizers.
 //
-// Exit codes: 0 written, 1 an error (named; nothing written), 2 bad options.
+// Exit codes: 0 written, 1 an error or bad options (named; nothing written).
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -52,19 +52,25 @@ int main(int argc, char** argv) {
         "write a stage's weights for use outside ctmq: --format packed (a W1A1 stage as 1-bit "
         "weights for ctmq-infer, docs/packed-format.md) or --format state-dict (any stage for "
         "PyTorch: torch.load-able tensors plus OUTPUT.json, docs/deploy.md)",
-        {"export"}};
+        {"export"},
+        {"ctmq-export --run-dir runs/a --stage c2-w1a1 --format packed --output c2-w1a1.packed",
+         "ctmq-export --run-dir runs/a --stage c1-w4a4 --format state-dict --output c1-w4a4.pt",
+         "ctmq-export --network runs/a/stages/c0-fp/final.pt --format state-dict --output fp.pt"},
+        {{0, "written"}}};
     std::string run_dir, stage, network, format, output;
     po::options_description options("Export ([export] section)");
-    options.add_options()("run-dir", po::value(&run_dir), "the run directory (with --stage)")(
-        "stage", po::value(&stage),
+    options.add_options()("run-dir", po::value(&run_dir)->value_name("DIR"),
+                          "the run directory (with --stage)")(
+        "stage", po::value(&stage)->value_name("STAGE"),
         "the stage to export (must be DONE): the network its eval.json scored (eval-network.pt "
         "when ctmq-eval re-estimated BatchNorm, else final.pt)")(
-        "network", po::value(&network),
+        "network", po::value(&network)->value_name("FILE"),
         "a network file (final.pt) to export instead of --run-dir/--stage")(
-        "format", po::value(&format)->default_value("packed"),
+        "format", po::value(&format)->value_name("FORMAT")->default_value("packed"),
         "packed: 1-bit weights, BatchNorm folded (W1A1 stages only); state-dict: any stage, "
         "tensors for torch.load plus the network description OUTPUT.json")(
-        "output", po::value(&output)->required(), "the file to write (replaced atomically)");
+        "output", po::value(&output)->value_name("FILE")->required(),
+        "the file to write (replaced atomically)");
     po::variables_map vm;
     if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
     CTMQ_CHECK(format == "packed" || format == "state-dict",

@@ -4,7 +4,7 @@
 // the trained network file through LibTorch (what ctmq-eval evaluates) on the
 // same images and reports where the two disagree.
 //
-// Exit codes: 0 done, 1 an error (named), 2 bad options.
+// Exit codes: 0 done, 1 an error or bad options (named).
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -113,28 +113,37 @@ int main(int argc, char** argv) {
         "ctmq-infer",
         "run a packed W1A1 model (ctmq-export --format packed) on test shards or an image "
         "folder with the bit-packed engine; report top-1 and images/s",
-        {"infer"}};
+        {"infer"},
+        {"ctmq-infer --model c2-w1a1.packed --test-manifest "
+         "shards/fashion-mnist/test/manifest.json",
+         "ctmq-infer --model c2-w1a1.packed --images photos/ --image-size 28 --output infer.json",
+         "ctmq-infer --model c2-w1a1.packed --test-manifest shards/test/manifest.json "
+         "--reference runs/a/stages/c2-w1a1/eval-network.pt"}};
     std::string model_path, manifest, images_dir, reference, kernel, output;
     int64_t batch = 256, limit = 0, image_size = 0;
     int threads = 0;
     po::options_description options("Inference ([infer] section)");
-    options.add_options()("model", po::value(&model_path)->required(), "the packed model file")(
-        "test-manifest", po::value(&manifest), "a shard set's manifest.json to evaluate")(
-        "images", po::value(&images_dir),
+    options.add_options()("model", po::value(&model_path)->value_name("FILE")->required(),
+                          "the packed model file")("test-manifest",
+                                                   po::value(&manifest)->value_name("FILE"),
+                                                   "a shard set's manifest.json to evaluate")(
+        "images", po::value(&images_dir)->value_name("DIR"),
         "or a folder of CLASS/*.png, *.jpg, *.jpeg (classes in sorted order, as ctmq-shard "
         "labels them)")(
-        "image-size", po::value(&image_size)->default_value(0),
+        "image-size", po::value(&image_size)->value_name("N")->default_value(0),
         "with --images: resize every image to N x N (0 = all must have the first one's size)")(
-        "batch", po::value(&batch)->default_value(256), "images per forward pass")(
-        "limit", po::value(&limit)->default_value(0), "evaluate the first N images (0 = all)")(
-        "threads", po::value(&threads)->default_value(0),
+        "batch", po::value(&batch)->value_name("N")->default_value(256), "images per forward pass")(
+        "limit", po::value(&limit)->value_name("N")->default_value(0),
+        "evaluate the first N images (0 = all)")(
+        "threads", po::value(&threads)->value_name("N")->default_value(0),
         "threads (0 = SLURM_CPUS_PER_TASK or the usable CPUs)")(
-        "kernel", po::value(&kernel)->default_value("auto"),
+        "kernel", po::value(&kernel)->value_name("KIND")->default_value("auto"),
         "binary kernel: auto (AVX2 when the CPU has it) | portable | avx2")(
-        "reference", po::value(&reference),
+        "reference", po::value(&reference)->value_name("FILE"),
         "a network file: also run it through LibTorch and compare image by image (the stage's "
         "eval-network.pt when ctmq-eval re-estimated BatchNorm, else its final.pt)")(
-        "output", po::value(&output), "also write the results as JSON to this file");
+        "output", po::value(&output)->value_name("FILE"),
+        "also write the results as JSON to this file");
     po::variables_map vm;
     if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
     CTMQ_CHECK(manifest.empty() != images_dir.empty(),

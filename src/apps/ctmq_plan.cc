@@ -13,39 +13,54 @@ int main(int argc, char** argv) {
     const ctmq::apps::AppInfo info{
         "ctmq-plan",
         "print the ordered stages (plan.tsv) of a CTMQ chain; with --run-dir record them there",
-        {"plan"}};
+        {"plan"},
+        {"ctmq-plan --config run.ini", "ctmq-plan --config run.ini --run-dir runs/a",
+         "ctmq-plan --verify runs/a/plan.tsv"},
+        {{0, "printed (or written, or verified)"}}};
     ctmq::plan::PlanOptions d;  // defaults
     std::string schedule, accurate, a_bits, pretrained, run_dir, verify;
     ctmq::plan::PlanOptions o;
     po::options_description options("Plan ([plan] section)");
     options.add_options()(
-        "schedule", po::value(&schedule)->default_value("a"),
+        "schedule", po::value(&schedule)->value_name("NAME")->default_value("a"),
         "a: full staircase every cycle; b: one staircase, then accurate <-> k-target")(
-        "k-start", po::value(&o.k_start)->default_value(d.k_start), "first step's bits (1..8)")(
-        "k-target", po::value(&o.k_target)->default_value(d.k_target), "last step's bits")(
-        "step", po::value(&o.step)->default_value(d.step), "bits removed per step")(
-        "cycles", po::value(&o.cycles)->default_value(d.cycles), "number of cycles C")(
-        "accurate", po::value(&accurate)->default_value("fp"),
-        "accurate model of cycles 2..C: fp | k-start | k-plus-one")(
-        "a-bits", po::value(&a_bits)->default_value("same"),
+        "k-start", po::value(&o.k_start)->value_name("K")->default_value(d.k_start),
+        "first step's bits (1..8)")(
+        "k-target", po::value(&o.k_target)->value_name("K")->default_value(d.k_target),
+        "last step's bits")("step", po::value(&o.step)->value_name("K")->default_value(d.step),
+                            "bits removed per step")(
+        "cycles", po::value(&o.cycles)->value_name("C")->default_value(d.cycles),
+        "number of cycles C")("accurate",
+                              po::value(&accurate)->value_name("KIND")->default_value("fp"),
+                              "accurate model of cycles 2..C: fp | k-start | k-plus-one")(
+        "a-bits", po::value(&a_bits)->value_name("K")->default_value("same"),
         "activation bits of quantized stages: same (W_kA_k) or N")(
-        "epochs-pretrain", po::value(&o.epochs_pretrain)->default_value(d.epochs_pretrain),
-        "epochs of c0-fp")("epochs-accurate",
-                           po::value(&o.epochs_accurate)->default_value(d.epochs_accurate),
-                           "epochs of each accurate stage")(
-        "epochs-step", po::value(&o.epochs_step)->default_value(d.epochs_step),
+        "epochs-pretrain",
+        po::value(&o.epochs_pretrain)->value_name("N")->default_value(d.epochs_pretrain),
+        "epochs of c0-fp")(
+        "epochs-accurate",
+        po::value(&o.epochs_accurate)->value_name("N")->default_value(d.epochs_accurate),
+        "epochs of each accurate stage")(
+        "epochs-step", po::value(&o.epochs_step)->value_name("N")->default_value(d.epochs_step),
         "epochs of each quantization step")(
-        "epochs-result", po::value(&o.epochs_result)->default_value(d.epochs_result),
+        "epochs-result",
+        po::value(&o.epochs_result)->value_name("N")->default_value(d.epochs_result),
         "epochs of the last cycle's result step (0 = epochs-step)")(
-        "pretrained", po::value(&pretrained)->default_value("none"),
+        "pretrained", po::value(&pretrained)->value_name("SOURCE")->default_value("none"),
         "init of c0-fp: none | torchvision:PATH | weights:PATH")(
-        "baselines", po::value(&o.baselines)->default_value(d.baselines),
+        "baselines",
+        po::value(&o.baselines)
+            ->value_name("BOOL")
+            ->default_value(d.baselines, d.baselines ? "true" : "false"),
         "add the direct and one-step baselines (true|false)")(
-        "restart-control", po::value(&o.restart_control)->default_value(d.restart_control),
+        "restart-control",
+        po::value(&o.restart_control)
+            ->value_name("BOOL")
+            ->default_value(d.restart_control, d.restart_control ? "true" : "false"),
         "add the restart control: the target depth as stages with CTMQ's epochs and restarts")(
-        "run-dir", po::value(&run_dir),
+        "run-dir", po::value(&run_dir)->value_name("DIR"),
         "write RUN/plan.tsv (or check that the existing one is the same plan)")(
-        "verify", po::value(&verify),
+        "verify", po::value(&verify)->value_name("FILE"),
         "check FILE (a plan.tsv: checksum, version, rows) and exit 0, or 1 naming what is wrong");
     po::variables_map vm;
     if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;

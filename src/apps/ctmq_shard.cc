@@ -37,38 +37,44 @@ int run(int argc, char** argv) {
   using namespace ctmq::data;
   ctmq::apps::AppInfo info{"ctmq-shard",
                            "convert a data set (IDX, CIFAR binary, PNG folders) into ctmq shards",
-                           {"shard"}};
+                           {"shard"},
+                           {"ctmq-shard --format idx --input train-images-idx3-ubyte.gz "
+                            "--input train-labels-idx1-ubyte.gz --output shards/train",
+                            "ctmq-shard --format image-folder --input photos/ --channels 3 "
+                            "--image-size 224x224 --record encoded --output shards/photos",
+                            "ctmq-shard --check shards/train/manifest.json"},
+                           {{0, "written (with --check: every checksum valid)"}}};
   po::options_description options("ctmq-shard");
   // clang-format off
   options.add_options()
-    ("format", po::value<std::string>()->default_value("idx"),
+    ("format", po::value<std::string>()->value_name("KIND")->default_value("idx"),
      "input kind: idx | cifar10 | cifar100 | image-folder")
-    ("input", po::value<std::vector<std::string>>()->composing(),
+    ("input", po::value<std::vector<std::string>>()->value_name("PATH")->composing(),
      "input file or directory (repeat): idx: images and labels files (.gz or not); "
      "cifar*: the binary batches in order; image-folder: ROOT holding CLASS/*.png, *.jpg, *.jpeg")
-    ("output", po::value<std::string>(), "output directory (must not hold a manifest yet)")
-    ("class-names", po::value<std::string>()->default_value(""),
+    ("output", po::value<std::string>()->value_name("DIR"), "output directory (must not hold a manifest yet)")
+    ("class-names", po::value<std::string>()->value_name("NAMES")->default_value(""),
      "comma-separated class names (default: from the input, or 0..K-1)")
-    ("channels", po::value<int64_t>()->default_value(3),
+    ("channels", po::value<int64_t>()->value_name("N")->default_value(3),
      "image-folder: 1 (gray) or 3 (RGB); alpha is dropped")
-    ("image-size", po::value<std::string>()->default_value(""),
+    ("image-size", po::value<std::string>()->value_name("HxW")->default_value(""),
      "image-folder: HEIGHTxWIDTH of the records (default: the first image's size)")
-    ("size-mismatch", po::value<std::string>()->default_value("reject"),
+    ("size-mismatch", po::value<std::string>()->value_name("MODE")->default_value("reject"),
      "image-folder: an image of another size is an error (reject) or is resized (resize)")
-    ("records-per-shard", po::value<int64_t>()->default_value(0),
+    ("records-per-shard", po::value<int64_t>()->value_name("N")->default_value(0),
      "records per shard file (0 = about 256 MiB per shard; encoded: 2048 records)")
-    ("record", po::value<std::string>()->default_value("fixed"),
+    ("record", po::value<std::string>()->value_name("KIND")->default_value("fixed"),
      "record type: fixed (raw pixels, version 1) | encoded (JPEG/PNG bytes, version 2; "
      "image-folder, needs --image-size = the size the reader delivers)")
-    ("max-side", po::value<int64_t>()->default_value(256),
+    ("max-side", po::value<int64_t>()->value_name("PX")->default_value(256),
      "encoded: an image whose shorter side is larger is resized to it and stored as JPEG; "
      "0 = keep every file's bytes")
-    ("jpeg-quality", po::value<int>()->default_value(90),
+    ("jpeg-quality", po::value<int>()->value_name("Q")->default_value(90),
      "encoded: quality (1..100) of the JPEGs written for resized images")
-    ("array-index", po::value<int>(), "convert only slice I (a job-array task); no manifest")
-    ("array-count", po::value<int>()->default_value(1), "number of slices (job-array tasks)")
+    ("array-index", po::value<int>()->value_name("I"), "convert only slice I (a job-array task); no manifest")
+    ("array-count", po::value<int>()->value_name("N")->default_value(1), "number of slices (job-array tasks)")
     ("merge", po::bool_switch(), "only check that every slice is complete and write the manifest")
-    ("check", po::value<std::string>(),
+    ("check", po::value<std::string>()->value_name("MANIFEST"),
      "verify every record and shard checksum of MANIFEST, then exit (0 = valid)");
   // clang-format on
   po::variables_map vm;

@@ -28,63 +28,72 @@ namespace po = apps::po;
 const apps::AppInfo kInfo{
     "ctmq-train",
     "train one stage (bit depths, init source) of a CTMQ run; MPI data-parallel, resumable",
-    {"model", "train", "data"}};
+    {"model", "train", "data"},
+    {"ctmq-train --config run.ini --run-dir runs/a --stage c0-fp --epochs 10",
+     "ctmq-train --config run.ini --run-dir runs/a --stage c1-w4a4 --w-bits 4 --a-bits 4 --init "
+     "c0-fp",
+     "mpirun -n 4 ctmq-train --config run.ini --run-dir runs/a --stage c1-w1a1 --w-bits 1 "
+     "--a-bits 1 --init c0-fp"},
+    {{0, "stage complete (or already DONE)"},
+     {75,
+      "preempted by SIGUSR1/SIGTERM; checkpoint written if a step ran; rerun the same "
+      "command to continue (docs/slurm.md)"}}};
 
 void add_options(po::options_description& options) {
   // clang-format off
   options.add_options()
-    ("run-dir", po::value<std::string>(), "run directory (required)")
-    ("stage", po::value<std::string>(), "stage name, e.g. c1-w4a4 (required)")
-    ("w-bits", po::value<int>()->default_value(32), "weight bits: 1..8, 32 = full precision")
-    ("a-bits", po::value<int>()->default_value(32), "activation bits: 1..8, 32 = full precision")
-    ("epochs", po::value<int64_t>()->default_value(1), "epochs of this stage")
-    ("init", po::value<std::string>()->default_value("none"),
+    ("run-dir", po::value<std::string>()->value_name("DIR"), "run directory (required)")
+    ("stage", po::value<std::string>()->value_name("STAGE"), "stage name, e.g. c1-w4a4 (required)")
+    ("w-bits", po::value<int>()->value_name("K")->default_value(32), "weight bits: 1..8, 32 = full precision")
+    ("a-bits", po::value<int>()->value_name("K")->default_value(32), "activation bits: 1..8, 32 = full precision")
+    ("epochs", po::value<int64_t>()->value_name("N")->default_value(1), "epochs of this stage")
+    ("init", po::value<std::string>()->value_name("SOURCE")->default_value("none"),
      "none | STAGE (its final.pt; must be DONE) | torchvision:PATH | weights:PATH")
-    ("distill-from", po::value<std::string>()->default_value("none"),
+    ("distill-from", po::value<std::string>()->value_name("STAGE")->default_value("none"),
      "none | STAGE: a DONE stage of this run that supervises this one (overrides --distill)")
     // [data]
-    ("train-manifest", po::value<std::string>(), "[data] manifest.json of the training shards")
-    ("test-manifest", po::value<std::string>(), "[data] manifest.json of the test shards (ctmq-eval)")
-    ("train-limit", po::value<int64_t>()->default_value(0), "[data] use the first N training samples; 0 = all")
-    ("test-limit", po::value<int64_t>()->default_value(0), "[data] used by ctmq-eval")
+    ("train-manifest", po::value<std::string>()->value_name("FILE"), "[data] manifest.json of the training shards")
+    ("test-manifest", po::value<std::string>()->value_name("FILE"), "[data] manifest.json of the test shards (ctmq-eval)")
+    ("train-limit", po::value<int64_t>()->value_name("N")->default_value(0), "[data] use the first N training samples; 0 = all")
+    ("test-limit", po::value<int64_t>()->value_name("N")->default_value(0), "[data] used by ctmq-eval")
     // [model]
-    ("arch", po::value<std::string>()->default_value("small-resnet"), "[model] small-resnet | resnet20 | resnet18")
-    ("width", po::value<int64_t>()->default_value(16), "[model] channels of the first stage")
-    ("block", po::value<std::string>()->default_value("bi-real"),
+    ("arch", po::value<std::string>()->value_name("NAME")->default_value("small-resnet"), "[model] small-resnet | resnet20 | resnet18")
+    ("width", po::value<int64_t>()->value_name("N")->default_value(16), "[model] channels of the first stage")
+    ("block", po::value<std::string>()->value_name("KIND")->default_value("bi-real"),
      "[model] bi-real (one graph for every stage; hardtanh at full precision) | torchvision (ReLU block at full precision, for imported torchvision weights)")
-    ("weight-quantizer", po::value<std::string>()->default_value("dorefa"), "[model] dorefa | lsq")
-    ("activation-quantizer", po::value<std::string>()->default_value("signed"), "[model] signed | unsigned | lsq | pact (signed with a learned range)")
-    ("weight-granularity", po::value<std::string>()->default_value("per-tensor"), "[model] per-tensor | per-channel")
-    ("edge-layer-bits", po::value<int>()->default_value(32), "[model] first conv, last linear, 1x1 shortcuts: 32 | 8")
-    ("pretrained-classifier", po::value<std::string>()->default_value("use"),
+    ("weight-quantizer", po::value<std::string>()->value_name("KIND")->default_value("dorefa"), "[model] dorefa | lsq")
+    ("activation-quantizer", po::value<std::string>()->value_name("KIND")->default_value("signed"), "[model] signed | unsigned | lsq | pact (signed with a learned range)")
+    ("weight-granularity", po::value<std::string>()->value_name("KIND")->default_value("per-tensor"), "[model] per-tensor | per-channel")
+    ("edge-layer-bits", po::value<int>()->value_name("K")->default_value(32), "[model] first conv, last linear, 1x1 shortcuts: 32 | 8")
+    ("pretrained-classifier", po::value<std::string>()->value_name("MODE")->default_value("use"),
      "[model] with --init torchvision:PATH: use (the file's fc; its class count must be the data set's) | reinit (fc initialised afresh, to fine-tune onto another class count)")
     // [train]
-    ("batch", po::value<int64_t>()->default_value(256), "[train] global batch (sum over ranks)")
-    ("optimizer", po::value<std::string>()->default_value("auto"), "[train] auto | sgd | adam (auto: Adam at 1-bit weights)")
-    ("lr", po::value<double>()->default_value(0), "[train] learning rate; 0 = method default scaled by batch/256")
-    ("weight-decay", po::value<double>()->default_value(-1), "[train] -1 = method default")
-    ("momentum", po::value<double>()->default_value(0.9), "[train] SGD momentum")
-    ("warmup-epochs", po::value<double>()->default_value(-1), "[train] linear warm-up; -1 = auto (1 epoch when batch > 256)")
-    ("seed", po::value<int64_t>()->default_value(0), "[train] seed of model init and data order")
-    ("data-order", po::value<std::string>()->default_value("per-stage"),
+    ("batch", po::value<int64_t>()->value_name("N")->default_value(256), "[train] global batch (sum over ranks)")
+    ("optimizer", po::value<std::string>()->value_name("NAME")->default_value("auto"), "[train] auto | sgd | adam (auto: Adam at 1-bit weights)")
+    ("lr", po::value<double>()->value_name("X")->default_value(0.0, "0"), "[train] learning rate; 0 = method default scaled by batch/256")
+    ("weight-decay", po::value<double>()->value_name("X")->default_value(-1.0, "-1"), "[train] -1 = method default")
+    ("momentum", po::value<double>()->value_name("X")->default_value(0.9, "0.9"), "[train] SGD momentum")
+    ("warmup-epochs", po::value<double>()->value_name("X")->default_value(-1.0, "-1"), "[train] linear warm-up; -1 = auto (1 epoch when batch > 256)")
+    ("seed", po::value<int64_t>()->value_name("N")->default_value(0), "[train] seed of model init and data order")
+    ("data-order", po::value<std::string>()->value_name("ORDER")->default_value("per-stage"),
      "[train] per-stage (each stage draws its own order from seed and stage name) | shared (every stage the same)")
-    ("augment", po::value<std::string>()->default_value("none"),
+    ("augment", po::value<std::string>()->value_name("KIND")->default_value("none"),
      "[train] none | crop-flip (zero-pad, random crop, horizontal flip; fixed-size records) | "
      "random-resized-crop (ImageNet recipe; encoded records); seeded, resume is bit-exact")
-    ("augment-pad", po::value<int64_t>()->default_value(2), "[train] crop-flip padding in px (4 for 32x32 CIFAR)")
-    ("distill", po::value<std::string>()->default_value("none"),
+    ("augment-pad", po::value<int64_t>()->value_name("PX")->default_value(2), "[train] crop-flip padding in px (4 for 32x32 CIFAR)")
+    ("distill", po::value<std::string>()->value_name("MODE")->default_value("none"),
      "[train] none | accurate: each quantized stage is supervised by its cycle's accurate model "
      "(c0-fp for cycle 1 and the baselines; RUN/plan.tsv), ReActNet's distributional loss, "
      "an extension beyond the paper")
-    ("distill-weight", po::value<double>()->default_value(1.0),
+    ("distill-weight", po::value<double>()->value_name("W")->default_value(1.0, "1.0"),
      "[train] with --distill-from: loss = (1-w) CE(labels) + w CE(teacher's softmax)")
-    ("threads", po::value<int>()->default_value(0), "[train] threads per rank; 0 = SLURM_CPUS_PER_TASK or the usable CPUs (affinity mask, cgroup quota) / ranks")
-    ("loader-workers", po::value<int>()->default_value(-1), "[train] threads preparing the next batches during a step; -1 = auto (1, or 2 with >= 4 threads per rank), 0 = on the training thread")
-    ("device", po::value<std::string>()->default_value("cpu"), "[train] cpu | cuda (one GPU per local rank)")
-    ("checkpoint-every", po::value<int64_t>()->default_value(100), "[train] steps between checkpoints; 0 = only at the end")
-    ("log-every", po::value<int64_t>()->default_value(10), "[train] steps between progress lines and metrics records")
-    ("requeue", po::value<bool>()->default_value(false), "[train] scontrol requeue when preempted under Slurm")
-    ("sync-batch-norm", po::value<std::string>()->default_value("multi-rank"),
+    ("threads", po::value<int>()->value_name("N")->default_value(0), "[train] threads per rank; 0 = SLURM_CPUS_PER_TASK or the usable CPUs (affinity mask, cgroup quota) / ranks")
+    ("loader-workers", po::value<int>()->value_name("N")->default_value(-1), "[train] threads preparing the next batches during a step; -1 = auto (1, or 2 with >= 4 threads per rank), 0 = on the training thread")
+    ("device", po::value<std::string>()->value_name("DEVICE")->default_value("cpu"), "[train] cpu | cuda (one GPU per local rank)")
+    ("checkpoint-every", po::value<int64_t>()->value_name("STEPS")->default_value(100), "[train] steps between checkpoints; 0 = only at the end")
+    ("log-every", po::value<int64_t>()->value_name("STEPS")->default_value(10), "[train] steps between progress lines and metrics records")
+    ("requeue", po::value<bool>()->value_name("BOOL")->default_value(false, "false"), "[train] scontrol requeue when preempted under Slurm")
+    ("sync-batch-norm", po::value<std::string>()->value_name("MODE")->default_value("multi-rank"),
      "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic)");
   // clang-format on
 }
