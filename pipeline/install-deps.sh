@@ -12,7 +12,7 @@ packages=(
   shellcheck  # pipeline/check-shell.sh
   clang libclang-rt-14-dev  # fuzz targets (pipeline/fuzz.sh): libFuzzer, ASan and UBSan runtimes
   libtorch-dev libopenmpi-dev openmpi-bin
-  libboost-program-options-dev libpng-dev libturbojpeg0-dev zlib1g-dev
+  libboost-program-options-dev libpng-dev libturbojpeg0-dev libswscale-dev zlib1g-dev pkg-config
   googletest libgtest-dev libbenchmark-dev nlohmann-json3-dev
   slurmctld slurmd slurm-client munge
   python3 python3-matplotlib python3-numpy python3-pil python3-torch python3-torchvision

@@ -1,33 +1,63 @@
 #include "ctmq/data/image_transform.h"
 
-#include <torch/torch.h>
+extern "C" {
+#include <libavutil/pixfmt.h>
+#include <libswscale/swscale.h>
+}
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "ctmq/common/error.h"
 
 namespace ctmq::data {
 
+namespace {
+// Bilinear, widened to the scale factor when shrinking (antialiased, like
+// PIL's BILINEAR); accurate rounding and the bit-exact C paths, so every
+// CPU produces the same bytes (a stage resumed elsewhere sees the same crops).
+constexpr int kSwsFlags = SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT;
+// libswscale's own limit on a side (it refuses larger images).
+constexpr int64_t kMaxResizeSide = 16384;
+}  // namespace
+
 DecodedImage resize_image(const DecodedImage& image, int64_t height, int64_t width) {
-  CTMQ_ASSERT(height > 0 && width > 0);
-  torch::NoGradGuard no_grad;
-  auto in = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
-                             {1, image.channels, image.height, image.width}, torch::kUInt8)
-                .to(torch::kFloat32);
-  namespace F = torch::nn::functional;
-  auto out = F::interpolate(in, F::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{height, width})
-                                    .mode(torch::kBilinear)
-                                    .align_corners(false)
-                                    .antialias(true));
-  out = out.round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  CTMQ_ASSERT(height > 0 && width > 0 && image.height > 0 && image.width > 0);
+  CTMQ_CHECK(height <= kMaxResizeSide && width <= kMaxResizeSide &&
+                 image.height <= kMaxResizeSide && image.width <= kMaxResizeSide,
+             "cannot resize a " << image.width << " x " << image.height << " image to " << width
+                                << " x " << height << ": sides are limited to " << kMaxResizeSide
+                                << " px (libswscale)");
+  // One context per thread, reused while the sizes repeat (sws_getCachedContext
+  // frees and rebuilds it when they change). Each plane is scaled as GRAY8,
+  // so every channel count works and planes never mix.
+  struct ContextDeleter {
+    void operator()(SwsContext* context) const { sws_freeContext(context); }
+  };
+  thread_local std::unique_ptr<SwsContext, ContextDeleter> context;
+  context.reset(sws_getCachedContext(context.release(), static_cast<int>(image.width),
+                                     static_cast<int>(image.height), AV_PIX_FMT_GRAY8,
+                                     static_cast<int>(width), static_cast<int>(height),
+                                     AV_PIX_FMT_GRAY8, kSwsFlags, nullptr, nullptr, nullptr));
+  CTMQ_CHECK(context != nullptr, "libswscale cannot resize " << image.width << " x " << image.height
+                                                             << " to " << width << " x " << height);
   DecodedImage result;
   result.channels = image.channels;
   result.height = height;
   result.width = width;
-  result.pixels.assign(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel());
+  result.pixels.resize(static_cast<size_t>(image.channels * height * width));
+  for (int64_t c = 0; c < image.channels; ++c) {
+    const uint8_t* source[4] = {image.pixels.data() + c * image.height * image.width};
+    const int source_stride[4] = {static_cast<int>(image.width)};
+    uint8_t* target[4] = {result.pixels.data() + c * height * width};
+    const int target_stride[4] = {static_cast<int>(width)};
+    const int rows = sws_scale(context.get(), source, source_stride, 0,
+                               static_cast<int>(image.height), target, target_stride);
+    CTMQ_CHECK(rows == height, "libswscale resized " << image.width << " x " << image.height
+                                                     << " to " << rows << " rows, not " << height);
+  }
   return result;
 }
 
