@@ -26,6 +26,15 @@ inline constexpr double kEvalCropFraction = 0.875;
 // a side over 16384 px (libswscale's limit).
 DecodedImage resize_image(const DecodedImage& image, int64_t height, int64_t width);
 
+// The same resize of the region rows [top, top + height), columns
+// [left, left + width) of `image` (planar or interleaved; an interleaved one
+// has 1 or 3 channels) to out_height x out_width planar, reading the region in
+// place: a crop costs no copy, and an interleaved RGB image is laid out as
+// planes in the same pass (RGB24 -> GBRP). A same-size "resize" copies the
+// pixels exactly. REQUIRES: the region inside the image, all sizes > 0.
+DecodedImage resize_region(const ImageView& image, int64_t top, int64_t left, int64_t height,
+                           int64_t width, int64_t out_height, int64_t out_width);
+
 // torchvision's Resize(side) size rule: the shorter side becomes `side`, the
 // longer int(side * long / short) (truncated, as torchvision does).
 void shorter_side_size(int64_t height, int64_t width, int64_t side, int64_t& out_height,
@@ -42,6 +51,6 @@ void flip_horizontally(DecodedImage& image);
 // round(max(height, width) / kEvalCropFraction), then the centre crop with
 // torchvision's CenterCrop offsets (round((h - height) / 2), half to even
 // like Python's round).
-DecodedImage eval_transform(const DecodedImage& image, int64_t height, int64_t width);
+DecodedImage eval_transform(const ImageView& image, int64_t height, int64_t width);
 
 }  // namespace ctmq::data

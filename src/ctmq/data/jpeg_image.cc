@@ -160,6 +160,31 @@ std::string encode_jpeg(const DecodedImage& image, int quality, const std::strin
   return std::string(reinterpret_cast<const char*>(jpeg), size);
 }
 
+bool decode_jpeg_interleaved(const std::string& bytes, const std::string& path, int64_t channels,
+                             std::vector<uint8_t>& pixels, int64_t& height, int64_t& width) {
+  CTMQ_ASSERT(channels == 1 || channels == 3);
+  Handle handle = open_decompressor();
+  const Header h = read_header(handle.get(), bytes, path);
+  const bool gray = h.colorspace == TJCS_GRAY;
+  const bool colour = h.colorspace == TJCS_RGB || h.colorspace == TJCS_YCbCr;
+  if (!(gray || (colour && channels == 3))) return false;
+  const size_t bytes_out =
+      static_cast<size_t>(h.width) * static_cast<size_t>(h.height) * static_cast<size_t>(channels);
+  CTMQ_CHECK(static_cast<double>(bytes_out) <= double{1 << 30},
+             "image " << path << " is not a valid JPEG (libjpeg-turbo: image too large, " << h.width
+                      << " x " << h.height << " px, over 1 GiB decoded); "
+                      << "remove or replace it");
+  pixels.resize(bytes_out);
+  const int status =
+      tjDecompress2(handle.get(), data_of(bytes), bytes.size(), pixels.data(), h.width, 0, h.height,
+                    channels == 3 ? TJPF_RGB : TJPF_GRAY, TJFLAG_STOPONWARNING);
+  CTMQ_CHECK(status == 0, "image " << path << " is not a valid JPEG (libjpeg-turbo: "
+                                   << tjGetErrorStr2(handle.get()) << "); remove or replace it");
+  height = h.height;
+  width = h.width;
+  return true;
+}
+
 DecodedImage decode_jpeg(const std::string& path, int64_t channels) {
   return decode_jpeg_bytes(read_file(path), path, channels);
 }

@@ -39,6 +39,16 @@ DecodedImage decode_jpeg_bytes(const std::string& bytes, const std::string& path
 // Same, reading the file.
 DecodedImage decode_jpeg(const std::string& path, int64_t channels);
 
+// decode_jpeg_bytes's pixels left in the decoder's interleaved HWC layout,
+// which saves the copy into planes, into `pixels` (resized; its capacity is
+// reused across calls). Only where the conversion is libjpeg-turbo's own and
+// equals decode_jpeg_bytes's: an RGB or gray JPEG to 3 channels (gray is
+// replicated), a gray JPEG to 1. Returns false, decoding nothing, for the
+// others (CMYK / YCCK, colour to 1 channel): use decode_jpeg_bytes. Errors as
+// decode_jpeg_bytes.
+bool decode_jpeg_interleaved(const std::string& bytes, const std::string& path, int64_t channels,
+                             std::vector<uint8_t>& pixels, int64_t& height, int64_t& width);
+
 // Encodes `image` (1 or 3 planar channels) as a baseline JPEG at `quality`
 // (1..100) with libjpeg-turbo's tjCompress2: gray for 1 channel, YCbCr 4:2:0
 // for 3 (Pillow's defaults for quality < 100). Throws ctmq::Error naming

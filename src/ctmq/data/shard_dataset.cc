@@ -13,6 +13,7 @@
 #include "ctmq/common/error.h"
 #include "ctmq/data/image_file.h"
 #include "ctmq/data/image_transform.h"
+#include "ctmq/data/jpeg_image.h"
 #include "ctmq/data/manifest.h"
 #include "ctmq/data/shard_format.h"
 
@@ -257,10 +258,23 @@ static Batch load_batch(const ShardDataset& dataset, const std::vector<int64_t>&
 }
 
 // The stored image of an encoded record, decoded to `channels`.
-static DecodedImage decode_record(const RecordBytes& record, int64_t channels) {
-  // decode_image_bytes names its argument as "image <where> is not a valid JPEG ...".
-  return decode_image_bytes(std::string(record.payload, record.payload_size), record.where,
-                            channels);
+// Decodes `record` to `channels` and returns `transform(view)` of it. A JPEG
+// whose conversion libjpeg-turbo does itself stays in the decoder's
+// interleaved layout (decode_jpeg_interleaved, into a buffer reused by the
+// thread), which saves copying every pixel into planes before the crop and
+// resize read a part of them; anything else is decode_image_bytes's planes.
+template <class Transform>
+static DecodedImage decode_record(const RecordBytes& record, int64_t channels,
+                                  const Transform& transform) {
+  // The decoders name their argument as "image <where> is not a valid JPEG ...".
+  const std::string bytes(record.payload, record.payload_size);
+  if (has_jpeg_signature(bytes)) {
+    thread_local std::vector<uint8_t> pixels;
+    int64_t height = 0, width = 0;
+    if (decode_jpeg_interleaved(bytes, record.where, channels, pixels, height, width))
+      return transform(ImageView{pixels.data(), channels, height, width, true});
+  }
+  return transform(view_of(decode_image_bytes(bytes, record.where, channels)));
 }
 
 static void copy_image(const DecodedImage& image, uint8_t* out) {
@@ -282,7 +296,11 @@ Batch ShardDataset::get_batch(const std::vector<int64_t>& indices) const {
   }
   return load_batch(*this, indices, st.mean, st.inv_std, read,
                     [c, h, w](int64_t, const RecordBytes& record, uint8_t* out) {
-                      copy_image(eval_transform(decode_record(record, c), h, w), out);
+                      copy_image(decode_record(record, c,
+                                               [&](const ImageView& image) {
+                                                 return eval_transform(image, h, w);
+                                               }),
+                                 out);
                     });
 }
 
@@ -317,12 +335,14 @@ Batch ShardDataset::get_training_batch(const std::vector<int64_t>& indices, int6
   const int64_t c = channels(), h = height(), w = width();
   return load_batch(*this, indices, st.mean, st.inv_std, read,
                     [&](int64_t index, const RecordBytes& record, uint8_t* out) {
-                      const DecodedImage image = decode_record(record, c);
-                      const CropBox box =
-                          random_resized_crop(augment, epoch, index, image.height, image.width);
-                      DecodedImage crop = resize_image(
-                          crop_image(image, box.top, box.left, box.height, box.width), h, w);
-                      if (box.flip) flip_horizontally(crop);
+                      DecodedImage crop = decode_record(record, c, [&](const ImageView& image) {
+                        const CropBox box =
+                            random_resized_crop(augment, epoch, index, image.height, image.width);
+                        DecodedImage resized =
+                            resize_region(image, box.top, box.left, box.height, box.width, h, w);
+                        if (box.flip) flip_horizontally(resized);
+                        return resized;
+                      });
                       copy_image(crop, out);
                     });
 }
