@@ -60,7 +60,8 @@ for split in train val; do
   [[ $(json_field "$tmp/array/$split/manifest.json" class_counts) == \
      "$(json_field "$shards/$split/manifest.json" class_counts)" ]] || fail "array $split: other class counts"
 done
-[[ $(ls "$tmp/array/train"/shard-*.ctmq | wc -l) == 4 ]] || fail "array train: expected 4 shards of 8 records"
+array_shards=("$tmp/array/train"/shard-*.ctmq)
+[[ ${#array_shards[@]} == 4 ]] || fail "array train: expected 4 shards of 8 records"
 MAX_SIDE=160 JPEG_QUALITY=75 IMAGE_SIZE=128x96 bash "$recipe" "$tmp/tree" "$tmp/small" >"$tmp/prep4.log" 2>&1 ||
   { cat "$tmp/prep4.log"; fail "recipe with MAX_SIDE/JPEG_QUALITY/IMAGE_SIZE"; }
 for kv in max_side=160 jpeg_quality=75 height=128 width=96; do
