@@ -5,9 +5,29 @@
 
 CTMQ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# ctmq_now: the local wall-clock time to the second, ISO 8601 without a zone
+# ("2026-11-30T01:02:03"): the prefix of every log line, here and in the
+# executables (src/ctmq/common/log.h), so a job's log reads in one order.
+ctmq_now() { printf '%(%Y-%m-%dT%H:%M:%S)T\n' -1; }
+
+# ctmq_log MESSAGE...: one log line on stdout, "TIME MESSAGE".
+ctmq_log() { printf '%(%Y-%m-%dT%H:%M:%S)T %s\n' -1 "$*"; }
+
 ctmq_die() {
-  echo "$(basename "$0"): error: $*" >&2
+  printf '%(%Y-%m-%dT%H:%M:%S)T %s: error: %s\n' -1 "$(basename "$0")" "$*" >&2
   exit 1
+}
+
+# ctmq_duration SECONDS: "1 h 05 min", "4 min 10 s" or "35 s".
+ctmq_duration() {
+  local s=$1
+  if ((s >= 3600)); then
+    printf '%d h %02d min\n' $((s / 3600)) $((s % 3600 / 60))
+  elif ((s >= 60)); then
+    printf '%d min %02d s\n' $((s / 60)) $((s % 60))
+  else
+    printf '%d s\n' "$s"
+  fi
 }
 
 # ctmq_usage: prints the running script's leading comment block, which is

@@ -11,7 +11,10 @@
 # Resumable: stages that are DONE are skipped (and evaluated when eval.json is
 # missing); a stage stopped mid-way continues from its newest checkpoint. The
 # first failure stops the chain with the stage and its log named. Logs go to
-# RUN_DIR/logs/STAGE.{train,eval}.log. Ends with a table of every stage's top-1.
+# RUN_DIR/logs/STAGE.{train,eval}.log. Every line starts with the local time;
+# after each stage it runs, the time left (the wall time per epoch of the
+# stages run so far x the epochs still to train). Ends with a table of every
+# stage's top-1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/common.sh
@@ -53,41 +56,66 @@ done
 
 stage_args=(--ranks "$ranks")
 start=$SECONDS
+# The estimate of time left: wall seconds and epochs of the stages trained (and
+# evaluated) by this command; each stage weighs by its epochs.
+timed_s=0 timed_epochs=0 timed_stages=0
+# time_left I: logs the estimate for the stages after I that are not DONE.
+time_left() {
+  local j left_epochs=0 left_stages=0 left_s
+  for ((j = $1 + 1; j < ${#PLAN_NAME[@]}; ++j)); do
+    [[ -f $run/stages/${PLAN_NAME[$j]}/DONE ]] && continue
+    left_stages=$((left_stages + 1)) left_epochs=$((left_epochs + PLAN_EPOCHS[j]))
+  done
+  ((left_stages > 0 && timed_stages > 0)) || return 0
+  if ((timed_epochs > 0)); then
+    left_s=$((timed_s * left_epochs / timed_epochs))
+    ctmq_log "run-chain: about $(ctmq_duration "$left_s") left: $left_stages stage(s), $left_epochs epoch(s) to train at $(ctmq_duration $((timed_s / timed_epochs))) per epoch so far"
+  else
+    left_s=$((timed_s * left_stages / timed_stages))
+    ctmq_log "run-chain: about $(ctmq_duration "$left_s") left: $left_stages stage(s) at $(ctmq_duration $((timed_s / timed_stages))) per stage so far"
+  fi
+}
 for i in "${!PLAN_NAME[@]}"; do
   stage=${PLAN_NAME[$i]}
-  label=$(printf '[%d/%d] %-18s' "$((i + 1))" "${#PLAN_NAME[@]}" "$stage")
+  label=$(printf 'stage %d of %d  %-18s' "$((i + 1))" "${#PLAN_NAME[@]}" "$stage")
+  t0=$SECONDS trained=0
   if [[ -f $run/stages/$stage/DONE ]]; then
     if [[ -f $run/stages/$stage/eval.json ]]; then
-      echo "$label DONE, skipped (top-1 $(ctmq_top1 "$run/stages/$stage/eval.json") %)"
+      ctmq_log "$label DONE, skipped (top-1 $(ctmq_top1 "$run/stages/$stage/eval.json") %)"
       continue
     fi
   else
     log=$run/logs/$stage.train.log
-    echo "$label training: W${PLAN_W[$i]}A${PLAN_A[$i]}, ${PLAN_EPOCHS[$i]} epochs, init ${PLAN_INIT[$i]} (log: $log)"
-    t0=$SECONDS
+    ctmq_log "$label training: W${PLAN_W[$i]}A${PLAN_A[$i]}, ${PLAN_EPOCHS[$i]} epochs, init ${PLAN_INIT[$i]} (log: $log)"
+    trained=1
     set +e
     bash "$here/run-stage.sh" train "$run" "$stage" "${stage_args[@]}" >>"$log" 2>&1
     rc=$?
     set -e
     if ((rc == 75)); then
-      echo "run-chain: stage $stage was preempted after a checkpoint; run the same command again to continue" >&2
+      ctmq_log "run-chain: stage $stage was preempted after a checkpoint; run the same command again to continue" >&2
       exit 75
     elif ((rc != 0)); then
-      echo "run-chain: stage $stage failed in training (exit $rc); see $log:" >&2
+      ctmq_log "run-chain: stage $stage failed in training (exit $rc); see $log:" >&2
       tail -n 5 "$log" | sed 's/^/  | /' >&2
       exit 1
     fi
     [[ -f $run/stages/$stage/DONE ]] ||
       ctmq_die "stage $stage: ctmq-train exited 0 but wrote no DONE; see $log"
-    echo "$label trained in $((SECONDS - t0)) s"
+    ctmq_log "$label trained in $(ctmq_duration $((SECONDS - t0)))"
   fi
   log=$run/logs/$stage.eval.log
   if ! bash "$here/run-stage.sh" eval "$run" "$stage" "${stage_args[@]}" >>"$log" 2>&1; then
-    echo "run-chain: stage $stage failed in evaluation; see $log:" >&2
+    ctmq_log "run-chain: stage $stage failed in evaluation; see $log:" >&2
     tail -n 5 "$log" | sed 's/^/  | /' >&2
     exit 1
   fi
-  echo "$label evaluated: top-1 $(ctmq_top1 "$run/stages/$stage/eval.json") %"
+  ctmq_log "$label evaluated: top-1 $(ctmq_top1 "$run/stages/$stage/eval.json") %"
+  if ((trained)); then
+    timed_s=$((timed_s + SECONDS - t0)) timed_epochs=$((timed_epochs + PLAN_EPOCHS[i]))
+    timed_stages=$((timed_stages + 1))
+  fi
+  time_left "$i"
 done
-echo "run-chain: all ${#PLAN_NAME[@]} stages of $run are DONE ($((SECONDS - start)) s)"
+ctmq_log "run-chain: all ${#PLAN_NAME[@]} stages of $run are DONE ($(ctmq_duration $((SECONDS - start))))"
 bash "$here/summarize.sh" "$run"

@@ -54,7 +54,7 @@ case $what in
 esac
 
 if [[ -n $preempted_by ]]; then
-  echo "run-stage.sh: $what of stage $stage preempted by $preempted_by before it started; rerun to continue" >&2
+  ctmq_log "run-stage.sh: $what of stage $stage preempted by $preempted_by before it started; rerun to continue" >&2
   exit 75
 fi
 case $launcher in

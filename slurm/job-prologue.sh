@@ -10,21 +10,25 @@
 # CTMQ_ROOT_DIR, which submit.sh and data-prep/common.sh export (sbatch passes
 # the submitter's environment to the job).
 
+# ctmq_log, ctmq_die: log lines stamped with the local time, as everywhere.
+# shellcheck source=pipeline/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../pipeline/common.sh"
+
 # ctmq_load_site FILE: the site settings (slurm/site.conf's variables) into
 # the caller's shell; FILE must exist and name a known LAUNCHER.
 ctmq_load_site() {
-  [[ -f $1 ]] || { echo "$(basename "$0"): error: site settings $1 do not exist; copy slurm/site.conf and pass --site" >&2; exit 1; }
+  [[ -f $1 ]] || ctmq_die "site settings $1 do not exist; copy slurm/site.conf and pass --site"
   # shellcheck source=slurm/site.conf
   source "$1"
   [[ ${LAUNCHER:-} == srun || ${LAUNCHER:-} == mpirun ]] ||
-    { echo "$(basename "$0"): error: $1: LAUNCHER must be srun or mpirun, found '${LAUNCHER:-}'" >&2; exit 1; }
+    ctmq_die "$1: LAUNCHER must be srun or mpirun, found '${LAUNCHER:-}'"
 }
 
 # ctmq_job_prologue SITE_CONF MESSAGE: loads SITE_CONF (none when empty) and
-# its MODULES, then logs "MESSAGE on HOST at TIME" to the job's output.
+# its MODULES, then logs "TIME MESSAGE on HOST" to the job's output.
 ctmq_job_prologue() {
   [[ -z $1 ]] || ctmq_load_site "$1"
   local m
   for m in ${MODULES:-}; do module load "$m"; done
-  echo "$2 on $(hostname) at $(date -u +%FT%TZ)"
+  ctmq_log "$2 on $(hostname)"
 }

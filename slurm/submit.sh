@@ -145,7 +145,7 @@ if [[ -n $recipe ]]; then
     out=$(bash "$recipe" --slurm "${SHARD_TASKS:-4}" "$shard_out") || ctmq_die "sharding submission failed: $out"
     mapfile -t shard_deps < <(grep -E '^[0-9]+(;.*)?$' <<<"$out" | sed 's/;.*//')
     unset SBATCH_PARTITION SBATCH_ACCOUNT SBATCH_TIMELIMIT
-    echo "submitted sharding into $shard_out: jobs ${shard_deps[*]:-none (already complete)}"
+    ctmq_log "submitted sharding into $shard_out: jobs ${shard_deps[*]:-none (already complete)}"
   fi
 fi
 declare -A train_job
@@ -168,10 +168,10 @@ for ((i = 0; i < n; ++i)); do
     submitted=$((submitted + 1))
     deps=("$id")
   elif [[ -f $run/stages/$stage/eval.json ]]; then
-    echo "stage $stage: DONE and evaluated, skipped"
+    ctmq_log "stage $stage: DONE and evaluated, skipped"
     continue
   else
-    echo "stage $stage: DONE, submitting its evaluation only"
+    ctmq_log "stage $stage: DONE, submitting its evaluation only"
   fi
   dep=()
   ((${#deps[@]})) && dep=(--dependency="afterok:$(IFS=:; echo "${deps[*]}")")
@@ -180,13 +180,13 @@ for ((i = 0; i < n; ++i)); do
     "${eval_args[@]}"
   eid=$JOB_ID
   if ((train_it[i])); then
-    echo "stage $stage: train job ${train_job[$stage]}, eval job $eid"
+    ctmq_log "stage $stage: train job ${train_job[$stage]}, eval job $eid"
   else
-    echo "stage $stage: eval job $eid"
+    ctmq_log "stage $stage: eval job $eid"
   fi
 done
 if ((dry)); then
-  echo "dry run: nothing was submitted ($submitted training stages would be)"
+  ctmq_log "dry run: nothing was submitted ($submitted training stages would be)"
 else
-  echo "submitted $submitted training stages of $run; logs in $run_abs/logs/"
+  ctmq_log "submitted $submitted training stages of $run; logs in $run_abs/logs/"
 fi

@@ -195,10 +195,12 @@ std::string resolved_config_ini(const AppInfo& info, const po::options_descripti
 }
 
 int run_main(const std::string& program_name, const std::function<int()>& body) {
-  // Tag the one error line with the rank when the program knows it.
+  // The one error line: stamped like the log lines (log.h), and tagged with
+  // the rank when the program knows it.
   auto program = [&program_name] {
     int rank = log_rank();
-    return rank < 0 ? program_name : program_name + "[rank " + std::to_string(rank) + "]";
+    return log_timestamp() + " " +
+           (rank < 0 ? program_name : program_name + "[rank " + std::to_string(rank) + "]");
   };
   try {
     return body();
