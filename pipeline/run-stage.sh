@@ -5,11 +5,17 @@
 # and by the Slurm templates (slurm/*.sbatch), so both run the same commands.
 #
 # Usage: pipeline/run-stage.sh train|eval RUN_DIR STAGE [--ranks R]
-#                              [--launcher none|mpirun|srun] [-- EXTRA ARGS]
+#                              [--launcher none|mpirun|srun] [--mpi TYPE]
+#                              [--launcher-options "OPTS"] [-- EXTRA ARGS]
 #   --ranks R      MPI ranks (default 1; under Slurm the allocation's tasks)
 #   --launcher L   none (R must be 1), mpirun (mpirun -n R --bind-to none),
-#                  srun (srun --mpi=pmix, inside an allocation); default:
+#                  srun (srun --mpi=TYPE, inside an allocation); default:
 #                  none for 1 rank, else mpirun
+#   --mpi TYPE     srun's PMI type (default pmix; "" leaves out --mpi, so the
+#                  cluster's MpiDefault applies)
+#   --launcher-options "OPTS"  more srun or mpirun options, split at spaces
+#                  (the Slurm templates pass site.conf's SRUN_OPTIONS or
+#                  MPIRUN_OPTIONS)
 # The launcher replaces this script (exec), so signals sent to this process
 # (Slurm's USR1, TERM) reach mpirun/srun, which pass them to every rank.
 # Exit status: ctmq-train's or ctmq-eval's (0 done, 75 preempted, else failed).
@@ -26,17 +32,20 @@ ctmq_exit_on_help "$@"
 (($# >= 3)) || { ctmq_usage >&2; exit 2; }
 what=$1 run=$2 stage=$3
 shift 3
-ranks=1 launcher=''
+ranks=1 launcher='' mpi=pmix launcher_options=''
 while (($#)); do
   case $1 in
     --ranks) ranks=$2; shift 2 ;;
     --launcher) launcher=$2; shift 2 ;;
+    --mpi) mpi=$2; shift 2 ;;
+    --launcher-options) launcher_options=$2; shift 2 ;;
     --) shift; break ;;
     *) ctmq_die "unknown argument '$1'; see $0 --help" ;;
   esac
 done
 [[ $ranks =~ ^[1-9][0-9]*$ ]] || ctmq_die "--ranks must be a positive integer, got '$ranks'"
 [[ -z $launcher ]] && launcher=$([[ $ranks == 1 ]] && echo none || echo mpirun)
+read -ra extra <<<"$launcher_options"  # split at spaces, as the site file writes them
 ctmq_find_bin
 [[ -f $run/plan.tsv && -f $run/config.ini ]] ||
   ctmq_die "$run has no plan.tsv/config.ini; start the chain with pipeline/run-chain.sh or slurm/submit.sh"
@@ -61,7 +70,10 @@ case $launcher in
   none)
     ((ranks == 1)) || ctmq_die "--launcher none runs 1 rank; use mpirun or srun for $ranks"
     exec "${cmd[@]}" ;;
-  mpirun) exec mpirun -n "$ranks" --bind-to none "${cmd[@]}" ;;
-  srun) exec srun --mpi=pmix -n "$ranks" "${cmd[@]}" ;;
+  mpirun) exec mpirun -n "$ranks" --bind-to none "${extra[@]}" "${cmd[@]}" ;;
+  srun)
+    mpi_flag=()
+    [[ -n $mpi ]] && mpi_flag=(--mpi="$mpi")
+    exec srun "${mpi_flag[@]}" "${extra[@]}" -n "$ranks" "${cmd[@]}" ;;
   *) ctmq_die "--launcher must be none, mpirun or srun, got '$launcher'" ;;
 esac

@@ -25,10 +25,22 @@ ctmq_load_site() {
 }
 
 # ctmq_job_prologue SITE_CONF MESSAGE: loads SITE_CONF (none when empty) and
-# its MODULES, then logs "TIME MESSAGE on HOST" to the job's output.
+# its MODULES, then logs "TIME MESSAGE on HOST" to the job's output. Sets
+# CTMQ_LAUNCH to run-stage.sh's launcher flags from the site (LAUNCHER,
+# SRUN_MPI, SRUN_OPTIONS or MPIRUN_OPTIONS) and exports SRUN_CPUS_PER_TASK:
+# since Slurm 22.05 srun no longer inherits the job's --cpus-per-task, so
+# without it every rank would be bound to one CPU.
 ctmq_job_prologue() {
   [[ -z $1 ]] || ctmq_load_site "$1"
   local m
   for m in ${MODULES:-}; do module load "$m"; done
+  if [[ -n ${SLURM_CPUS_PER_TASK:-} ]]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi
+  CTMQ_LAUNCH=(--launcher "${LAUNCHER:-srun}")
+  if [[ ${LAUNCHER:-srun} == srun ]]; then
+    # An older site file without SRUN_MPI keeps the old --mpi=pmix.
+    CTMQ_LAUNCH+=(--mpi "${SRUN_MPI-pmix}" --launcher-options "${SRUN_OPTIONS:-}")
+  else
+    CTMQ_LAUNCH+=(--launcher-options "${MPIRUN_OPTIONS:-}")
+  fi
   ctmq_log "$2 on $(hostname)"
 }

@@ -16,7 +16,8 @@
 #  4. the same submission with a recording `sbatch` on PATH, then the recorded
 #     train job of c3-w1a1 run with a recording `srun`: the stage's command is
 #     ctmq-train on RUN/config.ini (the config as shipped: resnet18,
-#     random-resized-crop, cuda) at W1A1 from c3-w2a2.
+#     random-resized-crop, cuda) at W1A1 from c3-w2a2, and srun gets the
+#     job's CPUs per task (SRUN_CPUS_PER_TASK, Slurm >= 22.05).
 # A few seconds.
 set -euo pipefail
 test_name=imagenet_dry_run
@@ -122,6 +123,7 @@ SH
 cat >"$tmp/fake/srun" <<'SH'
 #!/usr/bin/env bash
 printf '%s\n' "$@" >"$FAKE_SRUN_ARGS"
+echo "${SRUN_CPUS_PER_TASK:-unset}" >"$FAKE_SRUN_ARGS.cpus"
 SH
 chmod +x "$tmp/fake/sbatch" "$tmp/fake/srun"
 export FAKE_SLURM_LOG=$tmp/sbatch.log FAKE_SRUN_ARGS=$tmp/srun.args
@@ -135,13 +137,15 @@ eval "args=($line)"
 # shellcheck disable=SC2154
 n=${#args[@]}
 [[ ${args[n - 4]} == "$src/slurm/train.sbatch" ]] || fail "c3-w1a1's job is not train.sbatch: ${args[*]: -4}"
-(cd "$work" && PATH=$tmp/fake:$PATH CTMQ_ROOT_DIR=$src SLURM_NTASKS=4 SLURM_JOB_ID=104 \
+(cd "$work" && PATH=$tmp/fake:$PATH CTMQ_ROOT_DIR=$src SLURM_NTASKS=4 SLURM_JOB_ID=104 SLURM_CPUS_PER_TASK=8 \
   bash "${args[@]: -4}") >"$tmp/job.out" 2>&1 || { cat "$tmp/job.out"; fail "train.sbatch for c3-w1a1"; }
 mapfile -t cmd <"$FAKE_SRUN_ARGS"
 expected=(--mpi=pmix -n 4 "$(cd "$bin" && pwd)/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage c3-w1a1
           --w-bits 1 --a-bits 1 --epochs 18 --init c3-w2a2)
 [[ ${cmd[*]} == "${expected[*]}" ]] ||
   fail "c3-w1a1's job ran: srun ${cmd[*]}; expected: srun ${expected[*]}"
+[[ $(cat "$FAKE_SRUN_ARGS.cpus") == 8 ]] ||
+  fail "srun ran with SRUN_CPUS_PER_TASK=$(cat "$FAKE_SRUN_ARGS.cpus"), expected the job's 8"
 # shellcheck source=pipeline/common.sh
 source "$src/pipeline/common.sh"  # ctmq_ini_get, the reader the scripts use
 for kv in model:arch=resnet18 train:augment=random-resized-crop train:device=cuda train:batch=256 \
