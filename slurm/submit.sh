@@ -19,6 +19,10 @@
 # Checked before anything is submitted: the --from stage exists, RUN_DIR was
 # made with the same config and plan, every stage's init checkpoint exists or
 # will be produced by a job of this submission.
+# Each training job's --time comes from its epochs and an images/s figure
+# (site IMAGES_PER_SECOND, or the speed an earlier stage of RUN_DIR recorded),
+# x TIME_MARGIN, within TIME_TRAIN_MIN..TIME_TRAIN_MAX; without a figure every
+# stage gets TIME_TRAIN (slurm/time-limits.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/pipeline/common.sh"
@@ -41,6 +45,8 @@ done
 site=$(cd "$(dirname "$site")" && pwd)/$(basename "$site")
 # shellcheck source=SCRIPTDIR/job-prologue.sh
 source "$root/slurm/job-prologue.sh"
+# shellcheck source=SCRIPTDIR/time-limits.sh
+source "$root/slurm/time-limits.sh"
 ctmq_load_site "$site"
 ctmq_find_bin
 mkdir_run=0
@@ -97,6 +103,8 @@ if ((manifest_missing)); then
      $(ctmq_ini_get "$config" data test-manifest) == "$shard_out/test/manifest.json" ]] ||
     ctmq_die "[data] train-manifest and test-manifest must be OUT/train/manifest.json and OUT/test/manifest.json for [slurm] data-prep to build them"
 fi
+# Before --from moves stage directories aside: their recorded speed counts.
+ctmq_speed_init "$config" "$run"
 
 # --- submission --------------------------------------------------------------
 # CTMQ_SITE_CONF: the sharding jobs' prologue loads the same site (modules).
@@ -148,6 +156,13 @@ if [[ -n $recipe ]]; then
     ctmq_log "submitted sharding into $shard_out: jobs ${shard_deps[*]:-none (already complete)}"
   fi
 fi
+if [[ -n $SPEED && -n $EPOCH_IMAGES ]]; then
+  ctmq_log "time limits: epochs x $EPOCH_IMAGES images / $SPEED images/s ($SPEED_SOURCE) x $TIME_MARGIN, within $(ctmq_minutes_time "$TIME_MIN_MINUTES")..$(ctmq_minutes_time "$TIME_MAX_MINUTES")"
+elif [[ -n $SPEED ]]; then
+  ctmq_log "time limits: TIME_TRAIN ($TIME_TRAIN) for every stage: the train manifest does not exist yet, so the images per epoch are unknown"
+else
+  ctmq_log "time limits: TIME_TRAIN ($TIME_TRAIN) for every stage: no images/s figure (set IMAGES_PER_SECOND in the site file, or run a stage first)"
+fi
 declare -A train_job
 submitted=0
 for ((i = 0; i < n; ++i)); do
@@ -160,8 +175,9 @@ for ((i = 0; i < n; ++i)); do
     ((${#deps[@]})) && dep=(--dependency="afterok:$(IFS=:; echo "${deps[*]}")")
     requeue=()
     [[ ${REQUEUE:-false} == true ]] && requeue=(--requeue)
+    time_limit=$(ctmq_stage_time_limit "${PLAN_EPOCHS[$i]}")
     submit "${common[@]}" "${dep[@]}" "${requeue[@]}" --job-name="ctmq-$run_name-$stage" \
-      --time="$TIME_TRAIN" --signal="B:USR1@${SIGNAL_SECONDS:-120}" \
+      --time="$time_limit" --signal="B:USR1@${SIGNAL_SECONDS:-120}" \
       --output="$run_abs/logs/$stage.train.log" "$root/slurm/train.sbatch" "$site" "$run_abs" "$stage"
     id=$JOB_ID
     train_job[$stage]=$id
@@ -180,7 +196,7 @@ for ((i = 0; i < n; ++i)); do
     "${eval_args[@]}"
   eid=$JOB_ID
   if ((train_it[i])); then
-    ctmq_log "stage $stage: train job ${train_job[$stage]}, eval job $eid"
+    ctmq_log "stage $stage: train job ${train_job[$stage]} (${PLAN_EPOCHS[$i]} epochs, --time $time_limit), eval job $eid"
   else
     ctmq_log "stage $stage: eval job $eid"
   fi

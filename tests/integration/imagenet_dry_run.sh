@@ -12,7 +12,8 @@
 #  3. slurm/submit.sh --dry-run with that config, run from a directory where its
 #     relative [data] paths name the tiny shards: one train and one eval sbatch
 #     line per stage with a 4-GPU site's shape, chained in plan order, no
-#     sharding step, nothing created;
+#     sharding step, nothing created; each stage's --time from its epochs and
+#     the site's IMAGES_PER_SECOND;
 #  4. the same submission with a recording `sbatch` on PATH, then the recorded
 #     train job of c3-w1a1 run with a recording `srun`: the stage's command is
 #     ctmq-train on RUN/config.ini (the config as shipped: resnet18,
@@ -87,7 +88,8 @@ echo "   31 stages: c0-fp (90 epochs), 3 cycles of 4 -> 1 ending at W1A1, baseli
 echo "== 3. slurm/submit.sh --dry-run"
 sed -e 's/^TASKS_PER_NODE=.*/TASKS_PER_NODE=4/' -e 's/^GPUS_PER_NODE=.*/GPUS_PER_NODE=4/' \
     -e 's/^CPUS_PER_TASK=.*/CPUS_PER_TASK=8/' -e 's/^MEM=.*/MEM="128G"/' \
-    -e 's/^LAUNCHER=.*/LAUNCHER="srun"/' "$src/slurm/site.conf" >"$tmp/gpu-site.conf"
+    -e 's/^LAUNCHER=.*/LAUNCHER="srun"/' -e 's/^IMAGES_PER_SECOND=.*/IMAGES_PER_SECOND=1/' \
+    "$src/slurm/site.conf" >"$tmp/gpu-site.conf"
 (cd "$work" && bash "$src/slurm/submit.sh" "$config" runs/imagenet --dry-run --site "$tmp/gpu-site.conf") \
   >"$tmp/dry.out" 2>&1 || { cat "$tmp/dry.out"; fail "submit.sh --dry-run"; }
 [[ ! -e $work/runs ]] || fail "--dry-run created the run directory"
@@ -109,6 +111,10 @@ for pair in c1-w4a4:c0-fp c3-w1a1:c3-w2a2 c2-fp:c1-w1a1 base-direct-w1a1:c0-fp; 
 done
 tail -n 2 "$tmp/sbatch" | head -n 1 | grep -q -- '--job-name=ctmq-imagenet-base-restart-w1a1-14 ' ||
   fail "the last train job is not base-restart-w1a1-14"
+# 30 images per epoch at 1 image/s x 1.5: c0-fp (90 epochs) 67.5 min -> 68, c1-w4a4 (18) 13.5 -> 14.
+[[ $(grep -- '--job-name=ctmq-imagenet-c0-fp ' "$tmp/sbatch" | grep -o -- '--time=[^ ]*') == --time=01:08:00 &&
+   $(grep -- '--job-name=ctmq-imagenet-c1-w4a4 ' "$tmp/sbatch" | grep -o -- '--time=[^ ]*') == --time=00:14:00 ]] ||
+  { grep 'time limit\|--time' "$tmp/dry.out" | head -5; fail "c0-fp (90 epochs) and c1-w4a4 (18) do not get 01:08:00 and 00:14:00"; }
 echo "   62 sbatch lines (31 stages x train, eval) with the 4-GPU shape, chained by init"
 
 echo "== 4. one stage's job, followed to its command"
