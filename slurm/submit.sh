@@ -3,11 +3,14 @@
 # in plan order, each training job waiting (--dependency=afterok) for the job
 # of the stage it starts from, each evaluation for its training.
 #
-# Usage: slurm/submit.sh RUN.ini RUN_DIR [--from STAGE] [--dry-run]
+# Usage: slurm/submit.sh RUN.ini RUN_DIR [--from STAGE] [--dry-run | --estimate]
 #                        [--site FILE] [--quant-report]
 #   --from STAGE    retrain STAGE and every later stage (their directories are
 #                   moved to RUN_DIR/replaced/TIME/, never deleted)
 #   --dry-run       print the sbatch command lines; submit and change nothing
+#   --estimate      print each stage's and the total expected wall time and
+#                   GPU-hours (core-hours on a CPU site) of the stages that
+#                   would be trained; submit and change nothing
 #   --site FILE     site settings (default $CTMQ_SITE_CONF, else slurm/site.conf)
 #   --quant-report  evaluations also write quant_report.json
 #
@@ -30,11 +33,12 @@ ctmq_exit_on_help "$@"
 (($# >= 2)) || { ctmq_usage >&2; exit 2; }
 config=$1 run=$2
 shift 2
-from='' dry=0 site=${CTMQ_SITE_CONF:-$root/slurm/site.conf} eval_args=()
+from='' dry=0 estimate=0 site=${CTMQ_SITE_CONF:-$root/slurm/site.conf} eval_args=()
 while (($#)); do
   case $1 in
     --from) from=${2:?--from needs a stage name}; shift 2 ;;
     --dry-run) dry=1; shift ;;
+    --estimate) estimate=1; shift ;;
     --site) site=${2:?--site needs a file}; shift 2 ;;
     --quant-report) eval_args+=(--quant-report); shift ;;
     *) ctmq_die "unknown argument '$1'; see $0 --help" ;;
@@ -105,6 +109,16 @@ if ((manifest_missing)); then
 fi
 # Before --from moves stage directories aside: their recorded speed counts.
 ctmq_speed_init "$config" "$run"
+if ((estimate)); then
+  [[ -n $SPEED ]] ||
+    ctmq_die "--estimate needs an images/s figure: set IMAGES_PER_SECOND in the site file $site, or train a stage of $run first"
+  [[ -n $EPOCH_IMAGES ]] ||
+    ctmq_die "--estimate needs the train manifest $(ctmq_ini_get "$config" data train-manifest) for the images per epoch; shard the data first"
+  to_train=()
+  for ((i = 0; i < n; ++i)); do ((!train_it[i])) || to_train+=("$i"); done
+  ctmq_print_estimate "$run" "${to_train[@]}"
+  exit 0
+fi
 
 # --- submission --------------------------------------------------------------
 # CTMQ_SITE_CONF: the sharding jobs' prologue loads the same site (modules).

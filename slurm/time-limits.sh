@@ -133,3 +133,25 @@ ctmq_stage_time_limit() {
   ((minutes > TIME_MAX_MINUTES)) && minutes=$TIME_MAX_MINUTES
   ctmq_minutes_time "$minutes"
 }
+
+# ctmq_print_estimate RUN INDEX...: the --estimate table: per stage INDEX
+# (plan position) its epochs, expected wall time (EPOCHS x EPOCH_IMAGES /
+# SPEED, no margin) and GPU-hours (NODES x GPUS_PER_NODE GPUs) or, on a CPU
+# site, core-hours (NODES x TASKS_PER_NODE x CPUS_PER_TASK cores), then the
+# totals. Evaluations and queue waits are not included.
+# REQUIRES: ctmq_speed_init found SPEED and EPOCH_IMAGES.
+ctmq_print_estimate() {
+  local run=$1 unit=GPU per_hour=$((NODES * GPUS_PER_NODE)) i
+  shift
+  if ((GPUS_PER_NODE == 0)); then unit=core per_hour=$((NODES * TASKS_PER_NODE * CPUS_PER_TASK)); fi
+  echo "estimate for $run: $EPOCH_IMAGES images per epoch at $SPEED images/s ($SPEED_SOURCE);"
+  echo "$NODES node(s) x $TASKS_PER_NODE rank(s), $per_hour ${unit}s per job; training only (no evaluations, no queue wait)"
+  for i in "$@"; do
+    printf '%s\t%s\n' "${PLAN_NAME[$i]}" "${PLAN_EPOCHS[$i]}"
+  done | awk -F'\t' -v n="$EPOCH_IMAGES" -v r="$SPEED" -v k="$per_hour" -v unit="$unit" '
+    function hms(s) { s = int(s + 0.5); return sprintf("%d:%02d:%02d", s / 3600, s % 3600 / 60, s % 60) }
+    BEGIN { printf "%-22s %7s %12s %12s\n", "stage", "epochs", "wall", unit "-hours" }
+    { s = $2 * n / r; e += $2; t += s
+      printf "%-22s %7d %12s %12.2f\n", $1, $2, hms(s), s / 3600 * k }
+    END { printf "%-22s %7d %12s %12.2f\n", "total (" NR " stages)", e, hms(t), t / 3600 * k }'
+}

@@ -13,7 +13,8 @@
 #     relative [data] paths name the tiny shards: one train and one eval sbatch
 #     line per stage with a 4-GPU site's shape, chained in plan order, no
 #     sharding step, nothing created; each stage's --time from its epochs and
-#     the site's IMAGES_PER_SECOND;
+#     the site's IMAGES_PER_SECOND; --estimate prints the chain's wall time and
+#     GPU-hours from the same figure;
 #  4. the same submission with a recording `sbatch` on PATH, then the recorded
 #     train job of c3-w1a1 run with a recording `srun`: the stage's command is
 #     ctmq-train on RUN/config.ini (the config as shipped: resnet18,
@@ -116,6 +117,13 @@ tail -n 2 "$tmp/sbatch" | head -n 1 | grep -q -- '--job-name=ctmq-imagenet-base-
    $(grep -- '--job-name=ctmq-imagenet-c1-w4a4 ' "$tmp/sbatch" | grep -o -- '--time=[^ ]*') == --time=00:14:00 ]] ||
   { grep 'time limit\|--time' "$tmp/dry.out" | head -5; fail "c0-fp (90 epochs) and c1-w4a4 (18) do not get 01:08:00 and 00:14:00"; }
 echo "   62 sbatch lines (31 stages x train, eval) with the 4-GPU shape, chained by init"
+# 864 epochs x 30 images at 1 image/s = 25,920 s = 7.2 h on 4 GPUs: 28.8 GPU-hours.
+(cd "$work" && bash "$src/slurm/submit.sh" "$config" runs/imagenet --estimate --site "$tmp/gpu-site.conf") \
+  >"$tmp/estimate.out" 2>&1 || { cat "$tmp/estimate.out"; fail "submit.sh --estimate"; }
+if ! grep -qE '^total \(31 stages\) +864 +7:12:00 +28\.80$' "$tmp/estimate.out" || [[ -e $work/runs ]]; then
+  cat "$tmp/estimate.out"
+  fail "--estimate: no total of 864 epochs, 7:12:00, 28.80 GPU-hours (or it created the run)"
+fi
 
 echo "== 4. one stage's job, followed to its command"
 mkdir -p "$tmp/fake"
