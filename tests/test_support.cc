@@ -41,8 +41,10 @@ std::vector<uint8_t> gunzip_prefix(const std::string& path, size_t bytes) {
 std::string fashion_mnist_dir() {
   return env_or("CTMQ_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist");
 }
-std::string bin_dir() { return env_or("CTMQ_BIN_DIR", "build"); }
-std::string source_dir() { return env_or("CTMQ_SOURCE_DIR", "."); }
+// Defaults: the directories this test binary was configured with (CMake sets
+// both), so a test finds them however it is started (ctest, or by hand).
+std::string bin_dir() { return env_or("CTMQ_BIN_DIR", CTMQ_TEST_BINARY_DIR); }
+std::string source_dir() { return env_or("CTMQ_SOURCE_DIR", CTMQ_TEST_SOURCE_DIR); }
 
 LabelledImages load_fashion_mnist_train(int64_t count) {
   const std::string dir = fashion_mnist_dir();
