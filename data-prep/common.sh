@@ -37,14 +37,26 @@ build_split() {
     return 1
   fi
   if (( slurm > 0 )); then
-    mkdir -p "$out"
-    local jid
+    # The one submission path (slurm/sbatch.sh) with the site file's flags:
+    # CTMQ_SITE_CONF (set by slurm/submit.sh), else slurm/site.conf.
     export CTMQ_ROOT_DIR=$root  # the jobs' prologue (slurm/job-prologue.sh)
-    jid=$(sbatch --parsable --array=0-$((slurm - 1)) --output="$out/slurm-%A_%a.out" \
-      "$root/slurm/shard.sbatch" "$CTMQ_SHARD" "$@" --output "$out")
-    sbatch --parsable --dependency=afterok:"${jid%%;*}" --output="$out/slurm-merge-%j.out" \
+    export CTMQ_SITE_CONF=${CTMQ_SITE_CONF:-$root/slurm/site.conf}
+    # shellcheck source=slurm/sbatch.sh
+    source "$root/slurm/sbatch.sh"
+    ctmq_load_site "$CTMQ_SITE_CONF"
+    ctmq_sbatch_init 0
+    local array_flag jid
+    array_flag=$(ctmq_array_flag "$slurm") || return 1
+    mkdir -p "$out"
+    ctmq_sbatch "$array_flag" --time="${TIME_SHARD:-01:00:00}" --output="$out/slurm-%A_%a.out" \
+      "$root/slurm/shard.sbatch" "$CTMQ_SHARD" "$@" --output "$out"
+    jid=$JOB_ID
+    echo "$jid"
+    ctmq_sbatch --dependency=afterok:"$jid" --time="${TIME_SHARD:-01:00:00}" \
+      --output="$out/slurm-merge-%j.out" \
       "$root/slurm/shard.sbatch" "$CTMQ_SHARD" "$@" --output "$out" --merge --array-count "$slurm"
-    echo "data-prep: submitted array job $jid and its merge for $out"
+    echo "$JOB_ID"
+    echo "data-prep: submitted array job $jid and its merge $JOB_ID for $out"
     return 0
   fi
   if (( array > 0 )); then

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Submits a chain to Slurm: one training job and one evaluation job per stage,
-# in plan order, each training job waiting (--dependency=afterok) for the job
-# of the stage it starts from, each evaluation for its training.
+# Submits a chain to Slurm: one job per stage to train (or per STAGES_PER_JOB
+# consecutive stages), in plan order, that trains and then evaluates it, each
+# waiting (--dependency=afterok) for the job of the stage it starts from; a
+# DONE stage without eval.json gets a one-rank evaluation job. Every job is
+# recorded in RUN_DIR/slurm-jobs.tsv (ctmq-status reads it); a stage whose
+# recorded job is still queued or running is refused, never submitted twice.
 #
 # Usage: slurm/submit.sh RUN.ini RUN_DIR [--from STAGE] [--dry-run | --estimate]
 #                        [--site FILE] [--quant-report]
@@ -107,6 +110,28 @@ if ((manifest_missing)); then
      $(ctmq_ini_get "$config" data test-manifest) == "$shard_out/test/manifest.json" ]] ||
     ctmq_die "[data] train-manifest and test-manifest must be OUT/train/manifest.json and OUT/test/manifest.json for [slurm] data-prep to build them"
 fi
+# Nothing is submitted for a stage whose recorded job (RUN/slurm-jobs.tsv) is
+# still in the queue: one squeue call for all of them.
+if [[ -f $run/slurm-jobs.tsv ]] && ((!estimate)); then
+  if queue=$(squeue -h -o '%A %T' 2>/dev/null); then
+    live=$(awk -F'\t' 'NR == FNR { state[$1] = $2; next }
+      /^#/ { next } { job[$1 "\t" $2] = $3; stage[$1 "\t" $2] = $1 }
+      END { for (k in job) if (job[k] in state) print stage[k], job[k], state[job[k]] }' \
+      <(tr ' ' '\t' <<<"$queue") "$run/slurm-jobs.tsv" | sort -u)
+    while read -r stage id state; do
+      [[ -n $stage ]] || continue
+      if [[ $stage == - ]]; then
+        ctmq_die "sharding job $id of $run is still $state; wait for it (or scancel $id), then submit again"
+      fi
+      i=$(ctmq_stage_index "$stage") || continue
+      if ((train_it[i])) || [[ ! -f $run/stages/$stage/eval.json ]]; then
+        ctmq_die "stage $stage of $run already has job $id ($state); wait for it (or scancel $id), then submit again"
+      fi
+    done <<<"$live"
+  elif ((!dry)); then
+    ctmq_die "squeue failed: cannot tell whether the jobs recorded in $run/slurm-jobs.tsv still run; submit again when squeue works"
+  fi
+fi
 # Before --from moves stage directories aside: their recorded speed counts.
 ctmq_speed_init "$config" "$run"
 if ((estimate)); then
@@ -123,29 +148,26 @@ fi
 # --- submission --------------------------------------------------------------
 # CTMQ_SITE_CONF: the sharding jobs' prologue loads the same site (modules).
 export CTMQ_ROOT_DIR=$root CTMQ_BIN_DIR=$CTMQ_BIN CTMQ_SITE_CONF=$site
-common=(--chdir="$PWD" --open-mode=append --kill-on-invalid-dep=yes --nodes="$NODES" --ntasks-per-node="$TASKS_PER_NODE"
-  --cpus-per-task="$CPUS_PER_TASK")
-[[ -n $PARTITION ]] && common+=(--partition="$PARTITION")
-[[ -n $ACCOUNT ]] && common+=(--account="$ACCOUNT")
-[[ -n ${QOS:-} ]] && common+=(--qos="$QOS")
-[[ -n $MEM ]] && common+=(--mem="$MEM")
-((GPUS_PER_NODE > 0)) && common+=(--gpus-per-node="$GPUS_PER_NODE")
-# shellcheck disable=SC2206
-[[ -n ${EXTRA_SBATCH:-} ]] && common+=($EXTRA_SBATCH)
+# shellcheck source=SCRIPTDIR/sbatch.sh
+source "$root/slurm/sbatch.sh"
+ctmq_sbatch_init "$dry"
+# The training shape (site file); an evaluation-only job (a DONE stage without
+# eval.json) runs one rank on one GPU, or one task on a CPU site.
+train_shape=(--chdir="$PWD" --nodes="$NODES" --ntasks-per-node="$TASKS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK")
+eval_shape=(--chdir="$PWD" --nodes=1 --ntasks=1 --cpus-per-task="$CPUS_PER_TASK")
+[[ -n $MEM ]] && train_shape+=(--mem="$MEM") && eval_shape+=(--mem="$MEM")
+((GPUS_PER_NODE > 0)) && train_shape+=(--gpus-per-node="$GPUS_PER_NODE") && eval_shape+=(--gpus-per-node=1)
+requeue=(--no-requeue)
+[[ ${REQUEUE:-true} == true ]] && requeue=(--requeue)
+per_job=${STAGES_PER_JOB:-1}
+[[ $per_job =~ ^[1-9][0-9]*$ ]] || ctmq_die "site STAGES_PER_JOB must be a positive count, found '$per_job'"
 run_name=$(basename "$run_abs")
-placeholder=0
-# submit ARGS...: sets JOB_ID to the new job's id (a placeholder with --dry-run).
-submit() {
-  if ((dry)); then
-    placeholder=$((placeholder + 1))
-    printf 'sbatch'
-    printf ' %q' "$@"
-    printf '\n'
-    JOB_ID="JOB$placeholder"
-  else
-    JOB_ID=$(sbatch --parsable "$@") || ctmq_die "sbatch failed for: $*"
-    JOB_ID=${JOB_ID%%;*}
-  fi
+jobs_file=$run_abs/slurm-jobs.tsv
+# record STAGE KIND JOB: one line of RUN/slurm-jobs.tsv (ctmq-status reads it).
+record() {
+  ((dry)) && return 0
+  [[ -f $jobs_file ]] || printf '# stage\tkind\tjob_id\tsubmitted\n' >"$jobs_file"
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(ctmq_now)" >>"$jobs_file"
 }
 if ((!dry)); then
   mkdir -p "$run_abs/logs"
@@ -161,62 +183,84 @@ if [[ -n $recipe ]]; then
     echo "bash $recipe --slurm ${SHARD_TASKS:-4} $shard_out   # the manifests are missing"
     shard_deps=(SHARDJOBS)
   else
-    export SBATCH_PARTITION=$PARTITION SBATCH_ACCOUNT=$ACCOUNT SBATCH_TIMELIMIT=${TIME_SHARD:-01:00:00}
-    [[ -z $PARTITION ]] && unset SBATCH_PARTITION
-    [[ -z $ACCOUNT ]] && unset SBATCH_ACCOUNT
     out=$(bash "$recipe" --slurm "${SHARD_TASKS:-4}" "$shard_out") || ctmq_die "sharding submission failed: $out"
-    mapfile -t shard_deps < <(grep -E '^[0-9]+(;.*)?$' <<<"$out" | sed 's/;.*//')
-    unset SBATCH_PARTITION SBATCH_ACCOUNT SBATCH_TIMELIMIT
+    mapfile -t shard_deps < <(grep -E '^[0-9]+$' <<<"$out")
+    for id in "${shard_deps[@]}"; do record - shard "$id"; done
     ctmq_log "submitted sharding into $shard_out: jobs ${shard_deps[*]:-none (already complete)}"
   fi
 fi
 if [[ -n $SPEED && -n $EPOCH_IMAGES ]]; then
-  ctmq_log "time limits: epochs x $EPOCH_IMAGES images / $SPEED images/s ($SPEED_SOURCE) x $TIME_MARGIN, within $(ctmq_minutes_time "$TIME_MIN_MINUTES")..$(ctmq_minutes_time "$TIME_MAX_MINUTES")"
+  ctmq_log "time limits: epochs x $EPOCH_IMAGES images / $SPEED images/s ($SPEED_SOURCE) x $TIME_MARGIN, within $(ctmq_minutes_time "$TIME_MIN_MINUTES")..$(ctmq_minutes_time "$TIME_MAX_MINUTES"), plus the evaluation ($(ctmq_eval_minutes) min)"
 elif [[ -n $SPEED ]]; then
   ctmq_log "time limits: TIME_TRAIN ($TIME_TRAIN) for every stage: the train manifest does not exist yet, so the images per epoch are unknown"
 else
   ctmq_log "time limits: TIME_TRAIN ($TIME_TRAIN) for every stage: no images/s figure (set IMAGES_PER_SECOND in the site file, or run a stage first)"
 fi
+
+# Jobs: consecutive stages to train, STAGES_PER_JOB at most and within the
+# longest --time (TIME_TRAIN_MAX), share one job that trains and evaluates
+# each in turn; a DONE stage without eval.json gets an evaluation-only job.
 declare -A train_job
-submitted=0
+submitted=0 jobs=0 eval_minutes=$(ctmq_eval_minutes)
+group=() group_minutes=0
+# submit_group: submits the stages in `group` as one training job.
+submit_group() {
+  ((${#group[@]})) || return 0
+  local deps=("${shard_deps[@]}") s j init
+  for s in "${group[@]}"; do  # the jobs of the inits outside this group
+    j=$(ctmq_stage_index "$s")
+    init=${PLAN_INIT[$j]}
+    if ctmq_is_stage_init "$init" && [[ -n ${train_job[$init]:-} && " ${group[*]} " != *" $init "* ]]; then
+      [[ " ${deps[*]} " == *" ${train_job[$init]} "* ]] || deps+=("${train_job[$init]}")
+    fi
+  done
+  local dep=() first=${group[0]} last=${group[-1]} name
+  # A stage at the longest --time plus its evaluation would exceed it: the
+  # evaluation then comes after a requeue (the stage checkpoints on USR1).
+  ((group_minutes > TIME_MAX_MINUTES)) && group_minutes=$TIME_MAX_MINUTES
+  ((${#deps[@]})) && dep=(--dependency="afterok:$(IFS=:; echo "${deps[*]}")")
+  name=$first
+  [[ $last != "$first" ]] && name=$first..$last
+  ctmq_sbatch "${train_shape[@]}" "${dep[@]}" "${requeue[@]}" --job-name="ctmq-$run_name-$name" \
+    --time="$(ctmq_minutes_time "$group_minutes")" --signal="B:USR1@${SIGNAL_SECONDS:-120}" \
+    --output="$run_abs/logs/$name.job.log" "$root/slurm/train.sbatch" "$site" "$run_abs" "${group[@]}" \
+    -- "${eval_args[@]}"
+  for s in "${group[@]}"; do
+    train_job[$s]=$JOB_ID
+    record "$s" train "$JOB_ID"
+  done
+  ctmq_log "stage(s) ${group[*]}: job $JOB_ID trains and evaluates (--time $(ctmq_minutes_time "$group_minutes"))"
+  submitted=$((submitted + ${#group[@]})) jobs=$((jobs + 1))
+  group=() group_minutes=0
+}
 for ((i = 0; i < n; ++i)); do
   stage=${PLAN_NAME[$i]}
-  deps=("${shard_deps[@]}")
   if ((train_it[i])); then
-    init=${PLAN_INIT[$i]}
-    if ctmq_is_stage_init "$init" && [[ -n ${train_job[$init]:-} ]]; then deps+=("${train_job[$init]}"); fi
-    dep=()
-    ((${#deps[@]})) && dep=(--dependency="afterok:$(IFS=:; echo "${deps[*]}")")
-    requeue=()
-    [[ ${REQUEUE:-false} == true ]] && requeue=(--requeue)
-    time_limit=$(ctmq_stage_time_limit "${PLAN_EPOCHS[$i]}")
-    submit "${common[@]}" "${dep[@]}" "${requeue[@]}" --job-name="ctmq-$run_name-$stage" \
-      --time="$time_limit" --signal="B:USR1@${SIGNAL_SECONDS:-120}" \
-      --output="$run_abs/logs/$stage.train.log" "$root/slurm/train.sbatch" "$site" "$run_abs" "$stage"
-    id=$JOB_ID
-    train_job[$stage]=$id
-    submitted=$((submitted + 1))
-    deps=("$id")
-  elif [[ -f $run/stages/$stage/eval.json ]]; then
+    minutes=$(($(ctmq_stage_minutes "${PLAN_EPOCHS[$i]}") + eval_minutes))
+    if ((${#group[@]} >= per_job || (${#group[@]} > 0 && group_minutes + minutes > TIME_MAX_MINUTES))); then
+      submit_group
+    fi
+    group+=("$stage") group_minutes=$((group_minutes + minutes))
+    continue
+  fi
+  submit_group  # packed stages are consecutive
+  if [[ -f $run/stages/$stage/eval.json ]]; then
     ctmq_log "stage $stage: DONE and evaluated, skipped"
     continue
-  else
-    ctmq_log "stage $stage: DONE, submitting its evaluation only"
   fi
   dep=()
-  ((${#deps[@]})) && dep=(--dependency="afterok:$(IFS=:; echo "${deps[*]}")")
-  submit "${common[@]}" "${dep[@]}" --job-name="ctmq-$run_name-$stage-eval" --time="$TIME_EVAL" \
+  ((${#shard_deps[@]})) && dep=(--dependency="afterok:$(IFS=:; echo "${shard_deps[*]}")")
+  ctmq_sbatch "${eval_shape[@]}" "${dep[@]}" "${requeue[@]}" \
+    --job-name="ctmq-$run_name-$stage-eval" --time="$TIME_EVAL" --signal="B:USR1@${SIGNAL_SECONDS:-120}" \
     --output="$run_abs/logs/$stage.eval.log" "$root/slurm/eval.sbatch" "$site" "$run_abs" "$stage" \
     "${eval_args[@]}"
-  eid=$JOB_ID
-  if ((train_it[i])); then
-    ctmq_log "stage $stage: train job ${train_job[$stage]} (${PLAN_EPOCHS[$i]} epochs, --time $time_limit), eval job $eid"
-  else
-    ctmq_log "stage $stage: eval job $eid"
-  fi
+  record "$stage" eval "$JOB_ID"
+  jobs=$((jobs + 1))
+  ctmq_log "stage $stage: DONE, evaluation job $JOB_ID (one rank)"
 done
+submit_group
 if ((dry)); then
-  ctmq_log "dry run: nothing was submitted ($submitted training stages would be)"
+  ctmq_log "dry run: nothing was submitted ($submitted training stages in $jobs jobs would be)"
 else
-  ctmq_log "submitted $submitted training stages of $run; logs in $run_abs/logs/"
+  ctmq_log "submitted $submitted training stages of $run in $jobs jobs; logs in $run_abs/logs/"
 fi

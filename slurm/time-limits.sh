@@ -3,8 +3,11 @@
 # not run; docs/slurm.md, "Time limits").
 #
 #   ctmq_speed_init CONFIG RUN      # after ctmq_load_site and ctmq_read_plan
-#   ctmq_stage_time_limit EPOCHS    # prints a stage's --time
+#   ctmq_stage_minutes EPOCHS       # a stage's training time limit, minutes
+#   ctmq_eval_minutes               # what its evaluation adds, minutes
 #
+# A training job's --time is the sum over its stages (one, or STAGES_PER_JOB
+# packed) of both.
 # A stage's --time is EPOCHS x images per epoch / images per second x
 # TIME_MARGIN, rounded up to whole minutes, at least TIME_TRAIN_MIN and at most
 # TIME_TRAIN_MAX (empty: TIME_TRAIN). Images per epoch: [data] train-limit, or
@@ -85,7 +88,7 @@ PY
 # TIME_MAX_MINUTES, TIME_MARGIN; dies on a malformed site value.
 # shellcheck disable=SC2034  # SPEED_SOURCE is for submit.sh's messages
 ctmq_speed_init() {
-  local config=$1 run=$2 manifest limit count recorded
+  local config=$1 run=$2 manifest recorded
   TIME_MARGIN=${TIME_MARGIN:-1.5}
   ctmq_is_positive_number "$TIME_MARGIN" ||
     ctmq_die "site TIME_MARGIN must be a positive number, found '$TIME_MARGIN'"
@@ -108,22 +111,32 @@ ctmq_speed_init() {
     SPEED=$IMAGES_PER_SECOND
     SPEED_SOURCE="site IMAGES_PER_SECOND"
   fi
+  EVAL_IMAGES=''
+  manifest=$(ctmq_ini_get "$config" data test-manifest)
+  if [[ -f $manifest ]]; then
+    EVAL_IMAGES=$(ctmq_manifest_count "$manifest" "$(ctmq_ini_get "$config" data test-limit 0)" "$config: [data] test-limit")
+  fi
   manifest=$(ctmq_ini_get "$config" data train-manifest)
   [[ -f $manifest ]] || return 0
-  count=$(python3 -c 'import json, sys; print(int(json.load(open(sys.argv[1]))["count"]))' "$manifest") ||
-    ctmq_die "cannot read the image count of $manifest"
-  limit=$(ctmq_ini_get "$config" data train-limit 0)
-  [[ $limit =~ ^[0-9]+$ ]] || ctmq_die "$config: [data] train-limit must be a count, found '$limit'"
-  EPOCH_IMAGES=$count
-  ((limit > 0 && limit < count)) && EPOCH_IMAGES=$limit
+  EPOCH_IMAGES=$(ctmq_manifest_count "$manifest" "$(ctmq_ini_get "$config" data train-limit 0)" "$config: [data] train-limit")
   return 0
 }
 
-# ctmq_stage_time_limit EPOCHS: prints the stage's --time (TIME_TRAIN when
-# SPEED or EPOCH_IMAGES is unknown). REQUIRES: ctmq_speed_init.
-ctmq_stage_time_limit() {
+# ctmq_manifest_count MANIFEST LIMIT WHAT: the images a stage reads from
+# MANIFEST: its count, or LIMIT when that is smaller and not 0.
+ctmq_manifest_count() {
+  local count
+  count=$(python3 -c 'import json, sys; print(int(json.load(open(sys.argv[1]))["count"]))' "$1") ||
+    ctmq_die "cannot read the image count of $1"
+  [[ $2 =~ ^[0-9]+$ ]] || ctmq_die "$3 must be a count, found '$2'"
+  if (($2 > 0 && $2 < count)); then echo "$2"; else echo "$count"; fi
+}
+
+# ctmq_stage_minutes EPOCHS: prints a stage's training time limit in minutes
+# (TIME_TRAIN when SPEED or EPOCH_IMAGES is unknown). REQUIRES: ctmq_speed_init.
+ctmq_stage_minutes() {
   if [[ -z $SPEED || -z $EPOCH_IMAGES ]]; then
-    echo "$TIME_TRAIN"
+    ctmq_time_minutes "$TIME_TRAIN"
     return 0
   fi
   local minutes
@@ -131,7 +144,21 @@ ctmq_stage_time_limit() {
     'BEGIN { m = e * n / r * k / 60; c = int(m); if (c < m) c++; print c }')
   ((minutes < TIME_MIN_MINUTES)) && minutes=$TIME_MIN_MINUTES
   ((minutes > TIME_MAX_MINUTES)) && minutes=$TIME_MAX_MINUTES
-  ctmq_minutes_time "$minutes"
+  echo "$minutes"
+}
+
+# ctmq_eval_minutes: prints the minutes an evaluation adds to the job that
+# trained its stage: the test images at the training speed (an evaluation image
+# costs a forward pass, about a third of a training image, so this holds the
+# BatchNorm re-estimation of binary stages too) x TIME_MARGIN, at least 1;
+# TIME_EVAL when SPEED or EVAL_IMAGES is unknown. REQUIRES: ctmq_speed_init.
+ctmq_eval_minutes() {
+  if [[ -z $SPEED || -z $EVAL_IMAGES ]]; then
+    ctmq_time_minutes "${TIME_EVAL:-00:30:00}"
+    return 0
+  fi
+  awk -v n="$EVAL_IMAGES" -v r="$SPEED" -v k="$TIME_MARGIN" \
+    'BEGIN { m = n / r * k / 60; c = int(m); if (c < m) c++; if (c < 1) c = 1; print c }'
 }
 
 # ctmq_print_estimate RUN INDEX...: the --estimate table: per stage INDEX

@@ -34,7 +34,7 @@ AuthType=auth/munge
 AuthInfo=socket=$dir/munge.socket
 CredType=cred/munge
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=none

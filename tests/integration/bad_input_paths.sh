@@ -104,9 +104,9 @@ while IFS= read -r line; do
     fail "submit.sh --dry-run: --output does not hold the run directory: $line"
   lines=$((lines + 1))
 done <"$tmp/dry.out"
-((lines == 4)) || { cat "$tmp/dry.out"; fail "submit.sh --dry-run printed $lines sbatch lines, expected 4"; }
+((lines == 2)) || { cat "$tmp/dry.out"; fail "submit.sh --dry-run printed $lines sbatch lines, expected 2 (one job per stage)"; }
 count "submit.sh --dry-run with spaces and quotes in paths"
-echo "   submit.sh --dry-run: 4 sbatch lines, run directory and site file passed as one argument each"
+echo "   submit.sh --dry-run: 2 sbatch lines, run directory and site file passed as one argument each"
 # Stage names: ctmq-train takes them as directory names under stages/.
 for name in "a b" "it's" 'say "hi"' "../escape" "a/b" "" "-x"; do
   rc=0

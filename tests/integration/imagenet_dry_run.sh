@@ -10,10 +10,11 @@
 #  2. ctmq-plan accepts pipeline/configs/imagenet-resnet18.ini as shipped: 31
 #     stages, every cycle and the plan ending at W1A1;
 #  3. slurm/submit.sh --dry-run with that config, run from a directory where its
-#     relative [data] paths name the tiny shards: one train and one eval sbatch
-#     line per stage with a 4-GPU site's shape, chained in plan order, no
+#     relative [data] paths name the tiny shards: one job per stage (it trains
+#     and evaluates) with a 4-GPU site's shape, chained in plan order, no
 #     sharding step, nothing created; each stage's --time from its epochs and
-#     the site's IMAGES_PER_SECOND; --estimate prints the chain's wall time and
+#     the site's IMAGES_PER_SECOND plus its evaluation; with STAGES_PER_JOB=3
+#     consecutive stages share jobs; --estimate prints the chain's wall time and
 #     GPU-hours from the same figure;
 #  4. the same submission with a recording `sbatch` on PATH, then the recorded
 #     train job of c3-w1a1 run with a recording `srun`: the stage's command is
@@ -95,12 +96,12 @@ sed -e 's/^TASKS_PER_NODE=.*/TASKS_PER_NODE=4/' -e 's/^GPUS_PER_NODE=.*/GPUS_PER
   >"$tmp/dry.out" 2>&1 || { cat "$tmp/dry.out"; fail "submit.sh --dry-run"; }
 [[ ! -e $work/runs ]] || fail "--dry-run created the run directory"
 grep -q 'manifests are missing' "$tmp/dry.out" && fail "--dry-run wants to shard although the manifests exist"
-grep -q '31 training stages would be' "$tmp/dry.out" || { cat "$tmp/dry.out"; fail "no '31 training stages' line"; }
+grep -q '31 training stages in 31 jobs would be' "$tmp/dry.out" || { cat "$tmp/dry.out"; fail "no '31 training stages' line"; }
 grep '^sbatch' "$tmp/dry.out" >"$tmp/sbatch" || true
-[[ $(grep -c '/slurm/train.sbatch ' "$tmp/sbatch") == 31 && $(grep -c '/slurm/eval.sbatch ' "$tmp/sbatch") == 31 ]] ||
-  { cat "$tmp/dry.out"; fail "expected 31 train and 31 eval sbatch lines"; }
+[[ $(grep -c '/slurm/train.sbatch ' "$tmp/sbatch") == 31 && $(grep -c '/slurm/eval.sbatch ' "$tmp/sbatch") == 0 ]] ||
+  { cat "$tmp/dry.out"; fail "expected 31 train.sbatch lines (training and evaluation in one job) and no eval.sbatch"; }
 for flag in --gpus-per-node=4 --ntasks-per-node=4 --cpus-per-task=8 --mem=128G --kill-on-invalid-dep=yes; do
-  [[ $(grep -c -- " $flag " "$tmp/sbatch") == 62 ]] || fail "not every sbatch line has $flag"
+  [[ $(grep -c -- " $flag " "$tmp/sbatch") == 31 ]] || fail "not every sbatch line has $flag"
 done
 # Each stage's train job waits for the train job of its init. Job ids are
 # JOB<line number>; a job name holds the run directory's basename, imagenet.
@@ -110,13 +111,29 @@ for pair in c1-w4a4:c0-fp c3-w1a1:c3-w2a2 c2-fp:c1-w1a1 base-direct-w1a1:c0-fp; 
   grep -- "--job-name=ctmq-imagenet-$stage " "$tmp/sbatch" | grep -q -- "--dependency=afterok:$(job_of "$init") " ||
     fail "the train job of $stage does not wait for $init's ($(job_of "$init"))"
 done
-tail -n 2 "$tmp/sbatch" | head -n 1 | grep -q -- '--job-name=ctmq-imagenet-base-restart-w1a1-14 ' ||
+tail -n 1 "$tmp/sbatch" | grep -q -- '--job-name=ctmq-imagenet-base-restart-w1a1-14 ' ||
   fail "the last train job is not base-restart-w1a1-14"
-# 30 images per epoch at 1 image/s x 1.5: c0-fp (90 epochs) 67.5 min -> 68, c1-w4a4 (18) 13.5 -> 14.
-[[ $(grep -- '--job-name=ctmq-imagenet-c0-fp ' "$tmp/sbatch" | grep -o -- '--time=[^ ]*') == --time=01:08:00 &&
-   $(grep -- '--job-name=ctmq-imagenet-c1-w4a4 ' "$tmp/sbatch" | grep -o -- '--time=[^ ]*') == --time=00:14:00 ]] ||
-  { grep 'time limit\|--time' "$tmp/dry.out" | head -5; fail "c0-fp (90 epochs) and c1-w4a4 (18) do not get 01:08:00 and 00:14:00"; }
-echo "   62 sbatch lines (31 stages x train, eval) with the 4-GPU shape, chained by init"
+# 30 images per epoch at 1 image/s x 1.5: c0-fp (90 epochs) 67.5 min -> 68, c1-w4a4 (18) 13.5 -> 14;
+# the evaluation of 20 images adds 20 / 1 x 1.5 = 30 s -> 1 min.
+[[ $(grep -- '--job-name=ctmq-imagenet-c0-fp ' "$tmp/sbatch" | grep -o -- '--time=[^ ]*') == --time=01:09:00 &&
+   $(grep -- '--job-name=ctmq-imagenet-c1-w4a4 ' "$tmp/sbatch" | grep -o -- '--time=[^ ]*') == --time=00:15:00 ]] ||
+  { grep 'time limit\|--time' "$tmp/dry.out" | head -5; fail "c0-fp (90 epochs) and c1-w4a4 (18) do not get 01:09:00 and 00:15:00"; }
+echo "   31 sbatch lines (one job per stage: train, then evaluate) with the 4-GPU shape, chained by init"
+# Packing: 3 consecutive stages per job at most, each job within TIME_TRAIN (04:00:00).
+sed 's/^STAGES_PER_JOB=.*/STAGES_PER_JOB=3/' "$tmp/gpu-site.conf" >"$tmp/pack-site.conf"
+(cd "$work" && bash "$src/slurm/submit.sh" "$config" runs/imagenet --dry-run --site "$tmp/pack-site.conf") \
+  >"$tmp/pack.out" 2>&1 || { cat "$tmp/pack.out"; fail "submit.sh --dry-run with STAGES_PER_JOB=3"; }
+grep '^sbatch' "$tmp/pack.out" >"$tmp/pack.sbatch" || true
+bad=$(awk -v plan="$(cut -f2 "$tmp/rows" | tr '\n' ' ')" '
+  { for (i = 1; i <= NF; ++i) if ($i ~ /\/slurm\/train\.sbatch$/) first = i + 3
+    k = 0; for (i = first; i <= NF && $i != "--"; ++i) { seen[$i]++; order = order $i " "; ++k }
+    if (k > 3) bad = bad " a job of " k " stages"; if (k == 3) full++
+    match($0, /--time=[0-9:]+/); split(substr($0, RSTART + 7, RLENGTH - 7), t, ":")
+    if (t[1] * 60 + t[2] > 240) bad = bad " a job over 04:00:00" }
+  END { if (order != plan) bad = bad " stages out of plan order or missing"; if (!full) bad = bad " no job of 3 stages"
+        if (NR >= 31) bad = bad " no fewer jobs"; print bad }' "$tmp/pack.sbatch")
+[[ -z $bad ]] || { cat "$tmp/pack.sbatch"; fail "STAGES_PER_JOB=3:$bad"; }
+echo "   STAGES_PER_JOB=3: $(wc -l <"$tmp/pack.sbatch") jobs for 31 stages, each within 04:00:00"
 # 864 epochs x 30 images at 1 image/s = 25,920 s = 7.2 h on 4 GPUs: 28.8 GPU-hours.
 (cd "$work" && bash "$src/slurm/submit.sh" "$config" runs/imagenet --estimate --site "$tmp/gpu-site.conf") \
   >"$tmp/estimate.out" 2>&1 || { cat "$tmp/estimate.out"; fail "submit.sh --estimate"; }
@@ -145,14 +162,15 @@ export FAKE_SLURM_LOG=$tmp/sbatch.log FAKE_SRUN_ARGS=$tmp/srun.args
   >"$tmp/submit.out" 2>&1 || { cat "$tmp/submit.out"; fail "submit.sh with a recording sbatch"; }
 run=$work/runs/imagenet
 cmp -s "$config" "$run/config.ini" || fail "RUN/config.ini is not the config as shipped"
-[[ $(wc -l <"$FAKE_SLURM_LOG") == 62 ]] || fail "the submission called sbatch $(wc -l <"$FAKE_SLURM_LOG") times, expected 62"
+[[ $(wc -l <"$FAKE_SLURM_LOG") == 31 ]] || fail "the submission called sbatch $(wc -l <"$FAKE_SLURM_LOG") times, expected 31"
+[[ $(grep -c $'\ttrain\t' "$run/slurm-jobs.tsv") == 31 ]] || fail "RUN/slurm-jobs.tsv does not record 31 train jobs"
 line=$(grep -- '--job-name=ctmq-imagenet-c3-w1a1 ' "$FAKE_SLURM_LOG") || fail "no train job for c3-w1a1"
 eval "args=($line)"
 # shellcheck disable=SC2154
 n=${#args[@]}
-[[ ${args[n - 4]} == "$src/slurm/train.sbatch" ]] || fail "c3-w1a1's job is not train.sbatch: ${args[*]: -4}"
+[[ ${args[n - 5]} == "$src/slurm/train.sbatch" ]] || fail "c3-w1a1's job is not train.sbatch: ${args[*]: -5}"
 (cd "$work" && PATH=$tmp/fake:$PATH CTMQ_ROOT_DIR=$src SLURM_NTASKS=4 SLURM_JOB_ID=104 SLURM_CPUS_PER_TASK=8 \
-  bash "${args[@]: -4}") >"$tmp/job.out" 2>&1 || { cat "$tmp/job.out"; fail "train.sbatch for c3-w1a1"; }
+  bash "${args[@]: -5}") >"$tmp/job.out" 2>&1 || { cat "$tmp/job.out"; fail "train.sbatch for c3-w1a1"; }
 mapfile -t cmd <"$FAKE_SRUN_ARGS"
 expected=(--mpi=pmix -n 4 "$(cd "$bin" && pwd)/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage c3-w1a1
           --w-bits 1 --a-bits 1 --epochs 18 --init c3-w2a2)

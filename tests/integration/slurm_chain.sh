@@ -3,14 +3,20 @@
 # (slurm/testing/local-slurm.sh: munged, slurmctld, slurmd under a temp dir,
 # stopped by pid files on exit). Needs root and Debian's slurm/munge packages;
 # fails loudly without them.
+#   0. CPU binding (the local Slurm runs task/affinity): a job step started by
+#      srun after the job prologue gets every CPU sbatch gave the task.
 #   1. A tiny chain (2 cycles, 2 -> 1 bits, 256 Fashion-MNIST training images)
 #      with the manifests missing: sharding is submitted first (job array +
-#      merge), then one train and one eval job per stage (launcher srun); every
-#      stage ends DONE with its eval.json.
+#      merge), then one job per stage that trains and evaluates it (launcher
+#      srun); every stage ends DONE with its eval.json; RUN/slurm-jobs.tsv
+#      records every job.
 #   2. Bad input before anything is submitted: unknown --from, a missing prior
 #      checkpoint, a run directory with another plan; --dry-run submits nothing.
-#   3. A second chain (launcher mpirun) is cancelled mid-way (scancel) and
-#      resubmitted with the same command: finished stages are not run again.
+#   3. A second chain (launcher mpirun): while it runs, submitting it again is
+#      refused (its stages have live jobs); it is cancelled mid-way (scancel,
+#      which never requeues) and resubmitted with the same command: finished
+#      stages are not run again, and a DONE stage whose eval.json is gone gets
+#      a one-rank evaluation job.
 #   4. Preemption: USR1 sent to a training job's batch shell (what
 #      --signal=B:USR1@T does) reaches ctmq-train, which checkpoints and exits
 #      75; with REQUEUE=true the job requeues itself, resumes from the
@@ -59,6 +65,27 @@ INI
 stages=(c0-fp c1-w2a2 c1-w1a1 c2-fp c2-w2a2 c2-w1a1)
 submit() { bash "$src/slurm/submit.sh" "$@"; }
 
+echo "== 0. srun inside a job gets the job's CPUs per task (task/affinity)"
+ncpu=$(sinfo -h -N -o %c | head -1)  # the node's CPUs (nproc follows OMP_NUM_THREADS)
+if ((ncpu >= 2)); then
+  cat >"$tmp/bind.sh" <<SH
+#!/usr/bin/env bash
+source "$src/slurm/job-prologue.sh"
+ctmq_job_prologue "" "binding check"
+srun -n 1 grep Cpus_allowed_list /proc/self/status
+SH
+  sbatch --parsable --cpus-per-task=2 --output="$tmp/bind.out" "$tmp/bind.sh" >/dev/null ||
+    fail "sbatch of the binding job"
+  wait_idle 60
+  allowed=$(awk '/Cpus_allowed_list/ { print $2 }' "$tmp/bind.out")
+  cpus=$(awk -v l="$allowed" 'BEGIN { n = split(l, r, ","); c = 0
+    for (i = 1; i <= n; ++i) { k = split(r[i], b, "-"); c += (k == 2 ? b[2] - b[1] + 1 : 1) } print c }')
+  [[ $cpus == 2 ]] || { cat "$tmp/bind.out"; fail "srun in a --cpus-per-task=2 job was bound to '$allowed' ($cpus CPUs)"; }
+  echo "   srun step bound to CPUs $allowed"
+else
+  echo "   skipped: one CPU"
+fi
+
 echo "== 1. a tiny chain, sharding first"
 run=$tmp/run1
 submit "$tmp/run.ini" "$run" --site "$tmp/site-srun.conf" >"$tmp/submit1" 2>&1 ||
@@ -71,7 +98,9 @@ for s in "${stages[@]}"; do
   python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e["samples"] == 300 and e["stage"] == sys.argv[2] and 0 <= e["top1"] <= 100, e' \
     "$run/stages/$s/eval.json" "$s" || fail "eval.json of $s"
   grep -q "ctmq-train job" "$run/logs/$s.train.log" || fail "no Slurm train log for $s"
+  grep -q "^$s"$'\t'"train"$'\t' "$run/slurm-jobs.tsv" || fail "RUN/slurm-jobs.tsv does not record $s's job"
 done
+[[ $(grep -c $'\tshard\t' "$run/slurm-jobs.tsv") == 4 ]] || fail "RUN/slurm-jobs.tsv does not record 4 sharding jobs"
 
 echo "== 2. bad input is refused before anything is submitted"
 expect_submit_refused() {  # expect_submit_refused PATTERN ARGS...
@@ -87,14 +116,18 @@ expect_submit_refused "final.pt is missing" "$tmp/run.ini" "$tmp/bad" --from c2-
 sed 's/^cycles = 2/cycles = 3/' "$tmp/run.ini" >"$tmp/other.ini"
 expect_submit_refused "different" "$tmp/other.ini" "$run" --site "$tmp/site-srun.conf"
 submit "$tmp/run.ini" "$tmp/dry" --dry-run --site "$tmp/site-srun.conf" >"$tmp/dry.out" 2>&1 || fail "dry run failed"
-[[ $(grep -c '^sbatch .*train.sbatch' "$tmp/dry.out") == 6 && $(grep -c '^sbatch .*eval.sbatch' "$tmp/dry.out") == 6 ]] ||
-  { cat "$tmp/dry.out"; fail "dry run does not print 6 train and 6 eval sbatch lines"; }
+[[ $(grep -c '^sbatch .*train.sbatch' "$tmp/dry.out") == 6 && $(grep -c '^sbatch .*eval.sbatch' "$tmp/dry.out") == 0 ]] ||
+  { cat "$tmp/dry.out"; fail "dry run does not print 6 sbatch lines of train.sbatch (which also evaluates)"; }
 grep -q -- "--dependency=afterok:JOB1 .*c1-w2a2" "$tmp/dry.out" || fail "c1-w2a2 does not wait for c0-fp"
 [[ -z $(squeue -h -o %i) && ! -e $tmp/dry ]] || fail "dry run submitted or created something"
 
 echo "== 3. cancel mid-way, resubmit: finished stages are not run again"
 run=$tmp/run2
 submit "$tmp/run.ini" "$run" --site "$tmp/site-mpirun.conf" >"$tmp/submit2" 2>&1 || { cat "$tmp/submit2"; fail "submit 2 failed"; }
+if submit "$tmp/run.ini" "$run" --site "$tmp/site-mpirun.conf" >"$tmp/twice" 2>&1; then
+  cat "$tmp/twice"; fail "a second submission of a queued chain was accepted"
+fi
+grep -q "already has job" "$tmp/twice" || { cat "$tmp/twice"; fail "the second submission does not name the live job"; }
 for ((i = 0; i < 240; ++i)); do
   [[ -f $run/stages/c1-w2a2/DONE ]] && break
   sleep 0.5
@@ -107,10 +140,12 @@ for s in "${stages[@]}"; do [[ -f $run/stages/$s/DONE ]] && done_before+=("$s");
 ((${#done_before[@]} < ${#stages[@]})) || fail "the chain finished before scancel; nothing to resume"
 echo "   DONE before the cancel: ${done_before[*]}"
 stamps=$(for s in "${done_before[@]}"; do stat -c '%n %.9Y' "$run/stages/$s/DONE"; done)
+rm "$run/stages/c0-fp/eval.json"
 submit "$tmp/run.ini" "$run" --site "$tmp/site-mpirun.conf" >"$tmp/submit3" 2>&1 || { cat "$tmp/submit3"; fail "resubmit failed"; }
 for s in "${done_before[@]}"; do
   grep -q "stage $s: DONE" "$tmp/submit3" || { cat "$tmp/submit3"; fail "resubmission did not skip $s"; }
 done
+grep -q "stage c0-fp: DONE, evaluation job" "$tmp/submit3" || { cat "$tmp/submit3"; fail "no evaluation-only job for c0-fp"; }
 wait_idle 240
 for s in "${stages[@]}"; do [[ -f $run/stages/$s/DONE && -f $run/stages/$s/eval.json ]] || fail "$s not DONE after resubmit"; done
 [[ $(for s in "${done_before[@]}"; do stat -c '%n %.9Y' "$run/stages/$s/DONE"; done) == "$stamps" ]] ||
