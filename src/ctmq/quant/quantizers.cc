@@ -5,6 +5,7 @@
 
 #include "ctmq/common/error.h"
 #include "ctmq/quant/bit_depths.h"
+#include "ctmq/quant/fused_kernels.h"
 
 namespace ctmq::quant {
 namespace {
@@ -44,22 +45,44 @@ struct UniformSte : public torch::autograd::Function<UniformSte> {
   }
 };
 
+// Each function below takes `fused`: true runs fused_kernels.h where it
+// applies (CPU float32 contiguous tensors), false always runs the composed ATen
+// passes (the reference namespace: the oracle of the fused kernels).
+bool use_fused(AutogradContext* ctx, std::initializer_list<torch::Tensor> tensors) {
+  if (!ctx->saved_data["fused"].toBool()) return false;
+  for (const torch::Tensor& t : tensors) {
+    if (!fused::applicable(t)) return false;
+  }
+  return true;
+}
+
 struct UnsignedActivationFn : public torch::autograd::Function<UnsignedActivationFn> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, double n) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t bits,
+                               bool fused) {
     ctx->save_for_backward({x});
+    ctx->saved_data["fused"] = fused;
+    ctx->saved_data["bits"] = bits;
+    if (use_fused(ctx, {x})) return fused::unsigned_activation_forward(x, bits);
+    const double n = levels(bits);
     return x.clamp(0, 1).mul_(n).round_().div_(n);  // q_k(clip(x, 0, 1)), one allocation
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const torch::Tensor x = ctx->get_saved_variables()[0];
+    if (use_fused(ctx, {x, grad[0]})) {
+      return {fused::unsigned_activation_backward(grad[0], x), torch::Tensor(), torch::Tensor()};
+    }
     const torch::Tensor inside = x.ge(0).logical_and_(x.le(1));
-    return {grad[0] * inside.to(grad[0].scalar_type()), torch::Tensor()};
+    return {grad[0] * inside.to(grad[0].scalar_type()), torch::Tensor(), torch::Tensor()};
   }
 };
 
 struct SignedActivationFn : public torch::autograd::Function<SignedActivationFn> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t bits) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t bits,
+                               bool fused) {
     ctx->save_for_backward({x});
     ctx->saved_data["bits"] = bits;
+    ctx->saved_data["fused"] = fused;
+    if (use_fused(ctx, {x})) return fused::signed_activation_forward(x, bits);
     if (bits == 1) return binary_sign(x);
     // 2 round(n (c + 1) / 2) / n - 1 = round(h c + h) / h - 1 with h = n / 2:
     // five in-place passes over one allocation (this is on the training hot path).
@@ -69,24 +92,34 @@ struct SignedActivationFn : public torch::autograd::Function<SignedActivationFn>
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const torch::Tensor x = ctx->get_saved_variables()[0];
     const int64_t bits = ctx->saved_data["bits"].toInt();
+    if (use_fused(ctx, {x, grad[0]})) {
+      return {fused::signed_activation_backward(grad[0], x, bits), torch::Tensor(),
+              torch::Tensor()};
+    }
     torch::Tensor local;
     if (bits == 1) {
       local = x.abs().mul_(-2).add_(2).clamp_min_(0);  // ApproxSign: max(0, 2 - 2|x|)
     } else {
       local = x.abs().le(1).to(grad[0].scalar_type());
     }
-    return {grad[0] * local, torch::Tensor()};
+    return {grad[0] * local, torch::Tensor(), torch::Tensor()};
   }
 };
 
 struct BinaryWeightFn : public torch::autograd::Function<BinaryWeightFn> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& w) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& w, bool fused) {
     ctx->save_for_backward({w});
+    ctx->saved_data["fused"] = fused;
+    if (use_fused(ctx, {w})) return fused::binary_weight_forward(w, mean_abs_per_channel(w));
     return binary_sign(w).mul_(mean_abs_per_channel(w));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const torch::Tensor w = ctx->get_saved_variables()[0];
-    return {grad[0] * w.abs().le(1).to(grad[0].scalar_type())};
+    // 1{|W| <= 1}: the signed activation's k >= 2 mask.
+    if (use_fused(ctx, {w, grad[0]})) {
+      return {fused::signed_activation_backward(grad[0], w, 2), torch::Tensor()};
+    }
+    return {grad[0] * w.abs().le(1).to(grad[0].scalar_type()), torch::Tensor()};
   }
 };
 
@@ -98,12 +131,16 @@ torch::Tensor broadcast_step(const torch::Tensor& step, const torch::Tensor& v) 
 
 struct LsqFn : public torch::autograd::Function<LsqFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& v,
-                               const torch::Tensor& step, int64_t qn, int64_t qp,
-                               double grad_scale) {
+                               const torch::Tensor& step, int64_t qn, int64_t qp, double grad_scale,
+                               bool fused) {
     ctx->save_for_backward({v, step});
     ctx->saved_data["qn"] = qn;
     ctx->saved_data["qp"] = qp;
     ctx->saved_data["grad_scale"] = grad_scale;
+    ctx->saved_data["fused"] = fused;
+    if (use_fused(ctx, {v}) && step.scalar_type() == torch::kFloat32) {
+      return fused::lsq_forward(v, step, qn, qp);
+    }
     const torch::Tensor s = broadcast_step(step, v);
     return v.div(s).clamp_(-qn, qp).round_().mul_(s);
   }
@@ -115,6 +152,12 @@ struct LsqFn : public torch::autograd::Function<LsqFn> {
     const double qp = static_cast<double>(ctx->saved_data["qp"].toInt());
     const double grad_scale = ctx->saved_data["grad_scale"].toDouble();
     const torch::Tensor& g = grad[0];
+    if (use_fused(ctx, {v, g}) && step.scalar_type() == torch::kFloat32) {
+      auto [grad_v, grad_step] = fused::lsq_backward(g, v, step, static_cast<int64_t>(qn),
+                                                     static_cast<int64_t>(qp), grad_scale);
+      return {grad_v,          grad_step,       torch::Tensor(),
+              torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    }
     const torch::Tensor vs = v.div(broadcast_step(step, v));
     const torch::Tensor below = vs.lt(-qn);
     const torch::Tensor above = vs.gt(qp);
@@ -128,7 +171,7 @@ struct LsqFn : public torch::autograd::Function<LsqFn> {
     } else {
       grad_step = per_element.reshape({v.size(0), -1}).sum(1).mul_(grad_scale);
     }
-    return {grad_v, grad_step, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grad_v, grad_step, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -136,7 +179,44 @@ void check_bits(int bits, int lowest) {
   CTMQ_ASSERT(bits == kFullPrecisionBits || (bits >= lowest && bits <= kMaxQuantizedBits));
 }
 
+torch::Tensor unsigned_activation_impl(const torch::Tensor& x, int bits, bool fused) {
+  check_bits(bits, 1);
+  if (bits == kFullPrecisionBits) return x;
+  return UnsignedActivationFn::apply(x, static_cast<int64_t>(bits), fused);
+}
+
+torch::Tensor signed_activation_impl(const torch::Tensor& x, int bits, bool fused) {
+  check_bits(bits, 1);
+  if (bits == kFullPrecisionBits) return x;
+  return SignedActivationFn::apply(x, static_cast<int64_t>(bits), fused);
+}
+
+torch::Tensor lsq_quantize_impl(const torch::Tensor& v, const torch::Tensor& step, int bits,
+                                double grad_scale, bool fused) {
+  CTMQ_ASSERT(step.numel() == 1 || (v.dim() >= 1 && step.numel() == v.size(0)));
+  return LsqFn::apply(v, step, lsq_qn(bits), lsq_qp(bits), grad_scale, fused);
+}
+
 }  // namespace
+
+namespace reference {
+
+torch::Tensor binary_weight(const torch::Tensor& w) { return BinaryWeightFn::apply(w, false); }
+
+torch::Tensor unsigned_activation(const torch::Tensor& x, int bits) {
+  return unsigned_activation_impl(x, bits, false);
+}
+
+torch::Tensor signed_activation(const torch::Tensor& x, int bits) {
+  return signed_activation_impl(x, bits, false);
+}
+
+torch::Tensor lsq_quantize(const torch::Tensor& v, const torch::Tensor& step, int bits,
+                           double grad_scale) {
+  return lsq_quantize_impl(v, step, bits, grad_scale, false);
+}
+
+}  // namespace reference
 
 torch::Tensor uniform_quantize(const torch::Tensor& x, int bits) {
   check_bits(bits, 1);
@@ -158,18 +238,14 @@ torch::Tensor dorefa_weight(const torch::Tensor& w, int bits, Granularity granul
   return UniformSte::apply(x, levels(bits)) * 2 - 1;
 }
 
-torch::Tensor binary_weight(const torch::Tensor& w) { return BinaryWeightFn::apply(w); }
+torch::Tensor binary_weight(const torch::Tensor& w) { return BinaryWeightFn::apply(w, true); }
 
 torch::Tensor unsigned_activation(const torch::Tensor& x, int bits) {
-  check_bits(bits, 1);
-  if (bits == kFullPrecisionBits) return x;
-  return UnsignedActivationFn::apply(x, levels(bits));
+  return unsigned_activation_impl(x, bits, true);
 }
 
 torch::Tensor signed_activation(const torch::Tensor& x, int bits) {
-  check_bits(bits, 1);
-  if (bits == kFullPrecisionBits) return x;
-  return SignedActivationFn::apply(x, static_cast<int64_t>(bits));
+  return signed_activation_impl(x, bits, true);
 }
 
 torch::Tensor activation_limit(const torch::Tensor& x, ActivationQuantizer kind) {
@@ -206,8 +282,7 @@ int64_t lsq_qp(int bits) {
 
 torch::Tensor lsq_quantize(const torch::Tensor& v, const torch::Tensor& step, int bits,
                            double grad_scale) {
-  CTMQ_ASSERT(step.numel() == 1 || (v.dim() >= 1 && step.numel() == v.size(0)));
-  return LsqFn::apply(v, step, lsq_qn(bits), lsq_qp(bits), grad_scale);
+  return lsq_quantize_impl(v, step, bits, grad_scale, true);
 }
 
 double lsq_grad_scale(int64_t elements_per_step, int bits) {

@@ -1,7 +1,10 @@
 // Quantizer functions with their straight-through gradients, exactly as
 // method.md states them. All are differentiable torch ops (custom autograd
-// functions with one fused forward and one mask-multiply backward), so they sit
-// on the training hot path without per-element loops.
+// functions), so they sit on the training hot path without per-element loops.
+// On CPU float32 contiguous tensors the binary weight, signed, unsigned and LSQ
+// quantizers run fused one-pass kernels (fused_kernels.h) forward and backward;
+// anything else (CUDA, other dtypes, non-contiguous) runs the composed ATen
+// passes, which stay callable as ctmq::quant::reference:: (the kernels' oracle).
 //
 // Conventions shared by every function here:
 //   - `bits` is k in 1..8; kFullPrecisionBits (32) returns the input unchanged.
@@ -83,5 +86,17 @@ double lsq_grad_scale(int64_t elements_per_step, int bits);
 // LSQ's initial step 2 mean|v| / sqrt(Q_P): shape [1] (kPerTensor) or
 // [v.size(0)] (kPerChannel). Detached. A tensor of zeros gets a tiny positive step.
 torch::Tensor lsq_initial_step(const torch::Tensor& v, int bits, Granularity granularity);
+
+// The functions above that have fused CPU kernels, always composed of ATen
+// passes (the implementation before fused_kernels.h): same contracts, same
+// autograd. Forward and grad_x equal the fused versions bit for bit (up to the
+// sign of zero); LSQ's step gradient to float32 summation accuracy.
+namespace reference {
+torch::Tensor binary_weight(const torch::Tensor& w);
+torch::Tensor unsigned_activation(const torch::Tensor& x, int bits);
+torch::Tensor signed_activation(const torch::Tensor& x, int bits);
+torch::Tensor lsq_quantize(const torch::Tensor& v, const torch::Tensor& step, int bits,
+                           double grad_scale);
+}  // namespace reference
 
 }  // namespace ctmq::quant

@@ -1,0 +1,252 @@
+#include "ctmq/quant/fused_kernels.h"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <vector>
+
+#include "ctmq/common/error.h"
+
+// Bit-exactness with the composed ATen passes needs each multiply and add
+// rounded on its own: no contraction of c * h + h into a fused multiply-add
+// (GCC contracts by default under -std=gnu++17 when the target has FMA).
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace ctmq::quant::fused {
+namespace {
+
+constexpr int64_t kGrain = 32768;           // elements per parallel_for task (ATen's GRAIN_SIZE)
+constexpr int64_t kSumBlock = 16384;        // elements per partial sum of LSQ's step gradient
+constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23
+
+// Round half to even for |v| <= 2^22: adding 1.5 * 2^23 leaves a float whose
+// unit in the last place is 1, so the addition itself rounds v (in the default
+// rounding mode, as std::nearbyint does). Vectorises with SSE2.
+inline float round_half_even(float v) { return (v + kRoundMagic) - kRoundMagic; }
+
+// clip(v, lo, hi) with NaN passing through (both comparisons are false), as
+// ATen's clamp.
+inline float clip(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+float levels(int bits) { return static_cast<float>((int64_t{1} << bits) - 1); }
+
+void check_bits(int bits) { CTMQ_ASSERT(bits >= 1 && bits <= 8); }
+
+void check_pair(const torch::Tensor& grad, const torch::Tensor& x) {
+  CTMQ_ASSERT(applicable(grad) && applicable(x) && grad.sizes() == x.sizes());
+}
+
+// `values` as a contiguous float32 CPU vector (alpha or step: a few hundred elements).
+std::vector<float> small_vector(const torch::Tensor& values) {
+  const torch::Tensor c = values.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+// Applies `body(begin, end)` over [0, n) in parallel.
+template <typename Body>
+void for_range(int64_t n, const Body& body) {
+  at::parallel_for(0, n, kGrain, body);
+}
+
+// LSQ's forward over one span sharing step s.
+void lsq_forward_span(const float* __restrict v, float* __restrict y, int64_t n, float s, float qn,
+                      float qp) {
+  for (int64_t i = 0; i < n; ++i) y[i] = round_half_even(clip(v[i] / s, -qn, qp)) * s;
+}
+
+// LSQ's backward over one span sharing step s: writes grad_v and returns the
+// span's sum of grad * (round(v/s) - v/s | -Q_N | Q_P) in float64, accumulated
+// in 8 interleaved lanes (independent, so the loop vectorises) and added in order.
+double lsq_backward_span(const float* __restrict g, const float* __restrict v, float* __restrict gv,
+                         int64_t n, float s, float qn, float qp) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  auto one = [&](int64_t k, double& lane) {
+    const float vs = v[k] / s;
+    const bool below = vs < -qn;
+    const bool above = vs > qp;
+    const float inside = (below || above) ? 0.0f : 1.0f;
+    gv[k] = g[k] * inside;
+    const float term = below ? -qn : (above ? qp : round_half_even(vs) - vs);
+    lane += static_cast<double>(term * g[k]);
+  };
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) one(i + j, lanes[j]);
+  }
+  for (; i < n; ++i) one(i, lanes[0]);
+  double sum = 0;
+  for (double lane : lanes) sum += lane;
+  return sum;
+}
+
+}  // namespace
+
+bool applicable(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 &&
+         t.layout() == torch::kStrided && t.is_contiguous();
+}
+
+torch::Tensor signed_activation_forward(const torch::Tensor& x, int bits) {
+  CTMQ_ASSERT(applicable(x));
+  check_bits(bits);
+  torch::Tensor y = torch::empty_like(x);
+  const float* __restrict in = x.data_ptr<float>();
+  float* __restrict out = y.data_ptr<float>();
+  if (bits == 1) {
+    for_range(x.numel(), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) out[i] = in[i] >= 0 ? 1.0f : -1.0f;
+    });
+    return y;
+  }
+  const float h = levels(bits) / 2;  // (2^k - 1) / 2 is exact in float
+  for_range(x.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      out[i] = round_half_even(clip(in[i], -1.0f, 1.0f) * h + h) / h - 1.0f;
+    }
+  });
+  return y;
+}
+
+torch::Tensor signed_activation_backward(const torch::Tensor& grad, const torch::Tensor& x,
+                                         int bits) {
+  check_pair(grad, x);
+  check_bits(bits);
+  torch::Tensor gx = torch::empty_like(x);
+  const float* __restrict g = grad.data_ptr<float>();
+  const float* __restrict in = x.data_ptr<float>();
+  float* __restrict out = gx.data_ptr<float>();
+  if (bits == 1) {
+    for_range(x.numel(), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const float slope = std::fabs(in[i]) * -2.0f + 2.0f;  // max(0, 2 - 2|x|)
+        out[i] = g[i] * (slope < 0.0f ? 0.0f : slope);
+      }
+    });
+    return gx;
+  }
+  for_range(x.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = g[i] * (std::fabs(in[i]) <= 1.0f ? 1.0f : 0.0f);
+  });
+  return gx;
+}
+
+torch::Tensor unsigned_activation_forward(const torch::Tensor& x, int bits) {
+  CTMQ_ASSERT(applicable(x));
+  check_bits(bits);
+  torch::Tensor y = torch::empty_like(x);
+  const float* __restrict in = x.data_ptr<float>();
+  float* __restrict out = y.data_ptr<float>();
+  const float n = levels(bits);
+  for_range(x.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      out[i] = round_half_even(clip(in[i], 0.0f, 1.0f) * n) / n;
+    }
+  });
+  return y;
+}
+
+torch::Tensor unsigned_activation_backward(const torch::Tensor& grad, const torch::Tensor& x) {
+  check_pair(grad, x);
+  torch::Tensor gx = torch::empty_like(x);
+  const float* __restrict g = grad.data_ptr<float>();
+  const float* __restrict in = x.data_ptr<float>();
+  float* __restrict out = gx.data_ptr<float>();
+  for_range(x.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      out[i] = g[i] * ((in[i] >= 0.0f && in[i] <= 1.0f) ? 1.0f : 0.0f);
+    }
+  });
+  return gx;
+}
+
+torch::Tensor binary_weight_forward(const torch::Tensor& w, const torch::Tensor& alpha) {
+  CTMQ_ASSERT(applicable(w) && w.dim() >= 1 && alpha.numel() == w.size(0));
+  const std::vector<float> a = small_vector(alpha);
+  torch::Tensor y = torch::empty_like(w);
+  const int64_t channels = w.size(0);
+  const int64_t inner = channels > 0 ? w.numel() / channels : 0;
+  const float* __restrict in = w.data_ptr<float>();
+  float* __restrict out = y.data_ptr<float>();
+  at::parallel_for(0, channels, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, inner)),
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t c = begin; c < end; ++c) {
+                       const float ac = a[c];
+                       const float* __restrict wc = in + c * inner;
+                       float* __restrict yc = out + c * inner;
+                       for (int64_t i = 0; i < inner; ++i) yc[i] = (wc[i] >= 0 ? 1.0f : -1.0f) * ac;
+                     }
+                   });
+  return y;
+}
+
+torch::Tensor lsq_forward(const torch::Tensor& v, const torch::Tensor& step, int64_t qn,
+                          int64_t qp) {
+  CTMQ_ASSERT(applicable(v));
+  CTMQ_ASSERT(step.numel() == 1 || (v.dim() >= 1 && step.numel() == v.size(0)));
+  const std::vector<float> s = small_vector(step);
+  torch::Tensor y = torch::empty_like(v);
+  const float* in = v.data_ptr<float>();
+  float* out = y.data_ptr<float>();
+  const float fqn = static_cast<float>(qn), fqp = static_cast<float>(qp);
+  if (s.size() == 1) {
+    for_range(v.numel(), [&](int64_t begin, int64_t end) {
+      lsq_forward_span(in + begin, out + begin, end - begin, s[0], fqn, fqp);
+    });
+    return y;
+  }
+  const int64_t channels = v.size(0);
+  const int64_t inner = channels > 0 ? v.numel() / channels : 0;
+  at::parallel_for(0, channels, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, inner)),
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t c = begin; c < end; ++c) {
+                       lsq_forward_span(in + c * inner, out + c * inner, inner, s[c], fqn, fqp);
+                     }
+                   });
+  return y;
+}
+
+std::pair<torch::Tensor, torch::Tensor> lsq_backward(const torch::Tensor& grad,
+                                                     const torch::Tensor& v,
+                                                     const torch::Tensor& step, int64_t qn,
+                                                     int64_t qp, double grad_scale) {
+  check_pair(grad, v);
+  CTMQ_ASSERT(step.numel() == 1 || (v.dim() >= 1 && step.numel() == v.size(0)));
+  const std::vector<float> s = small_vector(step);
+  torch::Tensor gv = torch::empty_like(v);
+  const float* g = grad.data_ptr<float>();
+  const float* in = v.data_ptr<float>();
+  float* out = gv.data_ptr<float>();
+  const float fqn = static_cast<float>(qn), fqp = static_cast<float>(qp);
+  const int64_t n = v.numel();
+  // One partial sum per span: a fixed block (per tensor) or a channel.
+  const bool per_tensor = s.size() == 1;
+  const int64_t span = per_tensor ? kSumBlock : (v.size(0) > 0 ? n / v.size(0) : 0);
+  const int64_t spans = per_tensor ? (n + kSumBlock - 1) / kSumBlock : v.size(0);
+  std::vector<double> partial(spans, 0.0);
+  at::parallel_for(0, spans, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, span)),
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t b = begin; b < end; ++b) {
+                       const int64_t first = b * span;
+                       const int64_t count = std::min(span, n - first);
+                       partial[b] = lsq_backward_span(g + first, in + first, out + first, count,
+                                                      s[per_tensor ? 0 : b], fqn, fqp);
+                     }
+                   });
+  torch::Tensor grad_step = torch::empty({static_cast<int64_t>(s.size())}, torch::kFloat32);
+  float* gs = grad_step.data_ptr<float>();
+  const float scale = static_cast<float>(grad_scale);
+  if (per_tensor) {
+    double sum = 0;
+    for (double p : partial) sum += p;
+    gs[0] = static_cast<float>(sum) * scale;
+  } else {
+    for (size_t c = 0; c < s.size(); ++c) gs[c] = static_cast<float>(partial[c]) * scale;
+  }
+  return {gv, grad_step.view(step.sizes()).to(step.options())};
+}
+
+}  // namespace ctmq::quant::fused

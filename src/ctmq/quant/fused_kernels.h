@@ -1,0 +1,66 @@
+// Fused CPU fake-quantization kernels: each quantizer's forward and backward as
+// one pass over memory (at::parallel_for over contiguous float32 data, loops the
+// compiler vectorises), instead of the 4-7 ATen passes of the composed versions
+// in quantizers.cc. The formulas, their sources and the gradients are those of
+// quantizers.h; these are the arithmetic only, with no autograd.
+//
+// Exactness against the composed versions (tests/quant/fused_kernels_test.cc):
+//   - every forward and every grad_x equals the composed result bit for bit
+//     (same float operations in the same order: clamp, multiply, add, round half
+//     to even, divide), except that a result of zero may differ in sign (the
+//     composed round of -0.3 is -0.0, these give +0.0; the values compare equal);
+//   - LSQ's step gradient is summed in float64 per block here and pairwise in
+//     float32 by ATen: equal to float32 summation accuracy, not bit for bit.
+// Rounding is round-half-to-even (torch.round, std::nearbyint in the default
+// rounding mode) computed as (v + 1.5 * 2^23) - 1.5 * 2^23, exact for |v| <= 2^22
+// (the kernels round only clipped values, |v| <= 255) and vectorisable without
+// SSE4.1's roundps. NaN inputs propagate as in the composed versions.
+//
+// Threads: at::parallel_for (torch::get_num_threads()); results do not depend
+// on the thread count (the LSQ step sums are per fixed block, added in order).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <utility>
+
+namespace ctmq::quant::fused {
+
+// True when the kernels below accept `t`: a CPU, float32, contiguous tensor
+// (default memory format). Callers fall back to the composed version otherwise.
+bool applicable(const torch::Tensor& t);
+
+// In every function below: REQUIRES applicable() of every tensor argument
+// except `alpha` and `step` (CTMQ_ASSERT), `grad` has x's shape, and
+// 1 <= bits <= 8. Results are new contiguous float32 tensors of x's shape.
+
+// Signed activation, k >= 2: round(h clip(x, -1, 1) + h) / h - 1, h = (2^k - 1) / 2
+// (= 2 q_k((clip(x, -1, 1) + 1) / 2) - 1); k = 1: +1 for x >= 0, -1 otherwise.
+torch::Tensor signed_activation_forward(const torch::Tensor& x, int bits);
+// k >= 2: grad * 1{|x| <= 1}; k = 1: grad * max(0, 2 - 2|x|) (ApproxSign).
+// Also the binary weight's backward (grad * 1{-1 <= W <= 1}) with bits = 2.
+torch::Tensor signed_activation_backward(const torch::Tensor& grad, const torch::Tensor& x,
+                                         int bits);
+
+// Unsigned activation: round(n clip(x, 0, 1)) / n, n = 2^k - 1.
+torch::Tensor unsigned_activation_forward(const torch::Tensor& x, int bits);
+// grad * 1{0 <= x <= 1}.
+torch::Tensor unsigned_activation_backward(const torch::Tensor& grad, const torch::Tensor& x);
+
+// Binary weight: alpha[c] * (+1 for W >= 0, -1 otherwise) for W of shape [C, ...];
+// alpha is float32 with C elements (any shape, e.g. [C, 1, 1, 1]).
+torch::Tensor binary_weight_forward(const torch::Tensor& w, const torch::Tensor& alpha);
+
+// LSQ: s round(clip(v / s, -Q_N, Q_P)); `step` is float32 with 1 element (per
+// tensor) or v.size(0) elements (per channel along dim 0), any shape.
+torch::Tensor lsq_forward(const torch::Tensor& v, const torch::Tensor& step, int64_t qn,
+                          int64_t qp);
+// {grad_v, grad_step}: grad_v = grad * 1{-Q_N <= v/s <= Q_P}; grad_step has
+// step's shape, grad_scale * sum(grad * (round(v/s) - v/s inside, -Q_N below,
+// Q_P above)) over the elements sharing each step (quantizers.h, lsq_quantize).
+std::pair<torch::Tensor, torch::Tensor> lsq_backward(const torch::Tensor& grad,
+                                                     const torch::Tensor& v,
+                                                     const torch::Tensor& step, int64_t qn,
+                                                     int64_t qp, double grad_scale);
+
+}  // namespace ctmq::quant::fused
