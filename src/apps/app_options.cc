@@ -130,7 +130,10 @@ bool parse_options(int argc, char** argv, const AppInfo& info, po::options_descr
   generic.add_options()("help,h", "print this help and exit")(
       "version", "print the version and exit")("config",
                                                po::value<std::string>()->value_name("FILE"),
-                                               "INI file with options (command line overrides it)");
+                                               "INI file with options (command line overrides it)")(
+      "check-config",
+      "check --config's sections, and the keys of the sections this program reads, then exit 0 "
+      "(the runners check a chain's configuration up front)");
   po::options_description all;
   all.add(generic).add(options);
   try {
@@ -159,6 +162,10 @@ bool parse_options(int argc, char** argv, const AppInfo& info, po::options_descr
     } catch (const po::error& e) {
       CTMQ_FAIL("config file " << vm["config"].as<std::string>() << ": " << message_of(e));
     }
+  }
+  if (vm.count("check-config")) {
+    CTMQ_CHECK(vm.count("config"), info.name << ": --check-config needs --config FILE");
+    return false;
   }
   try {
     po::notify(vm);

@@ -38,7 +38,8 @@ struct AppInfo {
 std::string help_epilogue(const AppInfo& info);
 
 // Parses argv (and --config) into `vm`. Returns false when the program should
-// exit 0 (after --help or --version). Throws ctmq::Error on bad options.
+// exit 0 (after --help, --version, or --check-config once the config's
+// sections and keys passed). Throws ctmq::Error on bad options.
 bool parse_options(int argc, char** argv, const AppInfo& info, po::options_description& options,
                    po::variables_map& vm);
 

@@ -1,11 +1,52 @@
 // ctmq-plan: prints the ordered stages of a chain (plan.tsv) from [plan];
 // with --verify FILE checks an existing plan.tsv (checksum and form) instead.
+// --set section.key=value overrides a value of --config (ctmq::plan::RunConfig);
+// --resolve-config writes the resolved configuration, --same-config-as
+// compares it with a run directory's.
+#include <filesystem>
 #include <iostream>
+#include <map>
+#include <vector>
 
 #include "apps/app_options.h"
 #include "ctmq/common/atomic_file.h"
+#include "ctmq/common/error.h"
 #include "ctmq/plan/plan_tsv.h"
+#include "ctmq/plan/run_config.h"
 #include "ctmq/plan/stage_plan.h"
+
+namespace {
+
+// The [plan] values among the --set overrides of argv, as the flags they
+// stand for ("--cycles=2"), which win over the config file (app_options.h);
+// of two overrides of one key the later wins. Every --set is checked here,
+// before any other parsing.
+std::vector<std::string> plan_flags_of_overrides(int argc, char** argv,
+                                                 const ctmq::apps::po::options_description& plan) {
+  std::map<std::string, std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    std::string text;
+    if (arg == "--set" && i + 1 < argc) {
+      text = argv[++i];
+    } else if (arg.rfind("--set=", 0) == 0) {
+      text = arg.substr(6);
+    } else {
+      continue;
+    }
+    const ctmq::plan::ConfigOverride o = ctmq::plan::parse_override(text);
+    if (o.section != "plan") continue;
+    CTMQ_CHECK(plan.find_nothrow(o.key, false) != nullptr,
+               "--set '" << text << "': [plan] has no key '" << o.key
+                         << "'; see ctmq-plan --help for the [plan] keys");
+    values[o.key] = o.value;
+  }
+  std::vector<std::string> flags;
+  for (const auto& [key, value] : values) flags.push_back("--" + key + "=" + value);
+  return flags;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   return ctmq::apps::run_main("ctmq-plan", [&] {
@@ -15,10 +56,14 @@ int main(int argc, char** argv) {
         "print the ordered stages (plan.tsv) of a CTMQ chain; with --run-dir record them there",
         {"plan"},
         {"ctmq-plan --config run.ini", "ctmq-plan --config run.ini --run-dir runs/a",
+         "ctmq-plan --config run.ini --set train.seed=2 --resolve-config runs/a/config.ini",
+         "ctmq-plan --config run.ini --same-config-as runs/a/config.ini",
          "ctmq-plan --verify runs/a/plan.tsv"},
-        {{0, "printed (or written, or verified)"}}};
+        {{0, "printed (or written, or verified, or the same configuration)"},
+         {1, "an error, or (--same-config-as) another configuration: the first difference named"}}};
     ctmq::plan::PlanOptions d;  // defaults
-    std::string schedule, accurate, a_bits, pretrained, run_dir, verify;
+    std::string schedule, accurate, a_bits, pretrained, run_dir, verify, resolve, same_as;
+    std::vector<std::string> sets;
     ctmq::plan::PlanOptions o;
     po::options_description options("Plan ([plan] section)");
     options.add_options()(
@@ -57,13 +102,31 @@ int main(int argc, char** argv) {
         po::value(&o.restart_control)
             ->value_name("BOOL")
             ->default_value(d.restart_control, d.restart_control ? "true" : "false"),
-        "add the restart control: the target depth as stages with CTMQ's epochs and restarts")(
-        "run-dir", po::value(&run_dir)->value_name("DIR"),
-        "write RUN/plan.tsv (or check that the existing one is the same plan)")(
+        "add the restart control: the target depth as stages with CTMQ's epochs and restarts");
+    po::options_description modes("Run directory and configuration");
+    modes.add_options()("run-dir", po::value(&run_dir)->value_name("DIR"),
+                        "write RUN/plan.tsv (or check that the existing one is the same plan)")(
         "verify", po::value(&verify)->value_name("FILE"),
-        "check FILE (a plan.tsv: checksum, version, rows) and exit 0, or 1 naming what is wrong");
+        "check FILE (a plan.tsv: checksum, version, rows) and exit 0, or 1 naming what is wrong")(
+        "set", po::value(&sets)->value_name("SECTION.KEY=VALUE")->composing(),
+        "override a value of --config (repeatable; any section: [plan] values change the plan)")(
+        "resolve-config", po::value(&resolve)->value_name("FILE"),
+        "write --config with every --set in canonical form to FILE (atomically; - = stdout), "
+        "after checking the plan, and exit")(
+        "same-config-as", po::value(&same_as)->value_name("FILE"),
+        "exit 0 when FILE (e.g. RUN/config.ini) holds the same values as --config with every "
+        "--set, else 1 naming the first difference; comments and key order do not count");
+    po::options_description all;
+    all.add(options).add(modes);
+    std::vector<std::string> args(argv, argv + argc);
+    for (const auto& flag : plan_flags_of_overrides(argc, argv, options)) args.push_back(flag);
+    std::vector<char*> arg_pointers;
+    for (auto& a : args) arg_pointers.push_back(a.data());
     po::variables_map vm;
-    if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
+    if (!ctmq::apps::parse_options(static_cast<int>(arg_pointers.size()), arg_pointers.data(), info,
+                                   all, vm)) {
+      return 0;
+    }
     if (!verify.empty()) {
       ctmq::plan::parse_plan_tsv(ctmq::read_file(verify), verify);
       return 0;
@@ -73,6 +136,32 @@ int main(int argc, char** argv) {
     o.a_bits = ctmq::plan::parse_activation_bits(a_bits);
     o.pretrained = pretrained;
     const ctmq::plan::StagePlan plan = ctmq::plan::make_plan(o);
+    if (!resolve.empty() || !same_as.empty()) {
+      CTMQ_CHECK(vm.count("config"),
+                 "ctmq-plan: --resolve-config and --same-config-as need --config");
+      const std::string path = vm["config"].as<std::string>();
+      ctmq::plan::RunConfig config = ctmq::plan::parse_run_config(ctmq::read_file(path), path);
+      std::vector<ctmq::plan::ConfigOverride> overrides;
+      for (const auto& text : sets) overrides.push_back(ctmq::plan::parse_override(text));
+      ctmq::plan::apply_overrides(config, overrides);
+      if (!same_as.empty()) {
+        const std::string name = sets.empty() ? path : path + " with --set";
+        const std::string difference = ctmq::plan::first_difference(
+            config, ctmq::plan::parse_run_config(ctmq::read_file(same_as), same_as), name, same_as);
+        CTMQ_CHECK(difference.empty(),
+                   same_as << " holds another configuration than " << name << ": " << difference);
+      }
+      if (!resolve.empty()) {
+        const std::string text = ctmq::plan::format_run_config(
+            config, std::filesystem::absolute(path).lexically_normal().string(), sets);
+        if (resolve == "-") {
+          std::cout << text;
+        } else {
+          ctmq::write_file_atomically(resolve, text);
+        }
+      }
+      return 0;
+    }
     if (!run_dir.empty()) ctmq::plan::write_or_check_plan(run_dir, plan);
     std::cout << ctmq::plan::format_plan_tsv(plan);
     return 0;
