@@ -3,15 +3,14 @@
 // Input: a 4-byte little-endian length N, then N bytes of the images file,
 // then the labels file (N is clamped to what is there).
 #include <algorithm>
-#include <cstring>
 
+#include "ctmq/common/byte_coding.h"
 #include "ctmq/data/record_source.h"
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;
-  uint32_t images_size = 0;
-  std::memcpy(&images_size, data, 4);
+  const uint32_t images_size = ctmq::decode_le32(data);
   data += 4;
   size -= 4;
   const size_t n = std::min<size_t>(images_size, size);

@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
   const uint8_t flags = input[0];
   std::string bytes(reinterpret_cast<const char*>(input + 1), size - 1);
   if ((flags & 1) && bytes.size() >= data::kShardHeaderSize) {
-    data::put_u32(bytes.data() + 52, data::crc32_of(bytes.data(), 52));
+    ctmq::encode_le32(bytes.data() + 52, data::crc32_of(bytes.data(), 52));
   }
   data::ShardHeader header;
   bool decoded = false;
@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
     const size_t entries = header.record_count + 1;
     if (bytes.size() >= data::kShardHeaderSize + entries * 8 + 4) {
       char* index = bytes.data() + bytes.size() - entries * 8 - 4;
-      data::put_u32(index + entries * 8, data::crc32_of(index, entries * 8));
+      ctmq::encode_le32(index + entries * 8, data::crc32_of(index, entries * 8));
     }
   }
   if (!encoded && (flags & 4)) {
@@ -63,8 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
   if (!encoded && (flags & 2)) {
     for (size_t at = data::kShardHeaderSize; at + record_bytes <= bytes.size();
          at += record_bytes) {
-      data::put_u32(bytes.data() + at + record_bytes - 4,
-                    data::crc32_of(bytes.data() + at, static_cast<size_t>(record_bytes - 4)));
+      ctmq::encode_le32(bytes.data() + at + record_bytes - 4,
+                        data::crc32_of(bytes.data() + at, static_cast<size_t>(record_bytes - 4)));
     }
   }
   data::Manifest m;

@@ -113,17 +113,17 @@ ShardBuildOptions encoded_build(const std::string& input, const std::string& out
 // image bytes of every record of one shard file, label and crc checked.
 std::vector<std::string> stored_images(const std::string& shard_path) {
   const std::string file = read_file(shard_path);
-  EXPECT_EQ(get_u32(file.data() + 8), 2u);
-  EXPECT_EQ(get_u32(file.data() + 28), 2u);  // dtype encoded
-  const uint64_t count = get_u64(file.data() + 32);
+  EXPECT_EQ(decode_le32(file.data() + 8), 2u);
+  EXPECT_EQ(decode_le32(file.data() + 28), 2u);  // dtype encoded
+  const uint64_t count = decode_le64(file.data() + 32);
   const size_t index_at = file.size() - (count + 1) * 8 - 4;
-  EXPECT_EQ(get_u32(file.data() + file.size() - 4),
+  EXPECT_EQ(decode_le32(file.data() + file.size() - 4),
             crc32_of(file.data() + index_at, (count + 1) * 8));
   std::vector<std::string> images;
   for (uint64_t i = 0; i < count; ++i) {
-    const uint64_t begin = get_u64(file.data() + index_at + 8 * i);
-    const uint64_t end = get_u64(file.data() + index_at + 8 * (i + 1));
-    EXPECT_EQ(get_u32(file.data() + end - 4), crc32_of(file.data() + begin, end - begin - 4));
+    const uint64_t begin = decode_le64(file.data() + index_at + 8 * i);
+    const uint64_t end = decode_le64(file.data() + index_at + 8 * (i + 1));
+    EXPECT_EQ(decode_le32(file.data() + end - 4), crc32_of(file.data() + begin, end - begin - 4));
     images.push_back(file.substr(begin + 4, end - begin - 8));
   }
   return images;
@@ -333,14 +333,14 @@ TEST_F(EncodedShardTest, BadRecordsAreNamedWithShardRecordAndIndex) {
   // Shard 1 holds records 3..5; its record 1 is data set index 4.
   const std::string path = "/" + shard_file_name(1);
   const auto offsets_of = [](const std::string& file) {
-    const uint64_t count = get_u64(file.data() + 32);
+    const uint64_t count = decode_le64(file.data() + 32);
     return std::make_pair(file.size() - (count + 1) * 8 - 4, count);
   };
   {  // a flipped byte inside the image: the record's crc
     const std::string d = copy("bad-crc");
     std::string file = read_file(d + path);
     const auto [index_at, count] = offsets_of(file);
-    file[get_u64(file.data() + index_at + 8) + 20] ^= 0x40;
+    file[decode_le64(file.data() + index_at + 8) + 20] ^= 0x40;
     std::ofstream(d + path, std::ios::binary) << file;
     ShardDataset dataset(d + "/manifest.json");
     const std::string e = error_of([&] { dataset.get_batch({4}); });
@@ -353,10 +353,10 @@ TEST_F(EncodedShardTest, BadRecordsAreNamedWithShardRecordAndIndex) {
     const std::string d = copy("bad-bytes");
     std::string file = read_file(d + path);
     const auto [index_at, count] = offsets_of(file);
-    const uint64_t begin = get_u64(file.data() + index_at + 8);
-    const uint64_t end = get_u64(file.data() + index_at + 16);
+    const uint64_t begin = decode_le64(file.data() + index_at + 8);
+    const uint64_t end = decode_le64(file.data() + index_at + 16);
     for (uint64_t at = begin + 4; at < end - 4; ++at) file[at] = 'x';
-    put_u32(file.data() + end - 4, crc32_of(file.data() + begin, end - begin - 4));
+    encode_le32(file.data() + end - 4, crc32_of(file.data() + begin, end - begin - 4));
     std::ofstream(d + path, std::ios::binary) << file;
     ShardDataset dataset(d + "/manifest.json");
     const std::string e = error_of([&] { dataset.get_batch({4}); });
@@ -376,8 +376,8 @@ TEST_F(EncodedShardTest, BadRecordsAreNamedWithShardRecordAndIndex) {
     const std::string d = copy("bad-offsets");
     std::string file = read_file(d + path);
     const auto [index_at, count] = offsets_of(file);
-    put_u64(file.data() + index_at + 16, get_u64(file.data() + index_at + 8) + 3);
-    put_u32(file.data() + file.size() - 4, crc32_of(file.data() + index_at, (count + 1) * 8));
+    encode_le64(file.data() + index_at + 16, decode_le64(file.data() + index_at + 8) + 3);
+    encode_le32(file.data() + file.size() - 4, crc32_of(file.data() + index_at, (count + 1) * 8));
     std::ofstream(d + path, std::ios::binary) << file;
     const std::string e = error_of([&] { ShardDataset dataset(d + "/manifest.json"); });
     EXPECT_NE(e.find(shard_file_name(1) + ": record 1 (data set index 4) has offsets"),

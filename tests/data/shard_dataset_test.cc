@@ -144,8 +144,8 @@ TEST_F(ShardDatasetTest, WrongMagicIsRefused) {
 TEST_F(ShardDatasetTest, NewerShardVersionIsRefused) {
   // A well-formed header of a version newer than kShardVersion (with a correct header checksum).
   std::string header = read_file(shard(0)).substr(0, kShardHeaderSize);
-  put_u32(header.data() + 8, kShardVersion + 1);
-  put_u32(header.data() + 52, crc32_of(header.data(), 52));
+  encode_le32(header.data() + 8, kShardVersion + 1);
+  encode_le32(header.data() + 52, crc32_of(header.data(), 52));
   {
     std::fstream f(shard(0), std::ios::in | std::ios::out | std::ios::binary);
     f.write(header.data(), header.size());

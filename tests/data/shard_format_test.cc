@@ -17,14 +17,14 @@ TEST(ShardFormat, HeaderRoundTripAndLayout) {
   ASSERT_EQ(bytes.size(), kShardHeaderSize);
   EXPECT_EQ(bytes.substr(0, 8), "CTMQSHRD");
   // Little-endian fields at the documented offsets (docs/shard-format.md).
-  EXPECT_EQ(get_u32(bytes.data() + 8), 1u);
-  EXPECT_EQ(get_u32(bytes.data() + 16), 3u);
-  EXPECT_EQ(get_u32(bytes.data() + 20), 32u);
-  EXPECT_EQ(get_u32(bytes.data() + 24), 31u);
+  EXPECT_EQ(decode_le32(bytes.data() + 8), 1u);
+  EXPECT_EQ(decode_le32(bytes.data() + 16), 3u);
+  EXPECT_EQ(decode_le32(bytes.data() + 20), 32u);
+  EXPECT_EQ(decode_le32(bytes.data() + 24), 31u);
   EXPECT_EQ(static_cast<uint8_t>(bytes[32]), 12345 & 0xff);
-  EXPECT_EQ(get_u64(bytes.data() + 40), h.first_index);
-  EXPECT_EQ(get_u32(bytes.data() + 48), 4u + 3 * 32 * 31 + 4);
-  EXPECT_EQ(get_u32(bytes.data() + 52),
+  EXPECT_EQ(decode_le64(bytes.data() + 40), h.first_index);
+  EXPECT_EQ(decode_le32(bytes.data() + 48), 4u + 3 * 32 * 31 + 4);
+  EXPECT_EQ(decode_le32(bytes.data() + 52),
             static_cast<uint32_t>(::crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), 52)));
   ShardHeader back = decode_shard_header("x", bytes.data(), bytes.size());
   EXPECT_EQ(back.shape, h.shape);
@@ -53,8 +53,8 @@ TEST(ShardFormat, DamagedHeadersAreRefusedWithTheFileName) {
   bad[33] ^= 1;  // record count changed, header crc no longer matches
   EXPECT_NE(message(bad).find("header checksum"), std::string::npos);
   bad = good;
-  put_u32(bad.data() + 8, 7);
-  put_u32(bad.data() + 52, crc32_of(bad.data(), 52));
+  encode_le32(bad.data() + 8, 7);
+  encode_le32(bad.data() + 52, crc32_of(bad.data(), 52));
   EXPECT_NE(message(bad).find("newer"), std::string::npos);
   EXPECT_NE(message(bad).find("dir/s.ctmq"), std::string::npos);
 }

@@ -2,32 +2,19 @@
 
 #include <cstring>
 
+#include "ctmq/common/byte_coding.h"
 #include "ctmq/common/checksum.h"
 #include "ctmq/common/error.h"
 
 namespace ctmq {
-namespace {
-
-void put_le(std::string& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-}
-
-uint64_t get_le(const char* in, int bytes) {
-  uint64_t value = 0;
-  for (int i = 0; i < bytes; ++i)
-    value |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  return value;
-}
-
-}  // namespace
 
 std::string seal(std::string payload, const SealKind& kind, uint32_t version) {
   const uint64_t size = payload.size();
   const uint32_t crc = crc32_of(payload.data(), payload.size());
   payload.append(kind.magic, 8);
-  put_le(payload, size, 8);
-  put_le(payload, crc, 4);
-  put_le(payload, version, 4);
+  append_le64(payload, size);
+  append_le32(payload, crc);
+  append_le32(payload, version);
   return payload;
 }
 
@@ -45,9 +32,9 @@ Unsealed unseal(const std::string& bytes, const SealKind& kind, const std::strin
                                               << kind.name << ")");
   const char* footer = bytes.data() + bytes.size() - kSealBytes;
   Unsealed u;
-  const uint64_t size = get_le(footer + 8, 8);
-  const auto crc = static_cast<uint32_t>(get_le(footer + 16, 4));
-  u.version = static_cast<uint32_t>(get_le(footer + 20, 4));
+  const uint64_t size = decode_le64(footer + 8);
+  const auto crc = decode_le32(footer + 16);
+  u.version = decode_le32(footer + 20);
   CTMQ_CHECK(size == bytes.size() - kSealBytes, kind.name << " " << path << ": footer says " << size
                                                           << " bytes, found "
                                                           << bytes.size() - kSealBytes);

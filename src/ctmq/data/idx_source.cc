@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "ctmq/common/byte_coding.h"
 #include "ctmq/common/error.h"
 #include "ctmq/data/record_source.h"
 
@@ -14,10 +15,6 @@ namespace {
 
 constexpr uint32_t kIdxImagesMagic = 0x00000803;  // ubyte, 3 dimensions
 constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // ubyte, 1 dimension
-
-uint32_t big_endian_u32(const unsigned char* b) {
-  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
-}
 
 class GzFile {
  public:
@@ -54,7 +51,7 @@ class GzFile {
   uint32_t read_header_u32(const std::string& what) {
     unsigned char b[4];
     read_exactly(b, 4, what);
-    return big_endian_u32(b);
+    return decode_be32(b);
   }
   const std::string& path() const { return path_; }
 

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "ctmq/common/atomic_file.h"
+#include "ctmq/common/byte_coding.h"
 #include "ctmq/common/error.h"
 
 namespace ctmq::data {
@@ -104,12 +105,8 @@ void read_png_size_bytes(const std::string& bytes, const std::string& path, int6
   check_signature(bytes, path);
   CTMQ_CHECK(bytes.size() >= 33 && bytes.compare(12, 4, "IHDR") == 0,
              "image " << path << " is not a valid PNG (no IHDR chunk)");
-  auto be32 = [&](size_t at) {
-    const auto* b = reinterpret_cast<const unsigned char*>(bytes.data() + at);
-    return (int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | int64_t{b[3]};
-  };
-  width = be32(16);
-  height = be32(20);
+  width = decode_be32(bytes.data() + 16);
+  height = decode_be32(bytes.data() + 20);
 }
 
 DecodedImage decode_png_bytes(const std::string& bytes, const std::string& path, int64_t channels) {

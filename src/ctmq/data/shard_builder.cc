@@ -1,10 +1,5 @@
 #include "ctmq/data/shard_builder.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +7,7 @@
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
 #include "ctmq/data/shard_dataset.h"
+#include "ctmq/data/shard_file.h"
 #include "ctmq/data/shard_writer.h"
 
 namespace ctmq::data {
@@ -181,13 +177,8 @@ Manifest merge(const ShardPlan& plan, const ShardBuildOptions& options) {
     }
     // The shard's header must agree too (catches a file replaced under us).
     {
-      int fd = ::open(part.path.c_str(), O_RDONLY | O_CLOEXEC);
-      CTMQ_CHECK(fd >= 0, "merge: cannot open " << part.path << ": " << std::strerror(errno));
-      char bytes[kShardHeaderSize];
-      ssize_t got = ::pread(fd, bytes, kShardHeaderSize, 0);
-      ::close(fd);
-      ShardHeader header =
-          decode_shard_header(part.path, bytes, got < 0 ? 0 : static_cast<size_t>(got));
+      const ShardHeader header =
+          ShardFile(part.path, "part summary " + part_path(options.output_dir, s)).header();
       CTMQ_CHECK(header.shape == plan.shape && header.record() == plan.record &&
                      static_cast<int64_t>(header.record_count) == part.count &&
                      static_cast<int64_t>(header.first_index) == part.first_index,
@@ -302,18 +293,9 @@ void verify_data_set(const std::string& manifest_path) {
     dataset.get_batch(indices);
   }
   // Whole-file checksums.
-  std::vector<char> buffer(1 << 20);
   for (const auto& shard : manifest.shards) {
     const std::string path = (dir / shard.path).string();
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    CTMQ_CHECK(fd >= 0, "cannot open " << path << ": " << std::strerror(errno));
-    uint32_t crc = 0;
-    ssize_t got;
-    while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
-      crc = crc32_of(buffer.data(), static_cast<size_t>(got), crc);
-    }
-    ::close(fd);
-    CTMQ_CHECK(got == 0, "error while reading " << path);
+    const uint32_t crc = ShardFile(path, "manifest " + manifest_path).file_crc32();
     CTMQ_CHECK(crc == shard.crc32, "shard " << path << ": file checksum " << crc32_hex(crc)
                                             << " differs from the manifest's "
                                             << crc32_hex(shard.crc32)

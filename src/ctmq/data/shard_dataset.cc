@@ -1,11 +1,6 @@
 #include "ctmq/data/shard_dataset.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -15,66 +10,15 @@
 #include "ctmq/data/image_transform.h"
 #include "ctmq/data/jpeg_image.h"
 #include "ctmq/data/manifest.h"
+#include "ctmq/data/shard_file.h"
 #include "ctmq/data/shard_format.h"
 
 namespace ctmq::data {
 
-namespace {
-
-// One open shard: a file descriptor kept for the dataset's lifetime, read
-// with pread (no shared file offset, so concurrent readers are safe).
-struct OpenShard {
-  std::string path;
-  int fd = -1;
-  ShardHeader header;
-  std::vector<uint64_t> offsets;  // encoded records: record i is [offsets[i], offsets[i+1])
-};
-
-// Version 2: reads and checks the offset index that ends the shard (its
-// position follows from the file size and the record count).
-void load_offset_index(OpenShard& shard, int64_t file_size) {
-  const int64_t count = static_cast<int64_t>(shard.header.record_count);
-  const int64_t index_bytes = encoded_index_size(count);
-  const int64_t smallest = kShardHeaderSize + count * (kEncodedRecordOverhead + 1) + index_bytes;
-  CTMQ_CHECK(file_size >= smallest,
-             "shard " << shard.path << ": " << file_size << " bytes, too short for " << count
-                      << " encoded records and their offset index; the file is truncated: "
-                         "rebuild it with ctmq-shard");
-  std::vector<char> bytes(static_cast<size_t>(index_bytes));
-  const ssize_t got = ::pread(shard.fd, bytes.data(), bytes.size(), file_size - index_bytes);
-  CTMQ_CHECK(got == index_bytes, "shard "
-                                     << shard.path << ": cannot read its offset index ("
-                                     << (got < 0 ? std::strerror(errno) : "short read")
-                                     << "); the file is truncated: rebuild it with ctmq-shard");
-  const size_t entries = static_cast<size_t>(count) + 1;
-  CTMQ_CHECK(get_u32(bytes.data() + 8 * entries) == crc32_of(bytes.data(), 8 * entries),
-             "shard " << shard.path
-                      << ": offset index checksum mismatch; the file is truncated or corrupt: "
-                         "rebuild it with ctmq-shard");
-  shard.offsets.resize(entries);
-  for (size_t i = 0; i < entries; ++i) shard.offsets[i] = get_u64(bytes.data() + 8 * i);
-  CTMQ_CHECK(shard.offsets.front() == kShardHeaderSize &&
-                 shard.offsets.back() == static_cast<uint64_t>(file_size - index_bytes),
-             "shard " << shard.path << ": the offset index spans bytes [" << shard.offsets.front()
-                      << ", " << shard.offsets.back() << "), expected [" << kShardHeaderSize << ", "
-                      << file_size - index_bytes
-                      << "); the file is truncated or padded: rebuild it with ctmq-shard");
-  for (int64_t i = 0; i < count; ++i) {
-    const uint64_t begin = shard.offsets[i], end = shard.offsets[i + 1];
-    CTMQ_CHECK(end > begin && end - begin >= static_cast<uint64_t>(kEncodedRecordOverhead + 1),
-               "shard " << shard.path << ": record " << i << " (data set index "
-                        << shard.header.first_index + i << ") has offsets [" << begin << ", " << end
-                        << ") out of range in the offset index; the file is corrupt: "
-                           "rebuild it with ctmq-shard");
-  }
-}
-
-}  // namespace
-
 struct ShardDataset::State {
   std::string manifest_path;
   Manifest manifest;
-  std::vector<OpenShard> shards;
+  std::vector<ShardFile> shards;
   std::vector<int64_t> first_index;  // per shard, ascending
   int64_t record_bytes = 0;
   std::vector<double> mean_values, std_values;  // [C], what get_batch normalises with
@@ -90,12 +34,6 @@ struct ShardDataset::State {
     for (int64_t i = 0; i < c; ++i) inv[i] = s[i] > 0 ? static_cast<float>(1.0 / s[i]) : 1.f;
     inv_std = torch::tensor(inv).view({1, c, 1, 1});
   }
-
-  ~State() {
-    for (auto& s : shards) {
-      if (s.fd >= 0) ::close(s.fd);
-    }
-  }
 };
 
 ShardDataset::ShardDataset(const std::string& manifest_path) : state_(std::make_unique<State>()) {
@@ -106,38 +44,27 @@ ShardDataset::ShardDataset(const std::string& manifest_path) : state_(std::make_
   st.record_bytes = record_size(m.shape);
   const std::filesystem::path dir = std::filesystem::path(manifest_path).parent_path();
   for (const auto& entry : m.shards) {
-    OpenShard shard;
-    shard.path = (dir / entry.path).string();
-    shard.fd = ::open(shard.path.c_str(), O_RDONLY | O_CLOEXEC);
-    CTMQ_CHECK(shard.fd >= 0, "shard " << shard.path << " named by manifest " << manifest_path
-                                       << " cannot be opened (" << std::strerror(errno)
-                                       << "); the data set is incomplete: rebuild it with "
-                                          "ctmq-shard");
-    st.shards.push_back(shard);  // owned by State from here on (closed by ~State)
-    char bytes[kShardHeaderSize];
-    ssize_t got = ::pread(shard.fd, bytes, kShardHeaderSize, 0);
-    shard.header = decode_shard_header(shard.path, bytes, got < 0 ? 0 : static_cast<size_t>(got));
-    struct stat info;
-    CTMQ_CHECK(::fstat(shard.fd, &info) == 0, "cannot stat shard " << shard.path);
-    CTMQ_CHECK(shard.header.record() == m.record,
-               "shard " << shard.path << " holds " << record_kind_name(shard.header.record())
+    ShardFile shard((dir / entry.path).string(), "manifest " + manifest_path);
+    const ShardHeader& header = shard.header();
+    CTMQ_CHECK(header.record() == m.record,
+               "shard " << shard.path() << " holds " << record_kind_name(header.record())
                         << " records but " << manifest_path << " says "
                         << record_kind_name(m.record) << "; the shard belongs to another build");
     const int64_t expected = m.record == RecordKind::kEncoded
-                                 ? info.st_size
+                                 ? shard.file_size()
                                  : kShardHeaderSize + entry.count * st.record_bytes;
-    CTMQ_CHECK(info.st_size == expected, "shard " << shard.path << ": " << info.st_size
-                                                  << " bytes, expected " << expected << " ("
-                                                  << entry.count
-                                                  << " records); the file is truncated or "
-                                                     "damaged: rebuild it with ctmq-shard");
-    CTMQ_CHECK(shard.header.shape == m.shape &&
-                   static_cast<int64_t>(shard.header.record_count) == entry.count &&
-                   static_cast<int64_t>(shard.header.first_index) == entry.first_index,
-               "shard " << shard.path << ": header (shape, count or first index) disagrees with "
+    CTMQ_CHECK(shard.file_size() == expected,
+               "shard " << shard.path() << ": " << shard.file_size() << " bytes, expected "
+                        << expected << " (" << entry.count
+                        << " records); the file is truncated or damaged: rebuild it with "
+                           "ctmq-shard");
+    CTMQ_CHECK(header.shape == m.shape &&
+                   static_cast<int64_t>(header.record_count) == entry.count &&
+                   static_cast<int64_t>(header.first_index) == entry.first_index,
+               "shard " << shard.path() << ": header (shape, count or first index) disagrees with "
                         << manifest_path << "; the shard belongs to another build");
-    if (m.record == RecordKind::kEncoded) load_offset_index(shard, info.st_size);
-    st.shards.back() = shard;
+    if (m.record == RecordKind::kEncoded) shard.read_offset_index();
+    st.shards.push_back(std::move(shard));
     st.first_index.push_back(entry.first_index);
   }
   st.set_normalisation(m.mean, m.std);
@@ -192,7 +119,7 @@ struct RecordBytes {
 
 // Shared by both record types: locate, one pread, checksum and label checks.
 static RecordBytes read_record(const std::string& manifest_path, const Manifest& manifest,
-                               const std::vector<OpenShard>& shards,
+                               const std::vector<ShardFile>& shards,
                                const std::vector<int64_t>& first_index, int64_t record_bytes,
                                int64_t index, std::vector<char>& buffer) {
   CTMQ_CHECK(index >= 0 && index < manifest.count,
@@ -200,29 +127,25 @@ static RecordBytes read_record(const std::string& manifest_path, const Manifest&
                              << manifest.count << " records");
   auto it = std::upper_bound(first_index.begin(), first_index.end(), index);
   const size_t s = static_cast<size_t>(it - first_index.begin()) - 1;
-  const OpenShard& shard = shards[s];
+  const ShardFile& shard = shards[s];
   const int64_t local = index - first_index[s];
   RecordBytes out;
-  out.where = "shard " + shard.path + ": record " + std::to_string(local) + " (data set index " +
+  out.where = "shard " + shard.path() + ": record " + std::to_string(local) + " (data set index " +
               std::to_string(index) + ")";
-  off_t offset = kShardHeaderSize + local * record_bytes;
+  uint64_t offset = kShardHeaderSize + local * record_bytes;
   size_t size = static_cast<size_t>(record_bytes);
   if (manifest.record == RecordKind::kEncoded) {
-    offset = static_cast<off_t>(shard.offsets[static_cast<size_t>(local)]);
-    size = static_cast<size_t>(shard.offsets[static_cast<size_t>(local) + 1] -
-                               shard.offsets[static_cast<size_t>(local)]);
+    offset = shard.offsets()[static_cast<size_t>(local)];
+    size = static_cast<size_t>(shard.offsets()[static_cast<size_t>(local) + 1] - offset);
   }
   buffer.resize(size);
-  const ssize_t got = ::pread(shard.fd, buffer.data(), size, offset);
-  CTMQ_CHECK(got == static_cast<ssize_t>(size),
-             out.where << " cannot be read (" << (got < 0 ? std::strerror(errno) : "short read")
-                       << "); the file is truncated: rebuild it with ctmq-shard");
-  const uint32_t stored = get_u32(buffer.data() + size - 4);
+  shard.read_at(offset, size, buffer.data(), out.where);
+  const uint32_t stored = decode_le32(buffer.data() + size - 4);
   const uint32_t computed = crc32_of(buffer.data(), size - 4);
   CTMQ_CHECK(stored == computed, out.where << " fails its checksum (stored " << crc32_hex(stored)
                                            << ", computed " << crc32_hex(computed)
                                            << "); the file is corrupt: rebuild it with ctmq-shard");
-  out.label = static_cast<int32_t>(get_u32(buffer.data()));
+  out.label = static_cast<int32_t>(decode_le32(buffer.data()));
   const int64_t num_classes = static_cast<int64_t>(manifest.class_names.size());
   CTMQ_CHECK(out.label >= 0 && out.label < num_classes,
              out.where << " has label " << out.label << " outside [0, " << num_classes << ")");

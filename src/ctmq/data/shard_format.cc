@@ -10,25 +10,6 @@
 
 namespace ctmq::data {
 
-void put_u32(char* out, uint32_t value) {
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
-}
-void put_u64(char* out, uint64_t value) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
-}
-uint32_t get_u32(const char* in) {
-  uint32_t value = 0;
-  for (int i = 0; i < 4; ++i)
-    value |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-  return value;
-}
-uint64_t get_u64(const char* in) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; ++i)
-    value |= static_cast<uint64_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-  return value;
-}
-
 std::string shard_file_name(int64_t index) {
   char name[32];
   std::snprintf(name, sizeof(name), "shard-%05lld", static_cast<long long>(index));
@@ -49,17 +30,17 @@ std::string encode_shard_header(const ShardHeader& header) {
   std::string bytes(kShardHeaderSize, '\0');
   char* out = bytes.data();
   std::memcpy(out, kShardMagic, 8);
-  put_u32(out + 8, header.version);
-  put_u32(out + 12, kShardHeaderSize);
-  put_u32(out + 16, static_cast<uint32_t>(header.shape.channels));
-  put_u32(out + 20, static_cast<uint32_t>(header.shape.height));
-  put_u32(out + 24, static_cast<uint32_t>(header.shape.width));
+  encode_le32(out + 8, header.version);
+  encode_le32(out + 12, kShardHeaderSize);
+  encode_le32(out + 16, static_cast<uint32_t>(header.shape.channels));
+  encode_le32(out + 20, static_cast<uint32_t>(header.shape.height));
+  encode_le32(out + 24, static_cast<uint32_t>(header.shape.width));
   const bool encoded = header.record() == RecordKind::kEncoded;
-  put_u32(out + 28, encoded ? kDtypeEncoded : kDtypeUint8);
-  put_u64(out + 32, header.record_count);
-  put_u64(out + 40, header.first_index);
-  put_u32(out + 48, encoded ? 0u : static_cast<uint32_t>(record_size(header.shape)));
-  put_u32(out + 52, crc32_of(out, 52));
+  encode_le32(out + 28, encoded ? kDtypeEncoded : kDtypeUint8);
+  encode_le64(out + 32, header.record_count);
+  encode_le64(out + 40, header.first_index);
+  encode_le32(out + 48, encoded ? 0u : static_cast<uint32_t>(record_size(header.shape)));
+  encode_le32(out + 52, crc32_of(out, 52));
   return bytes;
 }
 
@@ -73,26 +54,26 @@ ShardHeader decode_shard_header(const std::string& path, const char* bytes, size
       std::memcmp(bytes, kShardMagic, 8) == 0,
       "shard " << path << ": wrong magic (expected CTMQSHRD); this is not a ctmq shard file");
   ShardHeader header;
-  header.version = get_u32(bytes + 8);
+  header.version = decode_le32(bytes + 8);
   CTMQ_CHECK(header.version <= kShardVersionEncoded,
              "shard " << path << ": format version " << header.version
                       << " was written by a newer ctmq-shard; this ctmq reads up to version "
                       << kShardVersionEncoded << ": upgrade ctmq");
   CTMQ_CHECK(header.version >= 1, "shard " << path << ": invalid format version 0");
-  CTMQ_CHECK(get_u32(bytes + 52) == crc32_of(bytes, 52),
+  CTMQ_CHECK(decode_le32(bytes + 52) == crc32_of(bytes, 52),
              "shard " << path
                       << ": header checksum mismatch; the file is corrupt: rebuild it with "
                          "ctmq-shard");
-  CTMQ_CHECK(get_u32(bytes + 12) == kShardHeaderSize,
-             "shard " << path << ": header size " << get_u32(bytes + 12) << ", expected "
+  CTMQ_CHECK(decode_le32(bytes + 12) == kShardHeaderSize,
+             "shard " << path << ": header size " << decode_le32(bytes + 12) << ", expected "
                       << kShardHeaderSize);
-  header.shape.channels = get_u32(bytes + 16);
-  header.shape.height = get_u32(bytes + 20);
-  header.shape.width = get_u32(bytes + 24);
+  header.shape.channels = decode_le32(bytes + 16);
+  header.shape.height = decode_le32(bytes + 20);
+  header.shape.width = decode_le32(bytes + 24);
   const bool encoded = header.record() == RecordKind::kEncoded;
   const uint32_t dtype = encoded ? kDtypeEncoded : kDtypeUint8;
-  CTMQ_CHECK(get_u32(bytes + 28) == dtype,
-             "shard " << path << ": dtype " << get_u32(bytes + 28) << " is not " << dtype
+  CTMQ_CHECK(decode_le32(bytes + 28) == dtype,
+             "shard " << path << ": dtype " << decode_le32(bytes + 28) << " is not " << dtype
                       << ", the dtype of version " << header.version
                       << " (1 = uint8, 2 = encoded); the file is corrupt");
   // fits_in_a_record before pixels(): three 32-bit sizes may overflow it.
@@ -100,11 +81,11 @@ ShardHeader decode_shard_header(const std::string& path, const char* bytes, size
              "shard " << path << ": image shape " << header.shape.channels << " x "
                       << header.shape.height << " x " << header.shape.width
                       << " is empty or over the 1 GiB limit of a record; the file is corrupt");
-  header.record_count = get_u64(bytes + 32);
-  header.first_index = get_u64(bytes + 40);
-  CTMQ_CHECK(
-      get_u32(bytes + 48) == (encoded ? 0 : record_size(header.shape)),
-      "shard " << path << ": record size " << get_u32(bytes + 48) << " does not match the shape");
+  header.record_count = decode_le64(bytes + 32);
+  header.first_index = decode_le64(bytes + 40);
+  CTMQ_CHECK(decode_le32(bytes + 48) == (encoded ? 0 : record_size(header.shape)),
+             "shard " << path << ": record size " << decode_le32(bytes + 48)
+                      << " does not match the shape");
   return header;
 }
 

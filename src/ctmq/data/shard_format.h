@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ctmq/common/byte_coding.h"
 #include "ctmq/common/checksum.h"
 
 namespace ctmq::data {
@@ -90,18 +91,13 @@ std::string encode_shard_header(const ShardHeader& header);
 // its shape is the delivered one). Throws ctmq::Error naming `path`.
 ShardHeader decode_shard_header(const std::string& path, const char* bytes, size_t size);
 
-// The checksum helpers live in common/checksum.h (one for every format).
+// The checksum helpers live in common/checksum.h and the little-endian coding
+// of the format's integers in common/byte_coding.h (one of each for every format).
 using ctmq::crc32_hex;
 using ctmq::crc32_of;
 using ctmq::parse_crc32_hex;
 
 // The file name of shard `index` ("shard-00012.ctmq").
 std::string shard_file_name(int64_t index);
-
-// Little-endian helpers.
-void put_u32(char* out, uint32_t value);
-void put_u64(char* out, uint64_t value);
-uint32_t get_u32(const char* in);
-uint64_t get_u64(const char* in);
 
 }  // namespace ctmq::data

@@ -73,9 +73,9 @@ void ShardWriter::add(int32_t label, const uint8_t* pixels, const std::string& w
   CTMQ_ASSERT(kind_ == RecordKind::kFixed);
   check_label(label, where);
   const int64_t pixel_count = shape_.pixels();
-  put_u32(record_.data(), static_cast<uint32_t>(label));
+  encode_le32(record_.data(), static_cast<uint32_t>(label));
   std::memcpy(record_.data() + 4, pixels, static_cast<size_t>(pixel_count));
-  put_u32(record_.data() + 4 + pixel_count, crc32_of(record_.data(), 4 + pixel_count));
+  encode_le32(record_.data() + 4 + pixel_count, crc32_of(record_.data(), 4 + pixel_count));
   write(record_.data(), record_.size());
   ++summary_.class_counts[label];
   add_statistics(pixels, shape_.height * shape_.width);
@@ -88,8 +88,8 @@ void ShardWriter::add_encoded(int32_t label, const std::string& bytes, const uin
   check_label(label, where);
   CTMQ_CHECK(!bytes.empty(), where << ": an empty image file");
   char head[4], tail[4];
-  put_u32(head, static_cast<uint32_t>(label));
-  put_u32(tail, crc32_of(bytes.data(), bytes.size(), crc32_of(head, 4)));
+  encode_le32(head, static_cast<uint32_t>(label));
+  encode_le32(tail, crc32_of(bytes.data(), bytes.size(), crc32_of(head, 4)));
   write(head, 4);
   write(bytes.data(), bytes.size());
   write(tail, 4);
@@ -118,8 +118,8 @@ ShardSummary ShardWriter::finish() {
                                                 << " records written, expected " << summary_.count);
   if (kind_ == RecordKind::kEncoded) {  // the offset index ends the file
     std::vector<char> index(static_cast<size_t>(encoded_index_size(summary_.count)));
-    for (size_t i = 0; i < offsets_.size(); ++i) put_u64(index.data() + 8 * i, offsets_[i]);
-    put_u32(index.data() + 8 * offsets_.size(), crc32_of(index.data(), 8 * offsets_.size()));
+    for (size_t i = 0; i < offsets_.size(); ++i) encode_le64(index.data() + 8 * i, offsets_[i]);
+    encode_le32(index.data() + 8 * offsets_.size(), crc32_of(index.data(), 8 * offsets_.size()));
     write(index.data(), index.size());
   }
   const bool flushed = std::fflush(file_) == 0;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctmq/common/atomic_file.h"
+#include "ctmq/common/byte_coding.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/sealed_file.h"
 #include "ctmq/quant/quant_options.h"
@@ -101,7 +102,7 @@ std::string encode_packed(const PackedModel& model) {
   CTMQ_ASSERT(aligned(8 + text.size()) == data_offset);
   std::string out;
   const uint64_t header_size = text.size();
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((header_size >> (8 * i)) & 0xff));
+  append_le64(out, header_size);
   out += text;
   out.resize(data_offset, '\0');
   out += data;
@@ -121,9 +122,7 @@ PackedModel decode_packed(const std::string& bytes, const std::string& path) {
   const size_t n = sealed.payload_size;
   const std::string where = "packed model file " + path;
   CTMQ_CHECK(n >= 8, where << " is too short for a header; re-export it with ctmq-export");
-  uint64_t header_size = 0;
-  for (int i = 0; i < 8; ++i)
-    header_size |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  const uint64_t header_size = decode_le64(bytes.data());
   CTMQ_CHECK(header_size <= n - 8, where << ": header size " << header_size << " exceeds the file");
   nlohmann::json header;
   try {

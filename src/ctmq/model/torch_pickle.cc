@@ -8,6 +8,7 @@
 #include <functional>
 #include <iterator>
 
+#include "ctmq/common/byte_coding.h"
 #include "ctmq/common/error.h"
 
 namespace ctmq::model {
@@ -293,29 +294,18 @@ class Unpickler {
     pos_ += n;
     return s;
   }
-  uint32_t uint32() {
-    const std::string b = bytes(4);
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[i]);
-    return v;
-  }
-  uint16_t uint16() {
-    const std::string b = bytes(2);
-    return static_cast<uint16_t>(static_cast<uint8_t>(b[0]) | (static_cast<uint8_t>(b[1]) << 8));
-  }
+  uint32_t uint32() { return decode_le32(bytes(4).data()); }
+  uint16_t uint16() { return decode_le16(bytes(2).data()); }
   int64_t long1() {
     const size_t n = byte();
     CTMQ_CHECK(n <= 8, "torch file " << path_ << ": integer of " << n << " bytes is too large");
     const std::string b = bytes(n);
-    uint64_t v = 0;
-    for (size_t i = n; i-- > 0;) v = (v << 8) | static_cast<uint8_t>(b[i]);
+    uint64_t v = decode_le(b.data(), n);
     if (n > 0 && n < 8 && (static_cast<uint8_t>(b[n - 1]) & 0x80)) v |= ~uint64_t{0} << (8 * n);
     return static_cast<int64_t>(v);
   }
   double binfloat() {
-    const std::string b = bytes(8);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(b[i]);
+    const uint64_t v = decode_be64(bytes(8).data());  // BINFLOAT: big-endian IEEE 754
     double d;
     std::memcpy(&d, &v, sizeof d);
     return d;
@@ -549,8 +539,7 @@ Obj read_legacy_root(const std::string& path, const std::string& file) {
     torch::Tensor& storage = it->second->tensor;
     CTMQ_CHECK(pos + 8 <= size, "torch file " << path << " ends early at byte " << pos
                                               << " (storage '" << key->text << "')");
-    int64_t count = 0;
-    for (int i = 7; i >= 0; --i) count = (count << 8) | static_cast<uint8_t>(data[pos + i]);
+    const auto count = static_cast<int64_t>(decode_le64(data + pos));
     pos += 8;
     CTMQ_CHECK(count == storage.numel(), "torch file " << path << ": storage '" << key->text
                                                        << "' holds " << count
