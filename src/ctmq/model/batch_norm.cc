@@ -9,8 +9,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-const std::vector<int64_t> kReduceDims = {0, 2, 3};
-
 std::vector<int64_t> channel_view(int64_t c) { return {1, c, 1, 1}; }
 
 // y = (x - mean) * invstd * weight + bias with global statistics; backward
@@ -21,9 +19,11 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
                                const torch::Tensor& mean, const torch::Tensor& invstd,
                                double global_count, const StatsReducer* reducer) {
     const int64_t c = x.size(1);
+    // y = x * scale + shift in one pass, as torch's own CPU kernel computes it.
     const torch::Tensor scale = weight.defined() ? invstd * weight : invstd;  // [C], float
-    torch::Tensor y = (x - mean.view(channel_view(c))) * scale.view(channel_view(c));
-    if (bias.defined()) y.add_(bias.view(channel_view(c)));
+    torch::Tensor shift = -mean * scale;
+    if (bias.defined()) shift.add_(bias);
+    torch::Tensor y = torch::addcmul(shift.view(channel_view(c)), x, scale.view(channel_view(c)));
     ctx->save_for_backward({x, weight, mean, invstd});
     ctx->saved_data["count"] = global_count;
     ctx->saved_data["reducer"] = reinterpret_cast<int64_t>(reducer);
@@ -41,16 +41,27 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     const auto* reducer = reinterpret_cast<const StatsReducer*>(ctx->saved_data["reducer"].toInt());
     const int64_t c = x.size(1);
     const torch::Tensor g = grad[0].contiguous();
-    const torch::Tensor x_hat = (x - mean.view(channel_view(c))) * invstd.view(channel_view(c));
-    const torch::Tensor local_sum_dy = g.sum(kReduceDims, false, torch::kDouble);
-    const torch::Tensor local_sum_dy_xhat = (g * x_hat).sum(kReduceDims, false, torch::kDouble);
-    std::vector<torch::Tensor> sums = {torch::cat({local_sum_dy, local_sum_dy_xhat})};
+    // torch's fused kernel gives the local sums in one pass (double
+    // accumulators on CPU): its grad_weight output is sum dy * x_hat and its
+    // grad_bias output sum dy, with x_hat from the global mean and invstd.
+    const auto local = torch::native_batch_norm_backward(
+        g, x, torch::Tensor(), torch::Tensor(), torch::Tensor(), mean, invstd, /*train=*/true,
+        /*eps=*/0.0, {false, true, true});
+    const torch::Tensor& local_sum_dy_xhat = std::get<1>(local);
+    const torch::Tensor& local_sum_dy = std::get<2>(local);
+    std::vector<torch::Tensor> sums = {
+        torch::cat({local_sum_dy.to(torch::kDouble), local_sum_dy_xhat.to(torch::kDouble)})};
     (*reducer)(sums);
     const torch::Tensor global = sums[0].to(x.scalar_type());
-    const torch::Tensor mean_dy = global.slice(0, 0, c).div(count).view(channel_view(c));
-    const torch::Tensor mean_dy_xhat = global.slice(0, c, 2 * c).div(count).view(channel_view(c));
-    torch::Tensor scale = weight.defined() ? invstd * weight : invstd;
-    const torch::Tensor grad_x = (g - mean_dy - x_hat * mean_dy_xhat) * scale.view(channel_view(c));
+    const torch::Tensor mean_dy = global.slice(0, 0, c).div(count);
+    const torch::Tensor mean_dy_xhat = global.slice(0, c, 2 * c).div(count);
+    const torch::Tensor scale = weight.defined() ? invstd * weight : invstd;
+    // grad_x = (g - mean_dy - x_hat * mean_dy_xhat) * scale
+    //        = g * scale - mean_dy * scale - (x - mean) * (mean_dy_xhat * invstd * scale)
+    torch::Tensor grad_x =
+        torch::addcmul((-mean_dy * scale).view(channel_view(c)), g, scale.view(channel_view(c)));
+    grad_x.addcmul_(x - mean.view(channel_view(c)),
+                    (-mean_dy_xhat * invstd * scale).view(channel_view(c)));
     torch::Tensor grad_weight, grad_bias;
     if (weight.defined()) grad_weight = local_sum_dy_xhat.to(weight.scalar_type());
     if (ctx->saved_data["has_bias"].toBool()) grad_bias = local_sum_dy.to(x.scalar_type());
@@ -118,10 +129,17 @@ torch::Tensor BatchNorm2dImpl::synchronized_forward(const torch::Tensor& x, doub
     torch::NoGradGuard no_grad;
     const torch::Tensor xd = x.detach();
     const double local_count = static_cast<double>(x.numel() / c);
-    std::vector<torch::Tensor> stats = {
-        torch::cat({torch::full({1}, local_count, xd.options().dtype(torch::kDouble)),
-                    xd.sum(kReduceDims, false, torch::kDouble),
-                    xd.square().sum(kReduceDims, false, torch::kDouble)})};
+    // torch's fused per-channel kernel (two passes, double accumulators on
+    // CPU): local mean and biased variance; their sums over ranks in float64
+    // (count, sum, sum of squares = n (var + mean^2)) are exact enough that
+    // the global variance loses nothing to cancellation but the float32
+    // rounding of each rank's mean and variance.
+    const auto [local_mean, local_var] =
+        torch::batch_norm_update_stats(xd, torch::Tensor(), torch::Tensor(), 0.0);
+    const torch::Tensor mean_l = local_mean.to(torch::kDouble);
+    std::vector<torch::Tensor> stats = {torch::cat(
+        {torch::full({1}, local_count, xd.options().dtype(torch::kDouble)), mean_l * local_count,
+         (local_var.to(torch::kDouble) + mean_l.square()) * local_count})};
     reducer_(stats);
     const torch::Tensor& s = stats[0];
     count = s[0].item<double>();
