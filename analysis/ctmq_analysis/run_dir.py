@@ -333,10 +333,30 @@ def load_run(path, name=None):
     return Run(path=root, name=name or os.path.basename(root), stages=stages, config=config)
 
 
+def seed_dirs(path):
+    """The seed-S run directories of `path` in seed order, when `path` holds none
+    of its own (no plan.tsv) but was made by run-chain.sh or submit.sh --seeds;
+    else []."""
+    if os.path.isfile(os.path.join(path, "plan.tsv")) or not os.path.isdir(path):
+        return []
+    seeds = [d for d in os.listdir(path) if d.startswith("seed-") and d[5:].isdigit()
+             and os.path.isfile(os.path.join(path, d, "plan.tsv"))]
+    return [os.path.join(path, d) for d in sorted(seeds, key=lambda d: int(d[5:]))]
+
+
 def load_runs(paths):
-    """Loads several runs; runs whose base names collide are named by their paths."""
-    roots = [os.path.normpath(p) for p in paths]
-    bases = [os.path.basename(r) for r in roots]
+    """Loads several runs; a directory of seed-S runs (seed_dirs) stands for them,
+    named PARENT/seed-S. Runs whose names collide are named by their paths."""
+    roots, bases = [], []
+    for p in paths:
+        root = os.path.normpath(p)
+        expanded = seed_dirs(root)
+        for seed_root in expanded:
+            roots.append(seed_root)
+            bases.append(os.path.basename(root) + "/" + os.path.basename(seed_root))
+        if not expanded:
+            roots.append(root)
+            bases.append(os.path.basename(root))
     runs = []
     for root, base in zip(roots, bases):
         name = base if bases.count(base) == 1 else root

@@ -163,6 +163,16 @@ class RunDirTest(unittest.TestCase):
         runs = run_dir.load_runs([a, b])
         self.assertEqual([r.name for r in runs], [a, b])
 
+    def test_seeds_directory_stands_for_its_seed_runs(self):
+        parent = os.path.join(self.tmp.name, "fmnist")
+        for seed in (10, 2):  # seed order, not name order
+            fixtures.write_run(os.path.join(parent, "seed-%d" % seed), seed, lambda n: 50.0)
+        os.makedirs(os.path.join(parent, "seed-3"))  # no plan.tsv: not a run
+        runs = run_dir.load_runs([parent])
+        self.assertEqual([r.name for r in runs], ["fmnist/seed-2", "fmnist/seed-10"])
+        self.assertEqual([r.config["train"]["seed"] for r in runs], ["2", "10"])
+        self.assertEqual(run_dir.seed_dirs(os.path.join(parent, "seed-2")), [])
+
 
 class IniTest(unittest.TestCase):
     def test_sections_comments_and_headerless_options(self):
