@@ -9,6 +9,7 @@
 #include "ctmq/common/log.h"
 #include "ctmq/common/sealed_file.h"
 #include "ctmq/common/version.h"
+#include "ctmq/model/network_description.h"
 #include "ctmq/quant/layer_quantizer.h"
 
 namespace ctmq::model {
@@ -69,11 +70,12 @@ NetworkFileInfo read_info(torch::serialize::InputArchive& archive, const std::st
              "network file " << path << " has format " << format << "; this ctmq reads up to "
                              << kNetworkFileFormat << ": use a newer ctmq");
   NetworkFileInfo info;
-  info.options.architecture =
-      parse_architecture(read_meta(archive, path, "architecture").toStringRef());
-  info.options.num_classes = read_meta(archive, path, "num_classes").toInt();
-  info.options.in_channels = read_meta(archive, path, "in_channels").toInt();
-  info.options.width = read_meta(archive, path, "width").toInt();
+  const NetworkDescription network =
+      network_from_metadata([&](const std::string& key) { return read_meta(archive, path, key); });
+  info.options.architecture = network.architecture;
+  info.options.num_classes = network.num_classes;
+  info.options.in_channels = network.in_channels;
+  info.options.width = network.width;
   // Format 1 predates Block: its networks ran torchvision's block at full precision.
   info.options.block = format >= 2 ? parse_block(read_meta(archive, path, "block").toStringRef())
                                    : Block::kTorchvision;
@@ -101,20 +103,6 @@ NetworkFileInfo read_info(torch::serialize::InputArchive& archive, const std::st
   }
   info.ctmq_version = read_meta(archive, path, "ctmq_version").toStringRef();
   return info;
-}
-
-std::string describe(const ModelOptions& o) {
-  std::ostringstream s;
-  s << architecture_name(o.architecture) << ", " << o.num_classes << " classes, " << o.in_channels
-    << " input channel" << (o.in_channels == 1 ? "" : "s");
-  if (o.architecture != Architecture::kResNet18) s << ", width " << o.width;
-  return s.str();
-}
-
-bool same_shape(const ModelOptions& a, const ModelOptions& b) {
-  return a.architecture == b.architecture && a.num_classes == b.num_classes &&
-         a.in_channels == b.in_channels &&
-         (a.architecture == Architecture::kResNet18 || a.width == b.width);
 }
 
 // CRC-32 over every parameter and buffer of `net` (names and bytes, in the
@@ -201,10 +189,7 @@ void save_network(NetworkImpl& net, const std::string& path) {
     archive.write("ctmq_meta_" + key, value);
   };
   meta("format", kNetworkFileFormat);
-  meta("architecture", architecture_name(o.architecture));
-  meta("num_classes", o.num_classes);
-  meta("in_channels", o.in_channels);
-  meta("width", o.width);
+  for (const auto& [key, value] : network_metadata(describe_network(o))) meta(key, value);
   meta("block", block_name(o.block));
   meta("weight_quantizer", std::string(weight_quantizer_name(o.quant.weight)));
   meta("activation_quantizer", quant::activation_quantizer_name(o.quant.activation));
@@ -257,9 +242,8 @@ void load_weights_into(NetworkImpl& net, const std::string& path) {
   torch::serialize::InputArchive archive;
   open_archive(archive, path);
   const NetworkFileInfo info = read_info(archive, path);
-  CTMQ_CHECK(same_shape(info.options, net.options()),
-             "checkpoint " << path << ": architecture " << describe(info.options)
-                           << "; this stage builds " << describe(net.options()));
+  check_same_network(describe_network(info.options), describe_network(net.options()),
+                     "checkpoint " + path);
   if (info.options.block != net.options().block) {
     CTMQ_WARN(
         "weights " << path << " come from a " << block_name(info.options.block)

@@ -28,10 +28,8 @@ void write_meta(torch::serialize::OutputArchive& a, const CheckpointMeta& m) {
   a.write("meta_stage", c10::IValue(m.stage));
   a.write("meta_w_bits", c10::IValue(static_cast<int64_t>(m.bits.weight)));
   a.write("meta_a_bits", c10::IValue(static_cast<int64_t>(m.bits.activation)));
-  a.write("meta_architecture", c10::IValue(m.architecture));
-  a.write("meta_num_classes", c10::IValue(m.num_classes));
-  a.write("meta_in_channels", c10::IValue(m.in_channels));
-  a.write("meta_width", c10::IValue(m.width));
+  for (const auto& [key, value] : model::network_metadata(m.network()))
+    a.write("meta_" + key, value);
   a.write("meta_epoch", c10::IValue(m.epoch));
   a.write("meta_step_in_epoch", c10::IValue(m.step_in_epoch));
   a.write("meta_global_step", c10::IValue(m.global_step));
@@ -41,15 +39,16 @@ void write_meta(torch::serialize::OutputArchive& a, const CheckpointMeta& m) {
   a.write("meta_torch_version", c10::IValue(m.torch_version));
 }
 
-int64_t read_int(torch::serialize::InputArchive& a, const char* key) {
+c10::IValue read_value(torch::serialize::InputArchive& a, const std::string& key) {
   c10::IValue v;
   a.read(key, v);
-  return v.toInt();
+  return v;
+}
+int64_t read_int(torch::serialize::InputArchive& a, const char* key) {
+  return read_value(a, key).toInt();
 }
 std::string read_string(torch::serialize::InputArchive& a, const char* key) {
-  c10::IValue v;
-  a.read(key, v);
-  return v.toStringRef();
+  return read_value(a, key).toStringRef();
 }
 
 CheckpointMeta read_meta(torch::serialize::InputArchive& a, const std::string& path) {
@@ -62,10 +61,12 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& a, const std::string& p
   m.stage = read_string(a, "meta_stage");
   m.bits.weight = static_cast<int>(read_int(a, "meta_w_bits"));
   m.bits.activation = static_cast<int>(read_int(a, "meta_a_bits"));
-  m.architecture = read_string(a, "meta_architecture");
-  m.num_classes = read_int(a, "meta_num_classes");
-  m.in_channels = read_int(a, "meta_in_channels");
-  m.width = read_int(a, "meta_width");
+  const model::NetworkDescription network = model::network_from_metadata(
+      [&a](const std::string& key) { return read_value(a, "meta_" + key); });
+  m.architecture = model::architecture_name(network.architecture);
+  m.num_classes = network.num_classes;
+  m.in_channels = network.in_channels;
+  m.width = network.width;
   m.epoch = read_int(a, "meta_epoch");
   m.step_in_epoch = read_int(a, "meta_step_in_epoch");
   m.global_step = read_int(a, "meta_global_step");
@@ -77,6 +78,10 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& a, const std::string& p
 }
 
 }  // namespace
+
+model::NetworkDescription CheckpointMeta::network() const {
+  return {model::parse_architecture(architecture), num_classes, in_channels, width};
+}
 
 void Checkpoint::restore(torch::nn::Module& model, torch::optim::Optimizer& optimizer) const {
   torch::serialize::InputArchive model_archive, optimizer_archive;

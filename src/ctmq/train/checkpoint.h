@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "ctmq/model/network_description.h"
 #include "ctmq/quant/bit_depths.h"
 
 namespace ctmq::train {
@@ -41,6 +42,11 @@ struct CheckpointMeta {
   std::string config;         // resolved INI of the run that wrote it
   std::string ctmq_version;   // filled by save
   std::string torch_version;  // filled by save
+
+  // architecture, num_classes, in_channels and width as the one description
+  // network files share (model/network_description.h: compare it with
+  // model::check_same_network). Throws ctmq::Error for an unknown architecture.
+  model::NetworkDescription network() const;
 };
 
 // A verified checkpoint, read into memory.
