@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "ctmq/common/error.h"
@@ -31,6 +33,22 @@ inline float round_half_even(float v) { return (v + kRoundMagic) - kRoundMagic; 
 // clip(v, lo, hi) with NaN passing through (both comparisons are false), as
 // ATen's clamp.
 inline float clip(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// grad * (keep ? 1 : 0) as the composed version computes it (g * 0 is -0 for
+// negative g and NaN for infinite g), written as a bitwise select of g and
+// g * 0: GCC otherwise simplifies g * 1 to g and emits a branch per element,
+// which mispredicts on random data and does not vectorise.
+inline float masked(float g, bool keep) {
+  const float dropped = g * 0.0f;
+  uint32_t kept_bits, dropped_bits;
+  std::memcpy(&kept_bits, &g, sizeof(float));
+  std::memcpy(&dropped_bits, &dropped, sizeof(float));
+  const uint32_t mask = 0u - static_cast<uint32_t>(keep);
+  const uint32_t bits = (kept_bits & mask) | (dropped_bits & ~mask);
+  float result;
+  std::memcpy(&result, &bits, sizeof(float));
+  return result;
+}
 
 float levels(int bits) { return static_cast<float>((int64_t{1} << bits) - 1); }
 
@@ -69,8 +87,7 @@ double lsq_backward_span(const float* __restrict g, const float* __restrict v, f
     const float vs = v[k] / s;
     const bool below = vs < -qn;
     const bool above = vs > qp;
-    const float inside = (below || above) ? 0.0f : 1.0f;
-    gv[k] = g[k] * inside;
+    gv[k] = masked(g[k], !(below || above));
     const float term = below ? -qn : (above ? qp : round_half_even(vs) - vs);
     lane += static_cast<double>(term * g[k]);
   };
@@ -129,7 +146,7 @@ torch::Tensor signed_activation_backward(const torch::Tensor& grad, const torch:
     return gx;
   }
   for_range(x.numel(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = g[i] * (std::fabs(in[i]) <= 1.0f ? 1.0f : 0.0f);
+    for (int64_t i = begin; i < end; ++i) out[i] = masked(g[i], std::fabs(in[i]) <= 1.0f);
   });
   return gx;
 }
@@ -157,7 +174,7 @@ torch::Tensor unsigned_activation_backward(const torch::Tensor& grad, const torc
   float* __restrict out = gx.data_ptr<float>();
   for_range(x.numel(), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      out[i] = g[i] * ((in[i] >= 0.0f && in[i] <= 1.0f) ? 1.0f : 0.0f);
+      out[i] = masked(g[i], in[i] >= 0.0f && in[i] <= 1.0f);
     }
   });
   return gx;
