@@ -14,6 +14,7 @@ packages=(
   libtorch-dev libopenmpi-dev openmpi-bin
   libboost-program-options-dev libpng-dev libturbojpeg0-dev libswscale-dev zlib1g-dev pkg-config
   googletest libgtest-dev libbenchmark-dev nlohmann-json3-dev
+  libprotobuf-dev protobuf-compiler  # TensorBoard event files (src/ctmq/train/tensorboard_event.proto)
   slurmctld slurmd slurm-client munge
   python3 python3-matplotlib python3-numpy python3-pil python3-torch python3-torchvision
   dataset-fashion-mnist

@@ -53,9 +53,9 @@ void add_options(po::options_description& options) {
      "none | STAGE: a DONE stage of this run that supervises this one (overrides --distill)")
     // [data]
     ("train-manifest", po::value<std::string>()->value_name("FILE"), "[data] manifest.json of the training shards")
-    ("test-manifest", po::value<std::string>()->value_name("FILE"), "[data] manifest.json of the test shards (ctmq-eval)")
+    ("test-manifest", po::value<std::string>()->value_name("FILE"), "[data] manifest.json of the test shards (ctmq-eval; here for eval-every)")
     ("train-limit", po::value<int64_t>()->value_name("N")->default_value(0), "[data] use the first N training samples; 0 = all")
-    ("test-limit", po::value<int64_t>()->value_name("N")->default_value(0), "[data] used by ctmq-eval")
+    ("test-limit", po::value<int64_t>()->value_name("N")->default_value(0), "[data] evaluate the first N test samples (ctmq-eval; here for eval-every); 0 = all")
     // [model]
     ("arch", po::value<std::string>()->value_name("NAME")->default_value("small-resnet"), "[model] small-resnet | resnet20 | resnet18")
     ("width", po::value<int64_t>()->value_name("N")->default_value(16), "[model] channels of the first stage")
@@ -92,6 +92,10 @@ void add_options(po::options_description& options) {
     ("device", po::value<std::string>()->value_name("DEVICE")->default_value("cpu"), "[train] cpu | cuda (one GPU per local rank)")
     ("checkpoint-every", po::value<int64_t>()->value_name("STEPS")->default_value(100), "[train] steps between checkpoints; 0 = only at the end")
     ("log-every", po::value<int64_t>()->value_name("STEPS")->default_value(10), "[train] steps between progress lines and metrics records")
+    ("eval-every", po::value<int64_t>()->value_name("EPOCHS")->default_value(0),
+     "[train] evaluate on [data] test-manifest after every N-th epoch but the last (metrics.jsonl, TensorBoard); 0 = off")
+    ("tensorboard", po::value<bool>()->value_name("BOOL")->default_value(true, "true"),
+     "[train] write TensorBoard event files to RUN/tensorboard/STAGE (tensorboard --logdir RUN/tensorboard)")
     ("requeue", po::value<bool>()->value_name("BOOL")->default_value(false, "false"), "[train] scontrol requeue when preempted under Slurm")
     ("sync-batch-norm", po::value<std::string>()->value_name("MODE")->default_value("multi-rank"),
      "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic)");
@@ -160,6 +164,10 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
   o.device = train::parse_device_kind(vm["device"].as<std::string>());
   o.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
   o.log_every = vm["log-every"].as<int64_t>();
+  o.eval_every = vm["eval-every"].as<int64_t>();
+  o.tensorboard = vm["tensorboard"].as<bool>();
+  if (vm.count("test-manifest")) o.test_manifest = vm["test-manifest"].as<std::string>();
+  o.test_limit = vm["test-limit"].as<int64_t>();
   o.requeue = vm["requeue"].as<bool>();
   o.batch_norm_sync = train::parse_batch_norm_sync(vm["sync-batch-norm"].as<std::string>());
   o.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);

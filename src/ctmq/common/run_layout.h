@@ -9,6 +9,7 @@
 //   RUN/stages/STAGE/eval.json      the evaluation of final.pt (ctmq-eval)
 //   RUN/stages/STAGE/eval-network.pt  final.pt with re-estimated BatchNorm, as evaluated
 //   RUN/stages/STAGE/DONE           written last and atomically: the stage is complete
+//   RUN/tensorboard/STAGE/          TensorBoard event files of that stage's training
 //   RUN/logs/                       job logs
 //
 // A stage is complete exactly when its DONE marker exists and verifies.
@@ -38,6 +39,9 @@ class RunLayout {
     return stage(name) + "/eval-network.pt";
   }
   std::string done_marker(const std::string& name) const { return stage(name) + "/DONE"; }
+  // One directory per stage, so that `tensorboard --logdir RUN/tensorboard`
+  // shows each stage as a run of its own.
+  std::string tensorboard(const std::string& name) const { return root_ + "/tensorboard/" + name; }
 
   // True when the stage's DONE note exists and verifies; false when absent.
   // Throws ctmq::Error naming the note when it is damaged: not JSON, no or a

@@ -30,7 +30,8 @@ MetricsLog::MetricsLog(std::string path, int64_t resume_global_step) : path_(std
 }
 
 void MetricsLog::append(const StepMetrics& m) {
-  nlohmann::json record = {{"stage", m.stage},
+  nlohmann::json record = {{"kind", "train"},
+                           {"stage", m.stage},
                            {"w_bits", m.w_bits},
                            {"a_bits", m.a_bits},
                            {"epoch", m.epoch},
@@ -44,6 +45,24 @@ void MetricsLog::append(const StepMetrics& m) {
                            {"ranks", m.ranks},
                            {"data_wait_s", m.data_wait_s},
                            {"epoch_data_wait_s", m.epoch_data_wait_s}};
+  out_ << record.dump() << "\n" << std::flush;
+  CTMQ_CHECK(out_, "cannot append to " << path_ << " (disk full?)");
+}
+
+void MetricsLog::append(const EvalMetrics& m) {
+  nlohmann::json record = {{"kind", "eval"},
+                           {"stage", m.stage},
+                           {"w_bits", m.w_bits},
+                           {"a_bits", m.a_bits},
+                           {"epoch", m.epoch},
+                           {"step", m.step},
+                           {"global_step", m.global_step},
+                           {"samples", m.samples},
+                           {"top1", m.top1},
+                           {"top5", m.top5 ? nlohmann::json(*m.top5) : nlohmann::json()},
+                           {"loss", m.loss},
+                           {"eval_s", m.eval_s},
+                           {"elapsed_s", m.elapsed_s}};
   out_ << record.dump() << "\n" << std::flush;
   CTMQ_CHECK(out_, "cannot append to " << path_ << " (disk full?)");
 }

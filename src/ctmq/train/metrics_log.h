@@ -1,9 +1,11 @@
 // metrics.jsonl of a stage (docs/run-directory.md): one JSON object per logged
-// step, appended and flushed line by line by rank 0.
+// step ("kind": "train") and per in-stage evaluation ("kind": "eval"),
+// appended and flushed line by line by rank 0.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
+#include <optional>
 #include <string>
 
 namespace ctmq::train {
@@ -29,6 +31,23 @@ struct StepMetrics {
   double epoch_data_wait_s = 0;
 };
 
+// The test-set evaluation after an epoch ([train] eval-every): the network in
+// eval mode with its running BatchNorm statistics (eval::evaluate).
+struct EvalMetrics {
+  std::string stage;
+  int w_bits = 32;
+  int a_bits = 32;
+  int64_t epoch = 0;  // 0-based index of the epoch just completed, as in StepMetrics
+  int64_t step = 0;   // steps of that epoch: the epoch's last StepMetrics::step
+  int64_t global_step = 0;
+  int64_t samples = 0;         // test images evaluated
+  double top1 = 0;             // percent
+  std::optional<double> top5;  // percent; only with more than 5 classes
+  double loss = 0;             // mean cross-entropy per test image
+  double eval_s = 0;           // wall time of the evaluation
+  double elapsed_s = 0;        // since this process started the stage, as StepMetrics
+};
+
 class MetricsLog {
  public:
   // Opens `path` for appending. When resuming from `resume_global_step`,
@@ -36,6 +55,7 @@ class MetricsLog {
   // interrupted run) are dropped first, so the file never repeats a step.
   MetricsLog(std::string path, int64_t resume_global_step);
   void append(const StepMetrics& metrics);
+  void append(const EvalMetrics& metrics);
 
  private:
   std::string path_;

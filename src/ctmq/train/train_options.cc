@@ -103,6 +103,14 @@ void validate(const TrainOptions& o) {
              "--momentum " << o.momentum << " must be in [0, 1)");
   CTMQ_CHECK(o.checkpoint_every >= 0, "--checkpoint-every must be >= 0 (0 = only at the end)");
   CTMQ_CHECK(o.log_every >= 1, "--log-every must be at least 1");
+  CTMQ_CHECK(o.eval_every >= 0,
+             "[train] eval-every = " << o.eval_every << " must be >= 0 (epochs; 0 = off)");
+  CTMQ_CHECK(o.eval_every == 0 || !o.test_manifest.empty(),
+             "[train] eval-every = " << o.eval_every
+                                     << " needs [data] test-manifest (the test shards' "
+                                        "manifest.json, as for ctmq-eval); set it, or "
+                                        "eval-every = 0");
+  CTMQ_CHECK(o.test_limit >= 0, "--test-limit " << o.test_limit << " must be >= 0 (0 = all)");
   CTMQ_CHECK(o.keep_checkpoints >= 2, "keep_checkpoints must be at least 2");
   CTMQ_CHECK(o.threads >= 0, "--threads must be >= 0 (0 = automatic)");
   CTMQ_CHECK(o.loader_workers >= -1, "--loader-workers " << o.loader_workers

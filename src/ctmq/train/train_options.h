@@ -54,6 +54,10 @@ struct TrainOptions {
   std::string init = "none";   // none | STAGE | torchvision:PATH | weights:PATH
   std::string train_manifest;  // REQUIRED: manifest.json written by ctmq-shard
   int64_t train_limit = 0;     // use the first N samples; 0 = all
+  // [data] test-manifest / test-limit: the test set of [train] eval-every
+  // (ctmq-eval's keys); "" = none.
+  std::string test_manifest;
+  int64_t test_limit = 0;  // evaluate the first N test samples; 0 = all
 
   // --- model ---
   model::ModelOptions model;  // num_classes/in_channels are taken from the data set
@@ -99,6 +103,12 @@ struct TrainOptions {
   int64_t checkpoint_every = 100;  // steps; 0 = only at the end (and on preemption)
   int keep_checkpoints = 2;        // newest checkpoints kept (>= 2: one stays valid while writing)
   int64_t log_every = 10;          // steps between progress lines / metrics records
+  // Test-set evaluation after every N-th epoch but the last (train/
+  // stage_evaluation.h); needs test_manifest. 0 = off. Training is unchanged.
+  int64_t eval_every = 0;
+  // TensorBoard event files in RUN/tensorboard/STAGE (train/tensorboard_log.h),
+  // beside metrics.jsonl; false = none.
+  bool tensorboard = true;
   bool requeue = false;            // `scontrol requeue $SLURM_JOB_ID` when preempted under Slurm
   // BatchNorm statistics: kMultiRank synchronises them only when there is more
   // than one rank (one rank runs torch's native, faster BatchNorm); kAlways

@@ -25,7 +25,9 @@
 #include "ctmq/train/lr_schedule.h"
 #include "ctmq/train/metrics_log.h"
 #include "ctmq/train/progress_reporter.h"
+#include "ctmq/train/stage_evaluation.h"
 #include "ctmq/train/stage_lock.h"
+#include "ctmq/train/tensorboard_log.h"
 
 namespace ctmq::train {
 namespace fs = std::filesystem;
@@ -219,6 +221,10 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   signal_at_test_point("weights-loaded");
   net->to(device);
   std::shared_ptr<model::NetworkImpl> teacher = load_teacher(o, layout, model_options, device);
+  std::optional<StageEvaluation> evaluation;
+  if (o.eval_every > 0)
+    evaluation.emplace(o.test_manifest, o.test_limit, o.eval_every, o.batch / comm.size(), device,
+                       *net);
   // On several ranks BatchNorm statistics are summed over ranks. With kAlways
   // one rank takes the same synchronised path (the reduction is the identity),
   // so 1 and R ranks run the same arithmetic: with torch's native BatchNorm,
@@ -244,6 +250,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
   // is refused here (and, on several ranks, its job aborted).
   std::optional<StageLock> lock;
   std::unique_ptr<MetricsLog> metrics;
+  std::unique_ptr<TensorBoardLog> tensorboard;
   if (root) {
     lock.emplace(layout.stage(o.stage));
     // Only this process writes here now: what killed writes left is garbage.
@@ -254,6 +261,8 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
                            << layout.stage(o.stage));
     write_file_atomically(layout.stage_config(o.stage), o.resolved_config);
     metrics = std::make_unique<MetricsLog>(layout.metrics(o.stage), global_step);
+    if (o.tensorboard)
+      tensorboard = std::make_unique<TensorBoardLog>(layout.tensorboard(o.stage), global_step == 0);
     CTMQ_INFO("stage " << o.stage << " (" << o.bits.tag() << "): "
                        << (result.resumed_from >= 0
                                ? "resuming at step " + std::to_string(global_step)
@@ -375,6 +384,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
       m.epoch_data_wait_s = sums[4] / comm.size();
       if (root) {
         metrics->append(m);
+        if (tensorboard) tensorboard->append(m);
         progress.report(global_step, m.loss, m.accuracy, lr, m.images_per_s,
                         elapsed > 0 ? m.data_wait_s / elapsed : 0);
       }
@@ -391,6 +401,24 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
     if (stop || global_step == hyper.total_steps ||
         (o.checkpoint_every > 0 && global_step % o.checkpoint_every == 0)) {
       save_checkpoint();
+    }
+    if (!stop && evaluation && evaluation->due(global_step, steps_per_epoch, hyper.total_steps)) {
+      EvalMetrics e = evaluation->run(*net, global_step, steps_per_epoch, comm);
+      // Evaluation time is not training time: images/s stays the step rate.
+      interval_start += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(e.eval_s));
+      if (root) {
+        e.stage = o.stage;
+        e.w_bits = o.bits.weight;
+        e.a_bits = o.bits.activation;
+        e.elapsed_s = seconds_since(stage_start);
+        metrics->append(e);
+        if (tensorboard) tensorboard->append(e);
+        progress.finish();  // the log line below starts on a line of its own
+        CTMQ_INFO("stage " << o.stage << " epoch " << e.epoch + 1 << ": test top-1 " << e.top1
+                           << " %, loss " << e.loss << " (" << e.samples << " images, "
+                           << format_duration(e.eval_s) << ")");
+      }
     }
     if (stop) {
       progress.finish();
