@@ -53,7 +53,7 @@ ctmq_find_bin() {
   local candidate
   for candidate in "${CTMQ_BIN_DIR:-}" "$(dirname "$(command -v ctmq-train 2>/dev/null || echo /nonexistent/x)")" \
                    "$CTMQ_ROOT/build"; do
-    if [[ -n $candidate && -x $candidate/ctmq-plan ]]; then
+    if [[ -n $candidate && -x $candidate/ctmq-plan && -x $candidate/ctmq-status ]]; then
       CTMQ_BIN=$(cd "$candidate" && pwd)
       return 0
     fi
@@ -129,6 +129,34 @@ ctmq_stage_index() {
 
 # ctmq_is_stage_init INIT: true when INIT names a stage (not none/PATH source).
 ctmq_is_stage_init() { [[ $1 != none && $1 != *:* ]]; }
+
+# ctmq_stages_to_train CONFIG RUN FROM: sets TRAIN_IT[i]=1 for each stage this
+# command trains, 0 for the others (i = plan position), as ctmq-status
+# --stages-to-train decides: the one definition of what a runner trains and of
+# --from (src/ctmq/plan/train_selection.h, docs/pipeline.md). FROM is "" or a
+# stage name. Dies with ctmq-status's message when the selection is refused.
+# REQUIRES: ctmq_load_plan_for_run CONFIG RUN was called.
+# shellcheck disable=SC2034  # TRAIN_IT is read by the runner that sources this
+ctmq_stages_to_train() {
+  local config=$1 run=$2 from=$3 plan_file names name i
+  plan_file=$(mktemp "${TMPDIR:-/tmp}/ctmq-plan.XXXXXX")
+  if ! "$CTMQ_BIN/ctmq-plan" --config "$config" ${CTMQ_SETS[@]+"${CTMQ_SETS[@]}"} >"$plan_file"; then
+    rm -f "$plan_file"
+    ctmq_die "ctmq-plan rejected $config (see above)"
+  fi
+  if ! names=$("$CTMQ_BIN/ctmq-status" "$run" --plan "$plan_file" ${from:+--from "$from"} --stages-to-train); then
+    rm -f "$plan_file"
+    ctmq_die "nothing was run or changed: the stages to train are refused (see above)"
+  fi
+  rm -f "$plan_file"
+  TRAIN_IT=()
+  for i in "${!PLAN_NAME[@]}"; do TRAIN_IT[i]=0; done
+  while IFS= read -r name; do
+    [[ -n $name ]] || continue
+    i=$(ctmq_stage_index "$name") || ctmq_die "ctmq-status named stage $name, which is not in the plan"
+    TRAIN_IT[i]=1
+  done <<<"$names"
+}
 
 # ctmq_archive_stage RUN STAGE: moves RUN/stages/STAGE aside to
 # RUN/replaced/TIME/STAGE so the stage restarts from scratch; nothing is deleted.

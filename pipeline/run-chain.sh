@@ -6,7 +6,10 @@
 #   RUN_DIR       the run directory (created; RUN.ini is copied to RUN_DIR/config.ini)
 #   --ranks R     train and evaluate with `mpirun -n R --bind-to none` (default 1)
 #   --from STAGE  retrain STAGE and every later stage: their directories are moved
-#                 to RUN_DIR/replaced/TIME/ (never deleted), then the chain resumes
+#                 to RUN_DIR/replaced/TIME/ (never deleted), then the chain resumes;
+#                 earlier stages are not run, and the stage each retrained stage
+#                 starts from must be DONE (ctmq-status --stages-to-train decides,
+#                 as for slurm/submit.sh; docs/pipeline.md)
 #
 # Resumable: stages that are DONE are skipped (and evaluated when eval.json is
 # missing); a stage stopped mid-way continues from its newest checkpoint. The
@@ -37,15 +40,9 @@ ctmq_find_bin
 
 # Everything is checked before anything runs or changes.
 ctmq_load_plan_for_run "$config" "$run" "run again with"
+ctmq_stages_to_train "$config" "$run" "$from"  # TRAIN_IT; checks --from
 from_index=${#PLAN_NAME[@]}
-if [[ -n $from ]]; then
-  from_index=$(ctmq_stage_index "$from") ||
-    ctmq_die "--from $from: no such stage in the plan of $config; stages: ${PLAN_NAME[*]}"
-  for ((i = 0; i < from_index; ++i)); do
-    [[ -f $run/stages/${PLAN_NAME[$i]}/DONE ]] ||
-      ctmq_die "--from $from: earlier stage ${PLAN_NAME[$i]} is not DONE; run the chain without --from first"
-  done
-fi
+[[ -z $from ]] || from_index=$(ctmq_stage_index "$from")
 
 mkdir -p "$run/logs"
 [[ -f $run/config.ini ]] || cp "$config" "$run/config.ini"
@@ -58,12 +55,12 @@ stage_args=(--ranks "$ranks")
 start=$SECONDS
 # The estimate of time left: wall seconds and epochs of the stages trained (and
 # evaluated) by this command; each stage weighs by its epochs.
-timed_s=0 timed_epochs=0 timed_stages=0
+timed_s=0 timed_epochs=0 timed_stages=0 not_run=0
 # time_left I: logs the estimate for the stages after I that are not DONE.
 time_left() {
   local j left_epochs=0 left_stages=0 left_s
   for ((j = $1 + 1; j < ${#PLAN_NAME[@]}; ++j)); do
-    [[ -f $run/stages/${PLAN_NAME[$j]}/DONE ]] && continue
+    ((TRAIN_IT[j])) || continue
     left_stages=$((left_stages + 1)) left_epochs=$((left_epochs + PLAN_EPOCHS[j]))
   done
   ((left_stages > 0 && timed_stages > 0)) || return 0
@@ -79,6 +76,11 @@ for i in "${!PLAN_NAME[@]}"; do
   stage=${PLAN_NAME[$i]}
   label=$(printf 'stage %d of %d  %-18s' "$((i + 1))" "${#PLAN_NAME[@]}" "$stage")
   t0=$SECONDS trained=0
+  if ((!TRAIN_IT[i])) && [[ ! -f $run/stages/$stage/DONE ]]; then
+    ctmq_log "$label not DONE, not run: it is before --from $from"
+    not_run=$((not_run + 1))
+    continue
+  fi
   if [[ -f $run/stages/$stage/DONE ]]; then
     if [[ -f $run/stages/$stage/eval.json ]]; then
       ctmq_log "$label DONE, skipped (top-1 $(ctmq_top1 "$run/stages/$stage/eval.json") %)"
@@ -117,5 +119,9 @@ for i in "${!PLAN_NAME[@]}"; do
   fi
   time_left "$i"
 done
-ctmq_log "run-chain: all ${#PLAN_NAME[@]} stages of $run are DONE ($(ctmq_duration $((SECONDS - start))))"
+if ((not_run)); then
+  ctmq_log "run-chain: $from and every later stage of $run are DONE; $not_run earlier stage(s) are not ($(ctmq_duration $((SECONDS - start))))"
+else
+  ctmq_log "run-chain: all ${#PLAN_NAME[@]} stages of $run are DONE ($(ctmq_duration $((SECONDS - start))))"
+fi
 bash "$here/summarize.sh" "$run"

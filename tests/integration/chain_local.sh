@@ -114,6 +114,33 @@ grep -q "stage c0-fp failed in training" "$tmp/out7" || { cat "$tmp/out7"; fail 
 grep -q "logs/c0-fp.train.log" "$tmp/out7" || fail "failure message lacks the log"
 [[ ! -e $tmp/broken/stages/c1-w2a2 ]] || fail "the chain went on after a failure"
 
+echo "== 7b. ctmq-status: the state of each stage; --from's rule, one for both runners"
+"$bin/ctmq-status" "$run" >"$tmp/status" 2>&1 || { cat "$tmp/status"; fail "ctmq-status failed"; }
+for s in "${stages[@]}"; do
+  top1=$(python3 -c 'import json, sys; print("%.2f" % json.load(open(sys.argv[1]))["top1"])' "$run/stages/$s/eval.json")
+  grep -qE "^$s +.* evaluated +([0-9]+)/\1 .* $top1 " "$tmp/status" ||
+    { cat "$tmp/status"; fail "ctmq-status: $s is not 'evaluated' at step S/S with top-1 $top1"; }
+done
+"$bin/ctmq-status" "$tmp/broken" --format tsv >"$tmp/status7" || fail "ctmq-status on the failed chain"
+[[ $(awk -F'\t' '$1 == "c0-fp" { print $5 }' "$tmp/status7") == not-started ]] || { cat "$tmp/status7"; fail "ctmq-status: failed c0-fp"; }
+[[ $(awk -F'\t' '$1 == "c1-w2a2" { print $5 "/" $6 }' "$tmp/status7") == waiting/c0-fp ]] || { cat "$tmp/status7"; fail "ctmq-status: c1-w2a2 does not wait for c0-fp"; }
+snapshot=$(find "$tmp/broken" -printf '%p %T@\n' | sort)
+if bash "$src/pipeline/run-chain.sh" "$tmp/broken.ini" "$tmp/broken" --from c1-w1a1 >"$tmp/out7b" 2>&1; then fail "--from c1-w1a1 without c1-w2a2 DONE succeeded"; fi
+grep -q "stage c1-w1a1 starts from c1-w2a2" "$tmp/out7b" || { cat "$tmp/out7b"; fail "--from refusal message"; }
+[[ $(find "$tmp/broken" -printf '%p %T@\n' | sort) == "$snapshot" ]] || fail "a refused --from changed the run directory"
+# An earlier stage that is not DONE does not stop --from when no stage to train starts from it.
+mv "$run/stages/c2-w1a1" "$tmp/held-c2-w1a1"
+[[ $("$bin/ctmq-status" "$run" --stages-to-train) == c2-w1a1 ]] || fail "--stages-to-train without --from"
+grep -qE "^c2-w1a1 +.* not started " <("$bin/ctmq-status" "$run") || fail "ctmq-status: c2-w1a1 is not 'not started'"
+bash "$src/pipeline/run-chain.sh" "$config" "$run" --from base-step-w1a1 >"$tmp/out7c" 2>&1 || { cat "$tmp/out7c"; fail "--from base-step-w1a1 failed"; }
+grep -q "c2-w1a1 *not DONE, not run" "$tmp/out7c" || { cat "$tmp/out7c"; fail "c2-w1a1 was not reported as not run"; }
+if [[ $(grep -c "training:" "$tmp/out7c") != 1 ]] || ! grep -q "base-step-w1a1 *training:" "$tmp/out7c"; then
+  cat "$tmp/out7c"
+  fail "--from base-step-w1a1 trained other stages"
+fi
+[[ ! -e $run/stages/c2-w1a1 ]] || fail "--from base-step-w1a1 ran c2-w1a1"
+mv "$tmp/held-c2-w1a1" "$run/stages/c2-w1a1"
+
 echo "== 8. two ranks under mpirun"
 write_config "$tmp/two.ini" 1 1 false
 bash "$src/pipeline/run-chain.sh" "$tmp/two.ini" "$tmp/two" --ranks 2 >"$tmp/out8" 2>&1 || { cat "$tmp/out8"; fail "2-rank chain failed"; }

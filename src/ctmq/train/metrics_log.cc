@@ -37,6 +37,7 @@ void MetricsLog::append(const StepMetrics& m) {
                            {"epoch", m.epoch},
                            {"step", m.step},
                            {"global_step", m.global_step},
+                           {"total_steps", m.total_steps},
                            {"loss", m.loss},
                            {"accuracy", m.accuracy},
                            {"lr", m.lr},

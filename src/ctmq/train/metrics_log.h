@@ -17,8 +17,9 @@ struct StepMetrics {
   int64_t epoch = 0;
   int64_t step = 0;  // within the epoch, 1-based count of steps done
   int64_t global_step = 0;
-  double loss = 0;      // mean over the samples of the logged steps, all ranks
-  double accuracy = 0;  // training top-1 over the same samples
+  int64_t total_steps = 0;  // optimizer steps of the whole stage (epochs x steps per epoch)
+  double loss = 0;          // mean over the samples of the logged steps, all ranks
+  double accuracy = 0;      // training top-1 over the same samples
   double lr = 0;
   double images_per_s = 0;
   double elapsed_s = 0;

@@ -141,6 +141,35 @@ StageLock::StageLock(const std::string& stage_dir) : path_(stage_dir + "/LOCK") 
                                           << " after 3 attempts: another process keeps taking it");
 }
 
+std::optional<StageLockHolder> read_stage_lock(const std::string& stage_dir) {
+  const std::string path = stage_dir + "/LOCK";
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  StageLockHolder result;
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const Error&) {
+    return std::nullopt;  // released while we looked
+  }
+  const nlohmann::json holder = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (holder.is_discarded() || !holder.is_object()) {
+    result.liveness = StageLockHolder::Liveness::kGone;
+    result.description = "an unreadable lock " + path;
+    return result;
+  }
+  result.host = holder.value("host", "");
+  result.slurm_job_id = holder.value("slurm_job_id", "");
+  result.description = describe(holder);
+  if (result.host == host_name()) {
+    const long pid = holder.value("pid", 0L);
+    const std::string started = pid > 0 ? process_start_time(pid) : "";
+    result.liveness = !started.empty() && started == holder.value("start_time", "")
+                          ? StageLockHolder::Liveness::kAlive
+                          : StageLockHolder::Liveness::kGone;
+  }
+  return result;
+}
+
 StageLock::~StageLock() {
   try {
     if (read_file(path_) == holder_) std::filesystem::remove(path_);

@@ -14,9 +14,28 @@
 // file, and what to do when the holder is really gone.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace ctmq::train {
+
+// The holder of a stage's lock as another process sees it (ctmq-status),
+// without taking or changing the lock.
+struct StageLockHolder {
+  enum class Liveness {
+    kAlive,    // on this host, and that very process still runs
+    kGone,     // on this host, and that process no longer exists (a stale lock)
+    kUnknown,  // on another host (a Slurm node): only its job's state can tell
+  };
+  Liveness liveness = Liveness::kUnknown;
+  std::string host;
+  std::string slurm_job_id;  // "" outside Slurm
+  std::string description;   // "host H pid P (Slurm job J) since T", for messages
+};
+
+// The holder named by `stage_dir`/LOCK; nullopt when there is no lock. An
+// unreadable lock (a writer that died between create and write) is kGone.
+std::optional<StageLockHolder> read_stage_lock(const std::string& stage_dir);
 
 class StageLock {
  public:

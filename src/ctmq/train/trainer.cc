@@ -374,6 +374,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
       m.epoch = epoch;
       m.step = step + 1;
       m.global_step = global_step;
+      m.total_steps = hyper.total_steps;
       m.loss = sums[0] / sums[2];
       m.accuracy = sums[1] / sums[2];
       m.lr = lr;
