@@ -25,7 +25,7 @@ TEST(RunConfigTest, CanonicalFormOrdersSectionsAndKeysAndDropsComments) {
   RunConfig c = parse_run_config(kMessy, "run.ini");
   EXPECT_EQ(format_run_config(c, "/x/run.ini", {"train.seed=2"}),
             "# ctmq resolved configuration (ctmq-plan --resolve-config): comments and key order\n"
-            "# of the source are not kept; every value that any stage reads is here.\n"
+            "# of the source are not kept. The stages read this file, not the source.\n"
             "# source: /x/run.ini\n"
             "# override: --set train.seed=2\n"
             "\n[plan]\ncycles = 2\n"

@@ -109,7 +109,7 @@ std::string format_run_config(const RunConfig& config, const std::string& source
                               const std::vector<std::string>& overrides) {
   std::ostringstream out;
   out << "# ctmq resolved configuration (ctmq-plan --resolve-config): comments and key order\n"
-      << "# of the source are not kept; every value that any stage reads is here.\n"
+      << "# of the source are not kept. The stages read this file, not the source.\n"
       << "# source: " << source << "\n";
   for (const auto& o : overrides) out << "# override: --set " << o << "\n";
   for (const auto& section : config_sections()) {
