@@ -249,8 +249,10 @@ def read_eval(path, stage_name):
 
 
 def read_metrics(path, tolerate_torn_tail):
-    """Parses metrics.jsonl; each record needs a numeric global_step and loss.
+    """Parses metrics.jsonl's training records; each needs a numeric global_step and loss.
 
+    Records of another "kind" (the in-stage test evaluations, "eval") are
+    skipped; a record without "kind" is a training record (older files).
     With tolerate_torn_tail, an unparsable last line (a stage still being
     written) is dropped instead of raising.
     """
@@ -273,6 +275,8 @@ def read_metrics(path, tolerate_torn_tail):
             raise RunDirError(path, "line %d: not valid JSON (%s)" % (number, e))
         if not isinstance(record, dict):
             raise RunDirError(path, "line %d: expected a JSON object" % number)
+        if record.get("kind", "train") != "train":
+            continue
         for key in ("global_step", "loss"):
             if not _is_number(record.get(key)):
                 raise RunDirError(path, "line %d: %r must be a finite number, found %r"

@@ -140,6 +140,18 @@ class RunDirTest(unittest.TestCase):
         # A torn last line is tolerated only where asked (a stage being written).
         self.assertEqual(len(run_dir.read_metrics(path, tolerate_torn_tail=True)), 1)
 
+    def test_eval_records_are_not_training_curve_points(self):
+        fixtures.write_run(self.run, 1, lambda name: 50.0)
+        path = os.path.join(self.run, "stages", "c0-fp", "metrics.jsonl")
+        before = run_dir.read_metrics(path, tolerate_torn_tail=False)
+        with open(path, "a") as f:
+            f.write('{"kind": "eval", "global_step": 99, "top1": 80.0, "loss": 0.5}\n')
+        self.assertEqual(run_dir.read_metrics(path, tolerate_torn_tail=False), before)
+        with open(path, "a") as f:
+            f.write('{"kind": "train", "global_step": 100, "loss": 0.25}\n')
+        self.assertEqual(len(run_dir.read_metrics(path, tolerate_torn_tail=False)),
+                         len(before) + 1)
+
     def test_quant_report_is_validated(self):
         layers = [{"name": "conv1.weight", "bits": 1, "relative_error": 0.5,
                    "sign_flip_fraction": None}]

@@ -101,4 +101,22 @@ mpi 2 "${train[@]}" "${long[@]}" 2>"$tmp/resume.log" || { cat "$tmp/resume.log";
 grep -q "resuming at step" "$tmp/resume.log" || fail "the rerun did not resume"
 [[ -f $stage_dir/c1-w1a1/DONE && -f $stage_dir/c1-w1a1/final.pt ]] || fail "resumed stage not DONE"
 [[ $(compgen -G "$stage_dir/c1-w1a1/checkpoints/step-*.pt" | wc -l) -le 2 ]] || fail "more than 2 checkpoints kept"
+
+# 6. Live metrics on 2 ranks: eval-every (every rank evaluates its slice of the
+#    test set, rank 0 writes), one TensorBoard event file; a bad value is named.
+mpi 2 "${train[@]}" --stage c1-w4a4 --w-bits 4 --a-bits 4 --init c0-fp --epochs 2 --eval-every 1 \
+  --test-limit 200 2>"$tmp/eval.log" || { cat "$tmp/eval.log"; fail "eval-every"; }
+grep -q "epoch 1: test top-1" "$tmp/eval.log" || { cat "$tmp/eval.log"; fail "no evaluation line"; }
+[[ $(grep -c '"kind":"eval"' "$stage_dir/c1-w4a4/metrics.jsonl") -eq 1 ]] ||
+  fail "expected 1 eval record in metrics.jsonl (2 epochs, eval-every 1: not after the last)"
+grep -q '"kind":"eval".*"samples":200' "$stage_dir/c1-w4a4/metrics.jsonl" || fail "eval record: not 200 samples"
+[[ $(compgen -G "$tmp/run/tensorboard/c1-w4a4/events.out.tfevents.*" | wc -l) -eq 1 ]] ||
+  fail "expected one TensorBoard event file (rank 0 only) in $tmp/run/tensorboard/c1-w4a4"
+rc=0
+"${train[@]}" --stage c1-w3a3 --w-bits 3 --a-bits 3 --eval-every -1 2>"$tmp/bad-eval.log" || rc=$?
+if [[ $rc -ne 1 ]] || ! grep -q "eval-every = -1" "$tmp/bad-eval.log"; then
+  cat "$tmp/bad-eval.log"
+  fail "--eval-every -1: exit $rc, no message naming it"
+fi
+[[ ! -e $stage_dir/c1-w3a3 ]] || fail "a refused eval-every wrote the stage directory"
 echo "train_cli: OK"

@@ -14,8 +14,8 @@
 // from step 0 (no checkpoint) first removes the directory's earlier event
 // files, as metrics.jsonl drops its records: they belong to an attempt that is
 // being redone (or to a stage replaced by run-chain.sh --from). Steps redone
-// after a resume from an earlier checkpoint appear again in the new file;
-// TensorBoard keeps the newer values of a tag whose step goes back.
+// after a resume from an earlier checkpoint appear again in the new file
+// (a curve may show those steps twice).
 #pragma once
 
 #include <string>
