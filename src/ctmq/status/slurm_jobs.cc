@@ -171,8 +171,10 @@ void apply_slurm(std::vector<StageStatus>& statuses,
     s.eval_job = find(s.stage->name, "eval");
     if (s.state == StageState::kDamaged) continue;
     if (s.state == StageState::kDone) {
-      const auto eval = view.jobs.find(s.eval_job);
-      if (!s.evaluated && eval != view.jobs.end()) s.detail = "eval " + job_phrase(eval->second);
+      // Its evaluation job, or the training job that evaluates after training.
+      const auto eval = view.jobs.find(s.eval_job.empty() ? s.train_job : s.eval_job);
+      if (!s.evaluated && eval != view.jobs.end() && eval->second.state != "COMPLETED")
+        s.detail = "eval " + job_phrase(eval->second);
       continue;
     }
     // The lock's own job is the one that trains now (a resubmission may not
@@ -182,6 +184,8 @@ void apply_slurm(std::vector<StageStatus>& statuses,
     if (job == view.jobs.end()) continue;  // not asked, or too old for Slurm to know
     const JobState& j = job->second;
     if (is_running(j.state)) {
+      // A job that trains several stages (STAGES_PER_JOB) runs an earlier one first.
+      if (s.state == StageState::kWaiting) continue;
       s.state = StageState::kRunning;
       s.detail.clear();
     } else if (is_queued(j.state)) {

@@ -52,9 +52,11 @@ SlurmView query_slurm(const std::vector<std::string>& job_ids);
 
 // Sets train_job/eval_job from `jobs` and lets Slurm's view decide what the
 // files cannot: a queued job is kPending (with its reason), a running one
-// kRunning, one that ended without DONE kStopped ("failed (exit 1)",
+// kRunning (unless the stage waits for its init: a job of several stages runs
+// an earlier one), one that ended without DONE kStopped ("failed (exit 1)",
 // "preempted", "timeout", "cancelled", ...). A DONE stage stays kDone, with
-// its evaluation job's state as detail while eval.json is missing.
+// the state of its evaluation job (else of its training job, which evaluates
+// after training) as detail while eval.json is missing.
 void apply_slurm(std::vector<StageStatus>& statuses,
                  const std::map<std::pair<std::string, std::string>, std::string>& jobs,
                  const SlurmView& view);
