@@ -62,10 +62,14 @@ ctmq_find_bin() {
 }
 
 # ctmq_ini_get FILE SECTION KEY [DEFAULT]: the value of KEY in [SECTION] of an
-# INI file (same syntax as the executables: '#' or ';' start comments).
+# INI file (same syntax as the executables: '#' or ';' start comments). After
+# ctmq_load_plan_for_run CONFIG, reads of CONFIG see the --set overrides.
 ctmq_ini_get() {
   local file=$1 section=$2 key=$3 default=${4:-}
   local value
+  if [[ -n ${CTMQ_RESOLVED_CONFIG:-} && $file == "${CTMQ_CONFIG_SOURCE:-}" ]]; then
+    file=$CTMQ_RESOLVED_CONFIG
+  fi
   value=$(awk -v want="$section" -v key="$key" '
     { sub(/[#;].*/, ""); gsub(/^[ \t\r]+|[ \t\r]+$/, "") }
     /^\[.*\]$/ { s = substr($0, 2, length($0) - 2); gsub(/^[ \t]+|[ \t]+$/, "", s); next }
@@ -96,15 +100,42 @@ ctmq_read_plan() {
   ((${#PLAN_NAME[@]} > 0)) || ctmq_die "$file has no stages"
 }
 
-# ctmq_load_plan_for_run CONFIG RUN HINT: runs ctmq-plan on CONFIG and loads
-# its stages (ctmq_read_plan); dies when RUN was made with another config or
-# plan, telling the user to use a new run directory or to HINT RUN/config.ini.
-# REQUIRES: ctmq_find_bin was called.
+# CTMQ_SETS: the command's `--set section.key=value` overrides, as ctmq-plan
+# arguments (--set X --set Y); a runner appends to it while parsing its flags.
+CTMQ_SETS=()
+
+# ctmq_check_config FILE WHAT: every section of FILE and every key of the
+# sections that ctmq-train, ctmq-eval and ctmq-shard read are known to them
+# ([slurm] is submit.sh's own and not checked); dies naming the key (and WHAT
+# FILE stands for) otherwise.
+ctmq_check_config() {
+  local exe
+  for exe in ctmq-train ctmq-eval ctmq-shard; do
+    [[ -x $CTMQ_BIN/$exe ]] || continue
+    "$CTMQ_BIN/$exe" --config "$1" --check-config ||
+      ctmq_die "$exe does not accept $2 (resolved in $1, see above)"
+  done
+}
+
+# ctmq_load_plan_for_run CONFIG RUN HINT: resolves CONFIG with CTMQ_SETS
+# (ctmq-plan --resolve-config, into the file CTMQ_RESOLVED_CONFIG, removed on
+# exit), checks it (ctmq_check_config), and loads its stages
+# (ctmq_read_plan); dies when RUN was made with another configuration (its
+# config.ini holds other values: comments and key order do not count) or
+# plan, naming the first differing key and telling the user to use a new run
+# directory or to HINT RUN/config.ini. REQUIRES: ctmq_find_bin was called.
 ctmq_load_plan_for_run() {
   local config=$1 run=$2 hint=$3 plan_text plan_file
-  plan_text=$("$CTMQ_BIN/ctmq-plan" --config "$config") || ctmq_die "ctmq-plan rejected $config (see above)"
-  if [[ -f $run/config.ini ]] && ! cmp -s "$config" "$run/config.ini"; then
-    ctmq_die "$run was made with a different config ($run/config.ini differs from $config); use a new run directory, or $hint $run/config.ini"
+  plan_text=$("$CTMQ_BIN/ctmq-plan" --config "$config" "${CTMQ_SETS[@]}") || ctmq_die "ctmq-plan rejected $config (see above)"
+  CTMQ_RESOLVED_CONFIG=$(mktemp "${TMPDIR:-/tmp}/ctmq-config.XXXXXX") CTMQ_CONFIG_SOURCE=$config
+  # shellcheck disable=SC2064  # the name is fixed now
+  trap "rm -f '$CTMQ_RESOLVED_CONFIG'" EXIT
+  "$CTMQ_BIN/ctmq-plan" --config "$config" "${CTMQ_SETS[@]}" --resolve-config "$CTMQ_RESOLVED_CONFIG" ||
+    ctmq_die "ctmq-plan rejected $config (see above)"
+  ctmq_check_config "$CTMQ_RESOLVED_CONFIG" "$config${CTMQ_SETS[*]:+ with ${CTMQ_SETS[*]}}"
+  if [[ -f $run/config.ini ]] &&
+    ! "$CTMQ_BIN/ctmq-plan" --config "$config" "${CTMQ_SETS[@]}" --same-config-as "$run/config.ini"; then
+    ctmq_die "$run was made with a different configuration (see above); use a new run directory, or $hint $run/config.ini"
   fi
   if [[ -f $run/plan.tsv && $(cat "$run/plan.tsv") != "$plan_text" ]]; then
     ctmq_die "$run was made with a different plan ($run/plan.tsv differs from what $config gives); use a new run directory"
@@ -113,6 +144,49 @@ ctmq_load_plan_for_run() {
   printf '%s\n' "$plan_text" >"$plan_file"
   ctmq_read_plan "$plan_file"
   rm -f "$plan_file"
+}
+
+# ctmq_write_run_config CONFIG RUN: writes RUN/config.ini, CONFIG resolved
+# with CTMQ_SETS (canonical form, atomically), unless RUN has one already
+# (ctmq_load_plan_for_run checked that it holds the same values).
+ctmq_write_run_config() {
+  [[ -f $2/config.ini ]] ||
+    "$CTMQ_BIN/ctmq-plan" --config "$1" "${CTMQ_SETS[@]}" --resolve-config "$2/config.ini" ||
+    ctmq_die "cannot write $2/config.ini (see above)"
+}
+
+# ctmq_run_seeds SCRIPT SEEDS CONFIG RUN ARGS...: runs `bash SCRIPT CONFIG
+# RUN/seed-S ARGS... --set train.seed=S` for each S of SEEDS ("1,2,3"), one
+# after another, and stops at the first that fails, with its exit status.
+# ARGS are the runner's flags; --seeds and its value are left out of them.
+ctmq_run_seeds() {
+  local script=$1 seeds=$2 config=$3 run=$4 seed rc
+  shift 4
+  local -a args=()
+  while (($#)); do
+    if [[ $1 == --seeds ]]; then shift 2; else args+=("$1"); shift; fi
+  done
+  [[ $seeds =~ ^[0-9]+(,[0-9]+)*$ ]] ||
+    ctmq_die "--seeds must be a comma-separated list of non-negative integers, e.g. 1,2,3; got '$seeds'"
+  local -a list
+  IFS=, read -ra list <<<"$seeds"
+  [[ $(printf '%s\n' "${list[@]}" | sort -u | wc -l) == "${#list[@]}" ]] ||
+    ctmq_die "--seeds $seeds names a seed twice"
+  [[ " ${CTMQ_SETS[*]} " != *" train.seed="* ]] ||
+    ctmq_die "--seeds sets [train] seed for each chain; leave out --set train.seed"
+  # slurm/submit.sh: the first seed that submits sharding jobs lists them
+  # here, and the later seeds wait for those instead of sharding again.
+  CTMQ_SHARD_JOBS_FILE=$(mktemp "${TMPDIR:-/tmp}/ctmq-shard-jobs.XXXXXX")
+  export CTMQ_SHARD_JOBS_FILE
+  # shellcheck disable=SC2064  # the name is fixed now
+  trap "rm -f '$CTMQ_SHARD_JOBS_FILE'" EXIT
+  for seed in "${list[@]}"; do
+    ctmq_log "$(basename "$script"): seed $seed of $seeds: $run/seed-$seed"
+    rc=0
+    bash "$script" "$config" "$run/seed-$seed" "${args[@]}" --set "train.seed=$seed" || rc=$?
+    ((rc == 0)) || { ctmq_log "$(basename "$script"): seed $seed stopped (exit $rc); the seeds after it were not started; run the same command again to continue" >&2; return "$rc"; }
+  done
+  ctmq_log "$(basename "$script"): seeds $seeds are in $run/seed-*; analysis/analyze.py $run --out OUT averages them"
 }
 
 # ctmq_stage_index NAME: prints the plan position of stage NAME, or fails.

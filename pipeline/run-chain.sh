@@ -2,8 +2,15 @@
 # The local runner: runs every stage of a chain on this machine, in plan order.
 #
 # Usage: pipeline/run-chain.sh RUN.ini RUN_DIR [--ranks R] [--from STAGE]
+#                              [--set SECTION.KEY=VALUE]... [--seeds S1,S2,...]
 #   RUN.ini       the chain's configuration ([plan] [model] [train] [data] [eval])
-#   RUN_DIR       the run directory (created; RUN.ini is copied to RUN_DIR/config.ini)
+#   RUN_DIR       the run directory (created; RUN.ini with every --set is written
+#                 to RUN_DIR/config.ini, resolved: sections in order, keys sorted,
+#                 comments dropped; a later command must resolve to the same values)
+#   --set S.K=V   override key K of section [S] of RUN.ini (repeatable), e.g.
+#                 --set train.seed=2 --set plan.cycles=2
+#   --seeds LIST  one chain per seed, one after another, in RUN_DIR/seed-S/ with
+#                 --set train.seed=S (same data); stops at the first that fails
 #   --ranks R     train and evaluate with `mpirun -n R --bind-to none` (default 1)
 #   --from STAGE  retrain STAGE and every later stage: their directories are moved
 #                 to RUN_DIR/replaced/TIME/ (never deleted), then the chain resumes;
@@ -26,17 +33,24 @@ ctmq_exit_on_help "$@"
 (($# >= 2)) || { ctmq_usage >&2; exit 2; }
 config=$1 run=$2
 shift 2
+args=("$@") seeds=''
 ranks=1 from=''
 while (($#)); do
   case $1 in
     --ranks) ranks=${2:?--ranks needs a value}; shift 2 ;;
     --from) from=${2:?--from needs a stage name}; shift 2 ;;
+    --set) CTMQ_SETS+=(--set "${2:?--set needs SECTION.KEY=VALUE}"); shift 2 ;;
+    --seeds) seeds=${2:?--seeds needs a list, e.g. 1,2,3}; shift 2 ;;
     *) ctmq_die "unknown argument '$1'; see $0 --help" ;;
   esac
 done
 [[ $ranks =~ ^[1-9][0-9]*$ ]] || ctmq_die "--ranks must be a positive integer, got '$ranks'"
 [[ -f $config ]] || ctmq_die "config $config does not exist"
 ctmq_find_bin
+if [[ -n $seeds ]]; then
+  ctmq_run_seeds "$0" "$seeds" "$config" "$run" "${args[@]}"
+  exit 0
+fi
 
 # Everything is checked before anything runs or changes.
 ctmq_load_plan_for_run "$config" "$run" "run again with"
@@ -45,7 +59,7 @@ from_index=${#PLAN_NAME[@]}
 [[ -z $from ]] || from_index=$(ctmq_stage_index "$from")
 
 mkdir -p "$run/logs"
-[[ -f $run/config.ini ]] || cp "$config" "$run/config.ini"
+ctmq_write_run_config "$config" "$run"
 "$CTMQ_BIN/ctmq-plan" --config "$run/config.ini" --run-dir "$run" >/dev/null
 for ((i = from_index; i < ${#PLAN_NAME[@]}; ++i)); do
   ctmq_archive_stage "$run" "${PLAN_NAME[$i]}"

@@ -8,6 +8,13 @@
 #
 # Usage: slurm/submit.sh RUN.ini RUN_DIR [--from STAGE] [--dry-run | --estimate]
 #                        [--site FILE] [--quant-report]
+#                        [--set SECTION.KEY=VALUE]... [--seeds S1,S2,...]
+#   --set S.K=V     override key K of section [S] of RUN.ini (repeatable); RUN.ini
+#                   with every --set is written to RUN_DIR/config.ini, resolved
+#                   (sections in order, keys sorted, comments dropped)
+#   --seeds LIST    one chain per seed in RUN_DIR/seed-S/ with --set train.seed=S,
+#                   submitted one after another (their jobs run side by side);
+#                   missing shards are submitted once, every seed waits for them
 #   --from STAGE    retrain STAGE and every later stage (their directories are
 #                   moved to RUN_DIR/replaced/TIME/, never deleted)
 #   --dry-run       print the sbatch command lines; submit and change nothing
@@ -36,6 +43,7 @@ ctmq_exit_on_help "$@"
 (($# >= 2)) || { ctmq_usage >&2; exit 2; }
 config=$1 run=$2
 shift 2
+args=("$@") seeds=''
 from='' dry=0 estimate=0 site=${CTMQ_SITE_CONF:-$root/slurm/site.conf} eval_args=()
 while (($#)); do
   case $1 in
@@ -44,6 +52,8 @@ while (($#)); do
     --estimate) estimate=1; shift ;;
     --site) site=${2:?--site needs a file}; shift 2 ;;
     --quant-report) eval_args+=(--quant-report); shift ;;
+    --set) CTMQ_SETS+=(--set "${2:?--set needs SECTION.KEY=VALUE}"); shift 2 ;;
+    --seeds) seeds=${2:?--seeds needs a list, e.g. 1,2,3}; shift 2 ;;
     *) ctmq_die "unknown argument '$1'; see $0 --help" ;;
   esac
 done
@@ -56,6 +66,10 @@ source "$root/slurm/job-prologue.sh"
 source "$root/slurm/time-limits.sh"
 ctmq_load_site "$site"
 ctmq_find_bin
+if [[ -n $seeds ]]; then
+  ctmq_run_seeds "$0" "$seeds" "$config" "$run" "${args[@]}"
+  exit 0
+fi
 mkdir_run=0
 [[ -d $run ]] || mkdir_run=1
 run_abs=$(realpath -m "$run")
@@ -162,6 +176,7 @@ requeue=(--no-requeue)
 per_job=${STAGES_PER_JOB:-1}
 [[ $per_job =~ ^[1-9][0-9]*$ ]] || ctmq_die "site STAGES_PER_JOB must be a positive count, found '$per_job'"
 run_name=$(basename "$run_abs")
+[[ $run_name == seed-* ]] && run_name=$(basename "$(dirname "$run_abs")")-$run_name  # --seeds
 jobs_file=$run_abs/slurm-jobs.tsv
 # record STAGE KIND JOB: one line of RUN/slurm-jobs.tsv (ctmq-status reads it).
 record() {
@@ -171,7 +186,7 @@ record() {
 }
 if ((!dry)); then
   mkdir -p "$run_abs/logs"
-  [[ -f $run/config.ini ]] || cp "$config" "$run/config.ini"
+  ctmq_write_run_config "$config" "$run"
   "$CTMQ_BIN/ctmq-plan" --config "$run/config.ini" --run-dir "$run" >/dev/null
   for ((i = from_index; i < n; ++i)); do ctmq_archive_stage "$run_abs" "${PLAN_NAME[$i]}"; done
 elif ((mkdir_run)); then
@@ -179,7 +194,10 @@ elif ((mkdir_run)); then
 fi
 shard_deps=()
 if [[ -n $recipe ]]; then
-  if ((dry)); then
+  if [[ -s ${CTMQ_SHARD_JOBS_FILE:-} ]]; then  # --seeds: an earlier seed's submission shards
+    mapfile -t shard_deps <"$CTMQ_SHARD_JOBS_FILE"
+    ctmq_log "sharding into $shard_out: jobs ${shard_deps[*]}, submitted with an earlier seed"
+  elif ((dry)); then
     echo "bash $recipe --slurm ${SHARD_TASKS:-4} $shard_out   # the manifests are missing"
     shard_deps=(SHARDJOBS)
   else
@@ -187,6 +205,9 @@ if [[ -n $recipe ]]; then
     mapfile -t shard_deps < <(grep -E '^[0-9]+$' <<<"$out")
     for id in "${shard_deps[@]}"; do record - shard "$id"; done
     ctmq_log "submitted sharding into $shard_out: jobs ${shard_deps[*]:-none (already complete)}"
+  fi
+  if [[ -n ${CTMQ_SHARD_JOBS_FILE:-} ]] && ((${#shard_deps[@]})); then
+    printf '%s\n' "${shard_deps[@]}" >"$CTMQ_SHARD_JOBS_FILE"
   fi
 fi
 if [[ -n $SPEED && -n $EPOCH_IMAGES ]]; then

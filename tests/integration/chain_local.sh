@@ -3,8 +3,11 @@
 # a full tiny chain (2 cycles, 2 -> 1 bits, baselines), a rerun that skips
 # everything, re-evaluation of a stage whose eval.json is missing, --from a
 # middle stage (only it and later stages rerun), a bad --from, a run
-# directory made with another config, a failing stage named with its log, and
-# a 2-rank chain under mpirun. About 1-2 minutes on 2 cores.
+# directory made with another config (named by its first differing key; a
+# comment-only and reordered edit is the same config), a failing stage named
+# with its log, a 2-rank chain under mpirun, bad --set values, --seeds 1,2
+# with --set (run-chain.sh, and submit.sh --dry-run sharding once). About 2
+# minutes on 2 cores.
 set -euo pipefail
 test_name=chain_local
 # shellcheck source=tests/integration/lib.sh
@@ -49,7 +52,9 @@ stages=(c0-fp c1-w2a2 c1-w1a1 c2-fp c2-w2a2 c2-w1a1 base-direct-w1a1 base-step-w
 
 echo "== 1. full chain"
 bash "$src/pipeline/run-chain.sh" "$config" "$run" >"$tmp/out1" 2>&1 || { cat "$tmp/out1"; fail "first run failed"; }
-cmp -s "$config" "$run/config.ini" || fail "config.ini is not a copy of the config"
+"$bin/ctmq-plan" --config "$config" --same-config-as "$run/config.ini" || fail "config.ini holds other values than the config"
+grep -qxF "# source: $config" "$run/config.ini" || fail "config.ini does not name its source"
+grep -q "^ *#" <(sed 1,3d "$run/config.ini") && fail "config.ini is not in canonical form"
 [[ $(grep -v "^#" "$run/plan.tsv" | cut -f2 | tail -n +2 | tr '\n' ' ') == "${stages[*]} " ]] ||
   fail "plan.tsv stages: $(cut -f2 "$run/plan.tsv" | tr '\n' ' ')"
 for s in "${stages[@]}"; do
@@ -105,7 +110,30 @@ echo "== 6. another config in the same run directory is refused"
 sed 's/^epochs-step = 1/epochs-step = 2/' "$config" >"$tmp/other.ini"
 if bash "$src/pipeline/run-chain.sh" "$tmp/other.ini" "$run" >"$tmp/out6" 2>&1; then fail "different config accepted"; fi
 grep -q "different config" "$tmp/out6" || { cat "$tmp/out6"; fail "different config message"; }
+grep -qF "[plan] epochs-step: 2 in $tmp/other.ini" "$tmp/out6" || { cat "$tmp/out6"; fail "the refusal does not name the key"; }
 [[ $(find "$run" -printf '%p %T@\n' | sort) == "$snapshot" ]] || fail "refused config changed the run directory"
+# Comments, blank lines, spacing, section and key order: the same configuration.
+python3 - "$config" "$tmp/commented.ini" <<'PY'
+import sys
+sections, name = {}, None
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line.startswith("["):
+        name = line
+        sections[name] = []
+    elif line:
+        sections[name].append(line.replace(" = ", "="))
+with open(sys.argv[2], "w") as f:
+    f.write("# edited: comments only\n")
+    for name in reversed(list(sections)):
+        f.write("\n%s ; reordered\n" % name)
+        for line in reversed(sections[name]):
+            f.write("  %s   # note\n" % line)
+PY
+bash "$src/pipeline/run-chain.sh" "$tmp/commented.ini" "$run" >"$tmp/out6b" 2>&1 || { cat "$tmp/out6b"; fail "a comment-only edit was refused"; }
+[[ $(grep -c "DONE, skipped" "$tmp/out6b") == 8 ]] || { cat "$tmp/out6b"; fail "a comment-only edit did not skip all 8 stages"; }
+[[ $(find "$run" -path "$run/logs" -prune -o -printf '%p %T@\n' | sort) == "$(grep -v "^$run/logs" <<<"$snapshot")" ]] ||
+  fail "a comment-only edit changed the run directory"
 
 echo "== 7. a failing stage stops the chain, naming the stage and its log"
 sed "s|^train-manifest = .*|train-manifest = $tmp/nowhere/manifest.json|" "$config" >"$tmp/broken.ini"
@@ -146,4 +174,46 @@ write_config "$tmp/two.ini" 1 1 false
 bash "$src/pipeline/run-chain.sh" "$tmp/two.ini" "$tmp/two" --ranks 2 >"$tmp/out8" 2>&1 || { cat "$tmp/out8"; fail "2-rank chain failed"; }
 python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e["ranks"] == 2 and e["samples"] == 300, e' \
   "$tmp/two/stages/c1-w1a1/eval.json" || fail "2-rank eval.json"
+echo "== 9. bad --set values are refused before anything runs"
+for bad in "trainseed=1" "train.seed" "trian.seed=1" "train.sed=1" "plan.cyles=2"; do
+  if bash "$src/pipeline/run-chain.sh" "$config" "$tmp/bad-set" --set "$bad" >"$tmp/out9" 2>&1; then fail "--set $bad accepted"; fi
+  key=${bad%%=*} key=${key#*.}
+  grep -qF "$key" "$tmp/out9" || { cat "$tmp/out9"; fail "--set $bad: the error does not name '$key'"; }
+  [[ ! -e $tmp/bad-set ]] || fail "--set $bad created the run directory"
+done
+
+echo "== 10. --seeds 1,2 with --set: one chain per seed, shared data"
+write_config "$tmp/seeds.ini" 1 1 false
+bash "$src/pipeline/run-chain.sh" "$tmp/seeds.ini" "$tmp/seeds" --seeds 1,2 --set data.train-limit=64 \
+  --set "eval.batch = 50" >"$tmp/out10" 2>&1 || { cat "$tmp/out10"; fail "--seeds 1,2 failed"; }
+for seed in 1 2; do
+  r=$tmp/seeds/seed-$seed
+  for s in c0-fp c1-w1a1; do [[ -f $r/stages/$s/DONE && -f $r/stages/$s/eval.json ]] || fail "seed $seed: $s not done"; done
+  for line in "seed = $seed" "train-limit = 64" "batch = 50" "# override: --set train.seed=$seed" \
+    "# override: --set data.train-limit=64"; do
+    grep -qxF "$line" "$r/config.ini" || { cat "$r/config.ini"; fail "seed $seed: config.ini lacks '$line'"; }
+  done
+  grep -qxF "seed = $seed" "$r/stages/c0-fp/config.ini" || fail "seed $seed: ctmq-train did not train with seed $seed"
+done
+[[ $(ls "$tmp/seeds") == "$(printf 'seed-1\nseed-2')" ]] || fail "--seeds made: $(ls "$tmp/seeds")"
+cmp -s "$tmp/seeds/seed-1/stages/c0-fp/final.pt" "$tmp/seeds/seed-2/stages/c0-fp/final.pt" &&
+  fail "seeds 1 and 2 trained the same weights"
+# The same run directory without the seed's override is another configuration.
+if bash "$src/pipeline/run-chain.sh" "$tmp/seeds.ini" "$tmp/seeds/seed-2" --set data.train-limit=64 \
+  --set eval.batch=50 >"$tmp/out10b" 2>&1; then fail "seed-2 accepted without --set train.seed=2"; fi
+grep -qF "[train] seed: 3 in $tmp/seeds.ini with --set, 2 in $tmp/seeds/seed-2/config.ini" "$tmp/out10b" ||
+  { cat "$tmp/out10b"; fail "the refusal does not name [train] seed"; }
+/usr/bin/python3 "$src/analysis/analyze.py" "$tmp/seeds" --out "$tmp/analysis" >"$tmp/out10c" 2>&1 ||
+  { cat "$tmp/out10c"; fail "analyze.py on the --seeds directory"; }
+grep -q "2 run(s) in 1 seed group(s)" "$tmp/out10c" || { cat "$tmp/out10c"; fail "the seeds are not one group"; }
+# submit.sh: one submission per seed; missing shards are sharded once.
+sed "s|$tmp/shards/|$tmp/unsharded/|" "$tmp/seeds.ini" >"$tmp/slurm-seeds.ini"
+printf '[slurm]\ndata-prep = data-prep/fashion-mnist.sh\n' >>"$tmp/slurm-seeds.ini"
+bash "$src/slurm/submit.sh" "$tmp/slurm-seeds.ini" "$tmp/slurm-seeds" --seeds 1,2 --dry-run \
+  >"$tmp/out10d" 2>&1 || { cat "$tmp/out10d"; fail "submit.sh --seeds 1,2 --dry-run"; }
+[[ $(grep -c "manifests are missing" "$tmp/out10d") == 1 ]] || { cat "$tmp/out10d"; fail "submit.sh --seeds shards more than once"; }
+for seed in 1 2; do
+  grep -q "$tmp/slurm-seeds/seed-$seed/logs/" "$tmp/out10d" || { cat "$tmp/out10d"; fail "no jobs for seed $seed"; }
+done
+[[ ! -e $tmp/slurm-seeds ]] || fail "submit.sh --dry-run --seeds created a run directory"
 echo "chain_local: PASS"

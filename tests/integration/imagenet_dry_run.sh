@@ -161,7 +161,8 @@ export FAKE_SLURM_LOG=$tmp/sbatch.log FAKE_SRUN_ARGS=$tmp/srun.args
 (cd "$work" && PATH=$tmp/fake:$PATH bash "$src/slurm/submit.sh" "$config" runs/imagenet --site "$tmp/gpu-site.conf") \
   >"$tmp/submit.out" 2>&1 || { cat "$tmp/submit.out"; fail "submit.sh with a recording sbatch"; }
 run=$work/runs/imagenet
-cmp -s "$config" "$run/config.ini" || fail "RUN/config.ini is not the config as shipped"
+"$bin/ctmq-plan" --config "$config" --same-config-as "$run/config.ini" ||
+  fail "RUN/config.ini holds other values than the config as shipped"
 [[ $(wc -l <"$FAKE_SLURM_LOG") == 31 ]] || fail "the submission called sbatch $(wc -l <"$FAKE_SLURM_LOG") times, expected 31"
 [[ $(grep -c $'\ttrain\t' "$run/slurm-jobs.tsv") == 31 ]] || fail "RUN/slurm-jobs.tsv does not record 31 train jobs"
 line=$(grep -- '--job-name=ctmq-imagenet-c3-w1a1 ' "$FAKE_SLURM_LOG") || fail "no train job for c3-w1a1"
