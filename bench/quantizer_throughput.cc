@@ -1,0 +1,208 @@
+// What the quantizers cost in one training step of ResNet-20 (width 16, 3x32x32,
+// one rank), and how far the fused kernels are from the memory-bandwidth limit.
+//
+// For W=A k bits (k = 4, 1) it times, in one process:
+//   - the step itself (forward, cross-entropy, backward, SGD momentum 0.9; torch's
+//     BatchNorm, ctmq-train's one-rank default), at k bits and at full precision;
+//   - the step's quantizer calls alone, forward and backward through autograd:
+//     the 18 quantized convs' input activations (signed quantizer) and weights
+//     (DoReFa at 4 bits, binary at 1 bit), fused (quantizers.h) and composed
+//     (quant::reference::; DoReFa has no fused kernel and is the same in both);
+//   - a plain copy (torch copy_ of 256 MB), the machine's one-thread memory rate.
+// The limit is the fused activation kernels' bytes per step (forward: read x,
+// write y; backward: read grad and x, write grad_x; 20 bytes per element) over
+// the copy rate. "fused quantizers / FP step" is the fused quantizers' time
+// (activations and weights) over the full-precision step: the quantization
+// overhead the step cannot avoid, measured without the step's noise.
+// Each figure is the best of --repeats runs.
+//
+//   ctmq-bench-quantizer-throughput [--threads 1] [--batch 64] [--repeats 5] [--steps 3]
+// docs/performance.md ("Training") has the command and figures.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "ctmq/model/network.h"
+#include "ctmq/quant/quantizers.h"
+
+namespace {
+
+struct Args {
+  int threads = 1;
+  int64_t batch = 64;
+  int repeats = 5;
+  int steps = 3;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Best of `repeats` timings of `body`, in seconds.
+double best_of(int repeats, const std::function<void()>& body) {
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    body();
+    best = std::min(best, seconds_since(start));
+  }
+  return best;
+}
+
+// Input and weight shapes of ResNet-20's 18 quantized 3x3 convs (src/ctmq/model/
+// resnet.cc: 3 stages x 3 BasicBlocks x 2 convs, planes 16/32/64, stride 2 at the
+// first conv of stages 2 and 3; stem, fc and 1x1 shortcuts stay full precision).
+struct ConvShapes {
+  std::vector<std::vector<int64_t>> inputs, weights;
+};
+
+ConvShapes resnet20_convs(int64_t batch, int64_t width) {
+  ConvShapes shapes;
+  int64_t in = width, side = 32;
+  for (int stage = 0; stage < 3; ++stage) {
+    const int64_t planes = width << stage;
+    for (int block = 0; block < 3; ++block) {
+      const bool down = stage > 0 && block == 0;
+      shapes.inputs.push_back({batch, in, side, side});
+      shapes.weights.push_back({planes, in, 3, 3});
+      if (down) side /= 2;
+      shapes.inputs.push_back({batch, planes, side, side});
+      shapes.weights.push_back({planes, planes, 3, 3});
+      in = planes;
+    }
+  }
+  return shapes;
+}
+
+using Quantizer = std::function<torch::Tensor(const torch::Tensor&)>;
+
+// Forward and backward (autograd, as in a step) of `quantize` over every tensor.
+void forward_backward(const std::vector<torch::Tensor>& xs, const std::vector<torch::Tensor>& gs,
+                      const Quantizer& quantize) {
+  for (size_t i = 0; i < xs.size(); ++i) {
+    xs[i].mutable_grad() = torch::Tensor();
+    torch::autograd::backward({quantize(xs[i])}, {gs[i]});
+  }
+}
+
+double step_seconds(const Args& a, int bits) {
+  torch::manual_seed(0);
+  ctmq::model::ModelOptions options;
+  options.architecture = ctmq::model::Architecture::kResNet20;
+  options.width = 16;
+  options.in_channels = 3;
+  options.num_classes = 10;
+  auto net = ctmq::model::make_network(options);
+  net->set_bit_depths({bits, bits});
+  net->train();
+  torch::optim::SGD sgd(net->parameters(),
+                        torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
+  const torch::Tensor images = torch::randn({a.batch, 3, 32, 32});
+  const torch::Tensor labels = torch::randint(0, 10, {a.batch}, torch::kInt64);
+  auto step = [&] {
+    sgd.zero_grad();
+    torch::nn::functional::cross_entropy(net->forward(images), labels).backward();
+    sgd.step();
+  };
+  step();
+  step();
+  return best_of(a.repeats,
+                 [&] {
+                   for (int i = 0; i < a.steps; ++i) step();
+                 }) /
+         a.steps;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) throw std::runtime_error("missing value after " + flag);
+    const std::string value = argv[++i];
+    if (flag == "--threads") {
+      a.threads = std::stoi(value);
+    } else if (flag == "--batch") {
+      a.batch = std::stoll(value);
+    } else if (flag == "--repeats") {
+      a.repeats = std::stoi(value);
+    } else if (flag == "--steps") {
+      a.steps = std::stoi(value);
+    } else {
+      throw std::runtime_error("unknown flag " + flag + " (see the top of " __FILE__ ")");
+    }
+  }
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  namespace q = ctmq::quant;
+  const Args a = parse(argc, argv);
+  torch::set_num_threads(a.threads);
+  const ConvShapes shapes = resnet20_convs(a.batch, 16);
+
+  const torch::Tensor src = torch::randn({64 << 20});  // 256 MB
+  torch::Tensor dst = torch::empty_like(src);
+  const double copy_s = best_of(a.repeats, [&] { dst.copy_(src); });
+  const double copy_gbs = 2.0 * src.numel() * 4 / copy_s / 1e9;  // read + write
+
+  torch::manual_seed(1);
+  std::vector<torch::Tensor> xs, gxs, ws, gws;
+  int64_t elements = 0;
+  for (const auto& s : shapes.inputs) {
+    xs.push_back((torch::randn(s) * 1.2).requires_grad_(true));
+    gxs.push_back(torch::randn(s));
+    elements += xs.back().numel();
+  }
+  for (const auto& s : shapes.weights) {
+    ws.push_back((torch::randn(s) * 0.1).requires_grad_(true));
+    gws.push_back(torch::randn(s));
+  }
+  const double bytes = 20.0 * elements;
+  const double limit_ms = bytes / (copy_gbs * 1e9) * 1e3;
+  std::printf(
+      "copy rate %.1f GB/s (one thread, 256 MB); quantized activations %.2f M elements "
+      "per step, fused kernels move %.0f MB per step: limit %.1f ms\n",
+      copy_gbs, elements / 1e6, bytes / 1e6, limit_ms);
+  const double fp_step = step_seconds(a, 32);
+  std::printf("full-precision step %.1f ms (batch %ld)\n", fp_step * 1e3,
+              static_cast<long>(a.batch));
+  std::printf(
+      "| bits | step ms | fused activations ms | composed activations ms | fused / composed | "
+      "fused weights ms | composed weights ms | fused quantizers / FP step | limit ms |\n"
+      "|---|---|---|---|---|---|---|---|---|\n");
+  for (int bits : {4, 1}) {
+    const Quantizer fused_a = [&](const torch::Tensor& x) { return q::signed_activation(x, bits); };
+    const Quantizer composed_a = [&](const torch::Tensor& x) {
+      return q::reference::signed_activation(x, bits);
+    };
+    const Quantizer fused_w = [&](const torch::Tensor& w) {
+      return bits == 1 ? q::binary_weight(w)
+                       : q::dorefa_weight(w, bits, q::Granularity::kPerTensor);
+    };
+    const Quantizer composed_w = [&](const torch::Tensor& w) {
+      return bits == 1 ? q::reference::binary_weight(w)
+                       : q::dorefa_weight(w, bits, q::Granularity::kPerTensor);
+    };
+    forward_backward(xs, gxs, fused_a);  // warm-up: allocator and pages
+    forward_backward(xs, gxs, composed_a);
+    const double fa = best_of(a.repeats, [&] { forward_backward(xs, gxs, fused_a); });
+    const double ca = best_of(a.repeats, [&] { forward_backward(xs, gxs, composed_a); });
+    const double fw = best_of(a.repeats, [&] { forward_backward(ws, gws, fused_w); });
+    const double cw = best_of(a.repeats, [&] { forward_backward(ws, gws, composed_w); });
+    const double step = step_seconds(a, bits);
+    std::printf("| W%dA%d | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.1f%% | %.1f |\n", bits,
+                bits, step * 1e3, fa * 1e3, ca * 1e3, fa / ca, fw * 1e3, cw * 1e3,
+                100.0 * (fa + fw) / fp_step, limit_ms);
+    std::fflush(stdout);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "ctmq-bench-quantizer-throughput: " << e.what() << "\n";
+  return 1;
+}
