@@ -50,13 +50,13 @@ ctmq_find_bin
 [[ -f $run/plan.tsv && -f $run/config.ini ]] ||
   ctmq_die "$run has no plan.tsv/config.ini; start the chain with pipeline/run-chain.sh or slurm/submit.sh"
 ctmq_read_plan "$run/plan.tsv"
-i=$(ctmq_stage_index "$stage") || ctmq_die "stage '$stage' is not in $run/plan.tsv (stages: ${PLAN_NAME[*]})"
+ctmq_stage_index "$stage" >/dev/null || ctmq_die "stage '$stage' is not in $run/plan.tsv (stages: ${PLAN_NAME[*]})"
 
 case $what in
   train)
-    cmd=("$CTMQ_BIN/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage "$stage"
-      --w-bits "${PLAN_W[$i]}" --a-bits "${PLAN_A[$i]}" --epochs "${PLAN_EPOCHS[$i]}"
-      --init "${PLAN_INIT[$i]}" "$@") ;;
+    # ctmq-train reads the stage's bit depths, epochs and init from
+    # RUN/plan.tsv itself (the one path of the stage facts; docs/run-directory.md).
+    cmd=("$CTMQ_BIN/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage "$stage" "$@") ;;
   eval)
     cmd=("$CTMQ_BIN/ctmq-eval" --config "$run/config.ini" --run-dir "$run" --stage "$stage" "$@") ;;
   *) ctmq_die "first argument must be train or eval, got '$what'" ;;

@@ -96,7 +96,7 @@ void add_options(po::options_description& options) {
      "[train] evaluate on [data] test-manifest after every N-th epoch but the last (metrics.jsonl, TensorBoard); 0 = off")
     ("tensorboard", po::value<bool>()->value_name("BOOL")->default_value(true, "true"),
      "[train] write TensorBoard event files to RUN/tensorboard/STAGE (tensorboard --logdir RUN/tensorboard)")
-    ("requeue", po::value<bool>()->value_name("BOOL")->default_value(false, "false"), "[train] scontrol requeue when preempted under Slurm")
+    ("requeue", po::value<bool>()->value_name("BOOL")->default_value(false, "false"), "[train] must stay false: requeues are decided by the Slurm job (site REQUEUE, MAX_REQUEUES; docs/slurm.md); accepted so older configs load")
     ("sync-batch-norm", po::value<std::string>()->value_name("MODE")->default_value("multi-rank"),
      "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic)");
   // clang-format on
@@ -105,6 +105,36 @@ void add_options(po::options_description& options) {
 std::string required(const po::variables_map& vm, const std::string& key, const char* hint) {
   CTMQ_CHECK(vm.count(key), "ctmq-train: --" << key << " is required (" << hint << ")");
   return vm[key].as<std::string>();
+}
+
+// Sets `key` to the plan's `fact` unless the command line gave it: a given
+// flag overrides the plan (tests, benchmarks), with a warning when they differ.
+template <typename T>
+void take_fact(po::variables_map& vm, const char* key, const T& fact, const std::string& stage) {
+  po::variable_value& value = vm.at(key);
+  if (value.defaulted()) {
+    value.value() = boost::any(fact);
+  } else if (value.as<T>() != fact) {
+    CTMQ_WARN("--" << key << " " << value.as<T>() << " overrides the plan's " << fact
+                   << " for stage " << stage);
+  }
+}
+
+// A stage's facts (bit depths, epochs, init) come from the run directory's
+// plan (RUN/plan.tsv, written by ctmq-plan) when it names the stage, so the
+// runners pass only --config, --run-dir and --stage. Without plan.tsv, or for
+// a stage it does not name, the flags (or their defaults) stand.
+void take_stage_facts_from_plan(po::variables_map& vm) {
+  if (!vm.count("run-dir") || !vm.count("stage")) return;  // to_options names what is missing
+  const RunLayout run(vm["run-dir"].as<std::string>());
+  if (!std::filesystem::exists(run.plan())) return;
+  const plan::StagePlan plan = plan::parse_plan_tsv(read_file(run.plan()), run.plan());
+  const plan::Stage* stage = plan.find(vm["stage"].as<std::string>());
+  if (!stage) return;
+  take_fact(vm, "w-bits", stage->bits.weight, stage->name);
+  take_fact(vm, "a-bits", stage->bits.activation, stage->name);
+  take_fact(vm, "epochs", static_cast<int64_t>(stage->epochs), stage->name);
+  take_fact(vm, "init", stage->init, stage->name);
 }
 
 train::TrainOptions to_options(const po::variables_map& vm, const po::options_description& desc) {
@@ -168,7 +198,10 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
   o.tensorboard = vm["tensorboard"].as<bool>();
   if (vm.count("test-manifest")) o.test_manifest = vm["test-manifest"].as<std::string>();
   o.test_limit = vm["test-limit"].as<int64_t>();
-  o.requeue = vm["requeue"].as<bool>();
+  CTMQ_CHECK(!vm["requeue"].as<bool>(),
+             "[train] requeue = true: ctmq-train no longer requeues its Slurm job; the job script "
+             "does (site file REQUEUE=true, the default, and MAX_REQUEUES; docs/slurm.md). Set "
+             "requeue = false or remove the key");
   o.batch_norm_sync = train::parse_batch_norm_sync(vm["sync-batch-norm"].as<std::string>());
   o.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);
   train::validate(o);
@@ -187,6 +220,7 @@ int main(int argc, char** argv) {
                               add_options(desc);
                               po::variables_map vm;
                               if (!apps::parse_options(argc, argv, kInfo, desc, vm)) return 0;
+                              take_stage_facts_from_plan(vm);
                               train::TrainOptions options = to_options(vm, desc);
                               mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
                               signal_at_test_point("mpi-init");

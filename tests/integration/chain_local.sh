@@ -59,6 +59,13 @@ grep -q "^ *#" <(sed 1,3d "$run/config.ini") && fail "config.ini is not in canon
   fail "plan.tsv stages: $(cut -f2 "$run/plan.tsv" | tr '\n' ' ')"
 for s in "${stages[@]}"; do
   [[ -f $run/stages/$s/DONE && -f $run/stages/$s/final.pt ]] || fail "$s not DONE"
+  # run-stage.sh passes only the stage's name: ctmq-train took its facts from plan.tsv.
+  facts=$(awk -F'\t' -v s="$s" '$2 == s { print "w-bits = " $5 "|a-bits = " $6 "|epochs = " $7 "|init = " $8 }' "$run/plan.tsv")
+  IFS='|' read -ra want <<<"$facts"
+  ((${#want[@]} == 4)) || fail "plan.tsv has no row for $s"
+  for line in "${want[@]}"; do
+    grep -qxF "$line" "$run/stages/$s/config.ini" || fail "$s: config.ini lacks '$line' from plan.tsv"
+  done
   python3 - "$run/stages/$s/eval.json" "$s" <<'PY' || fail "eval.json of $s is wrong"
 import json, sys
 e = json.load(open(sys.argv[1]))

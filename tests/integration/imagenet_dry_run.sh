@@ -173,8 +173,8 @@ n=${#args[@]}
 (cd "$work" && PATH=$tmp/fake:$PATH CTMQ_ROOT_DIR=$src SLURM_NTASKS=4 SLURM_JOB_ID=104 SLURM_CPUS_PER_TASK=8 \
   bash "${args[@]: -5}") >"$tmp/job.out" 2>&1 || { cat "$tmp/job.out"; fail "train.sbatch for c3-w1a1"; }
 mapfile -t cmd <"$FAKE_SRUN_ARGS"
-expected=(--mpi=pmix -n 4 "$(cd "$bin" && pwd)/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage c3-w1a1
-          --w-bits 1 --a-bits 1 --epochs 18 --init c3-w2a2)
+# The stage's facts (W1A1, 18 epochs, init c3-w2a2) are read by ctmq-train from RUN/plan.tsv.
+expected=(--mpi=pmix -n 4 "$(cd "$bin" && pwd)/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage c3-w1a1)
 [[ ${cmd[*]} == "${expected[*]}" ]] ||
   fail "c3-w1a1's job ran: srun ${cmd[*]}; expected: srun ${expected[*]}"
 [[ $(cat "$FAKE_SRUN_ARGS.cpus") == 8 ]] ||
@@ -187,6 +187,6 @@ for kv in model:arch=resnet18 train:augment=random-resized-crop train:device=cud
   [[ $(ctmq_ini_get "$run/config.ini" "${key%%:*}" "${key#*:}") == "${kv#*=}" ]] ||
     fail "RUN/config.ini: [${key%%:*}] ${key#*:} is not ${kv#*=}"
 done
-echo "   c3-w1a1's job: srun ${cmd[*]:0:3} ... --w-bits 1 --a-bits 1 --epochs 18 --init c3-w2a2;"
+echo "   c3-w1a1's job: srun ${cmd[*]:0:3} ... --stage c3-w1a1;"
 echo "   its config: arch resnet18, augment random-resized-crop, device cuda"
 echo "imagenet_dry_run: PASS"

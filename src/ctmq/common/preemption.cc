@@ -39,25 +39,4 @@ void signal_at_test_point(const char* point) {
   }
 }
 
-bool requeue_slurm_job() {
-  const char* job = std::getenv("SLURM_JOB_ID");
-  if (!job || !*job) {
-    CTMQ_WARN("requeue requested but SLURM_JOB_ID is not set; not under Slurm, not requeued");
-    return false;
-  }
-  const std::string id(job);
-  if (id.find_first_not_of("0123456789_") != std::string::npos) {
-    CTMQ_WARN("SLURM_JOB_ID '" << id << "' is not a job id; not requeued");
-    return false;
-  }
-  const std::string command = "scontrol requeue " + id;
-  const int rc = std::system(command.c_str());
-  if (rc != 0) {
-    CTMQ_WARN("'" << command << "' failed (status " << rc << "); resubmit the stage by hand");
-    return false;
-  }
-  CTMQ_INFO("requeued Slurm job " << id);
-  return true;
-}
-
 }  // namespace ctmq

@@ -32,9 +32,4 @@ void reset_preemption_request();
 // final-write, evaluation.
 void signal_at_test_point(const char* point);
 
-// Under Slurm (SLURM_JOB_ID set) runs `scontrol requeue <id>` so the job is
-// queued again; returns false (with a warning) when that fails or when not
-// under Slurm.
-bool requeue_slurm_job();
-
 }  // namespace ctmq

@@ -109,7 +109,6 @@ struct TrainOptions {
   // TensorBoard event files in RUN/tensorboard/STAGE (train/tensorboard_log.h),
   // beside metrics.jsonl; false = none.
   bool tensorboard = true;
-  bool requeue = false;            // `scontrol requeue $SLURM_JOB_ID` when preempted under Slurm
   // BatchNorm statistics: kMultiRank synchronises them only when there is more
   // than one rank (one rank runs torch's native, faster BatchNorm); kAlways
   // takes the synchronised path on one rank too, so 1 and R ranks run the same

@@ -313,7 +313,6 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
       CTMQ_WARN("stage " << o.stage << " preempted before its first step at step " << global_step
                          << " of " << hyper.total_steps << " (signal " << preemption_signal()
                          << "); nothing new to save, rerun the same command to continue");
-      if (o.requeue) requeue_slurm_job();
     }
     result.outcome = StageOutcome::kPreempted;
     result.global_step = global_step;
@@ -427,7 +426,6 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
         CTMQ_WARN("stage " << o.stage << " preempted at step " << global_step << " of "
                            << hyper.total_steps << " (signal " << preemption_signal()
                            << "); checkpoint written, rerun the same command to continue");
-        if (o.requeue) requeue_slurm_job();
       }
       result.outcome = StageOutcome::kPreempted;
       result.global_step = global_step;
