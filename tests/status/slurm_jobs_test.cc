@@ -81,22 +81,27 @@ TEST(SlurmJobs, SqueueAndSacctAreAskedOnceEachAndTheirStatesApplied) {
   EXPECT_EQ(view.jobs.at("103").exit_code, "2:0");
 
   plan::StagePlan plan;
-  for (const char* name : {"a", "b", "c", "d", "e"}) {
+  for (const char* name : {"a", "b", "c", "d", "e", "f", "g"}) {
     plan::Stage s;
     s.name = name;
     plan.stages.push_back(s);
   }
-  std::vector<StageStatus> statuses(5);
-  for (size_t i = 0; i < 5; ++i) statuses[i].stage = &plan.stages[i];
+  std::vector<StageStatus> statuses(7);
+  for (size_t i = 0; i < 7; ++i) statuses[i].stage = &plan.stages[i];
   statuses[0].state = StageState::kDone;  // trained by 100, its evaluation waits
   statuses[1].state = StageState::kPartial;
   statuses[1].step = statuses[1].checkpoint_step = 40;
   statuses[2].state = StageState::kWaiting;
   statuses[3].state = StageState::kNotStarted;
   statuses[4].state = StageState::kPartial;
+  // One job (101) trains b, then f, then evaluates g: f waits for b, g is DONE.
+  statuses[5].state = StageState::kWaiting;
+  statuses[5].detail = "b";
+  statuses[6].state = StageState::kDone;
   const std::map<std::pair<std::string, std::string>, std::string> jobs = {
       {{"a", "train"}, "100"}, {{"a", "eval"}, "102"},  {{"b", "train"}, "101"},
-      {{"c", "train"}, "103"}, {{"d", "train"}, "104"}, {{"e", "train"}, "105"}};
+      {{"c", "train"}, "103"}, {{"d", "train"}, "104"}, {{"e", "train"}, "105"},
+      {{"f", "train"}, "101"}, {{"g", "train"}, "101"}};
   apply_slurm(statuses, jobs, view);
   EXPECT_EQ(state_text(statuses[0]), "DONE, eval pending (Dependency)");
   EXPECT_EQ(statuses[0].eval_job, "102");
@@ -104,6 +109,8 @@ TEST(SlurmJobs, SqueueAndSacctAreAskedOnceEachAndTheirStatesApplied) {
   EXPECT_EQ(state_text(statuses[2]), "failed (exit 2)");
   EXPECT_EQ(state_text(statuses[3]), "cancelled");
   EXPECT_EQ(state_text(statuses[4]), "preempted");
+  EXPECT_EQ(state_text(statuses[5]), "waiting for b");
+  EXPECT_EQ(state_text(statuses[6]), "DONE, eval running");
 }
 
 TEST(SlurmJobs, WithoutSlurmTheFileStateStandsAndTheNotesSayWhy) {
