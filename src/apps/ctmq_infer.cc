@@ -18,6 +18,7 @@
 #include "ctmq/data/shard_dataset.h"
 #include "ctmq/deploy/packed_resnet.h"
 #include "ctmq/dist/thread_budget.h"
+#include "ctmq/model/network_description.h"
 #include "ctmq/model/weights_io.h"
 
 namespace {
@@ -170,8 +171,8 @@ int main(int argc, char** argv) {
       ref->eval();
       const ctmq::model::ModelOptions& r = ref->options();
       const ctmq::model::ModelOptions& p = net.options();
-      CTMQ_CHECK(r.architecture == p.architecture && r.width == p.width &&
-                     r.num_classes == p.num_classes && r.in_channels == p.in_channels &&
+      CTMQ_CHECK(ctmq::model::same_network(ctmq::model::describe_network(r),
+                                           ctmq::model::describe_network(p)) &&
                      r.preprocessing == p.preprocessing,
                  "network file " << reference << " is another network than " << model_path
                                  << " (architecture, width, classes, input channels or input "

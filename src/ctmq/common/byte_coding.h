@@ -30,6 +30,7 @@ inline uint16_t decode_le16(const void* in) { return static_cast<uint16_t>(decod
 inline uint32_t decode_le32(const void* in) { return static_cast<uint32_t>(decode_le(in, 4)); }
 inline uint64_t decode_le64(const void* in) { return decode_le(in, 8); }
 
+// Little-endian, `bytes` in [0, 8]: the low `bytes` bytes of `value`.
 inline void encode_le(void* out, uint64_t value, size_t bytes) {
   auto* b = static_cast<unsigned char*>(out);
   for (size_t i = 0; i < bytes; ++i) b[i] = static_cast<unsigned char>((value >> (8 * i)) & 0xff);
@@ -37,16 +38,13 @@ inline void encode_le(void* out, uint64_t value, size_t bytes) {
 inline void encode_le32(void* out, uint32_t value) { encode_le(out, value, 4); }
 inline void encode_le64(void* out, uint64_t value) { encode_le(out, value, 8); }
 
-inline void append_le32(std::string& out, uint32_t value) {
-  char b[4];
-  encode_le32(b, value);
-  out.append(b, 4);
-}
-inline void append_le64(std::string& out, uint64_t value) {
+inline void append_le(std::string& out, uint64_t value, size_t bytes) {
   char b[8];
-  encode_le64(b, value);
-  out.append(b, 8);
+  encode_le(b, value, bytes);
+  out.append(b, bytes);
 }
+inline void append_le32(std::string& out, uint32_t value) { append_le(out, value, 4); }
+inline void append_le64(std::string& out, uint64_t value) { append_le(out, value, 8); }
 
 // Big-endian (network byte order): bytes[0] is the most significant.
 inline uint64_t decode_be(const void* in, size_t bytes) {
