@@ -61,12 +61,8 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& a, const std::string& p
   m.stage = read_string(a, "meta_stage");
   m.bits.weight = static_cast<int>(read_int(a, "meta_w_bits"));
   m.bits.activation = static_cast<int>(read_int(a, "meta_a_bits"));
-  const model::NetworkDescription network = model::network_from_metadata(
-      [&a](const std::string& key) { return read_value(a, "meta_" + key); });
-  m.architecture = model::architecture_name(network.architecture);
-  m.num_classes = network.num_classes;
-  m.in_channels = network.in_channels;
-  m.width = network.width;
+  m.set_network(model::network_from_metadata(
+      [&a](const std::string& key) { return read_value(a, "meta_" + key); }));
   m.epoch = read_int(a, "meta_epoch");
   m.step_in_epoch = read_int(a, "meta_step_in_epoch");
   m.global_step = read_int(a, "meta_global_step");
@@ -81,6 +77,13 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& a, const std::string& p
 
 model::NetworkDescription CheckpointMeta::network() const {
   return {model::parse_architecture(architecture), num_classes, in_channels, width};
+}
+
+void CheckpointMeta::set_network(const model::NetworkDescription& network) {
+  architecture = model::architecture_name(network.architecture);
+  num_classes = network.num_classes;
+  in_channels = network.in_channels;
+  width = network.width;
 }
 
 void Checkpoint::restore(torch::nn::Module& model, torch::optim::Optimizer& optimizer) const {

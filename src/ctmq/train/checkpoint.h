@@ -47,6 +47,8 @@ struct CheckpointMeta {
   // network files share (model/network_description.h: compare it with
   // model::check_same_network). Throws ctmq::Error for an unknown architecture.
   model::NetworkDescription network() const;
+  // Sets those four fields from `network` (e.g. model::describe_network(options)).
+  void set_network(const model::NetworkDescription& network);
 };
 
 // A verified checkpoint, read into memory.
