@@ -186,7 +186,7 @@ ctmq_run_seeds() {
     bash "$script" "$config" "$run/seed-$seed" "${args[@]}" --set "train.seed=$seed" || rc=$?
     ((rc == 0)) || { ctmq_log "$(basename "$script"): seed $seed stopped (exit $rc); the seeds after it were not started; run the same command again to continue" >&2; return "$rc"; }
   done
-  ctmq_log "$(basename "$script"): seeds $seeds are in $run/seed-*; analysis/analyze.py $run --out OUT averages them"
+  ctmq_log "$(basename "$script"): seeds $seeds go to $run/seed-*; once their stages are evaluated, analysis/analyze.py $run --out OUT averages them"
 }
 
 # ctmq_stage_index NAME: prints the plan position of stage NAME, or fails.

@@ -82,31 +82,11 @@ if [[ -n $from ]]; then
   from_index=$(ctmq_stage_index "$from") ||
     ctmq_die "--from $from: no such stage in the plan of $config; stages: ${PLAN_NAME[*]}"
 fi
-# run[i]=1: stage i is trained by this submission.
-declare -a train_it
-for ((i = 0; i < n; ++i)); do
-  if ((i >= from_index)); then
-    train_it[i]=1
-  elif [[ -n $from ]]; then
-    train_it[i]=0  # with --from, earlier stages are never (re)run
-  elif [[ -f $run/stages/${PLAN_NAME[$i]}/DONE ]]; then
-    train_it[i]=0
-  else
-    train_it[i]=1
-  fi
-done
-for ((i = 0; i < n; ++i)); do
-  ((train_it[i])) || continue
-  init=${PLAN_INIT[$i]}
-  if ctmq_is_stage_init "$init"; then
-    j=$(ctmq_stage_index "$init")
-    if ((!train_it[j])) && [[ ! -f $run/stages/$init/DONE || ! -f $run/stages/$init/final.pt ]]; then
-      ctmq_die "stage ${PLAN_NAME[$i]} starts from $init, but $run/stages/$init/final.pt is missing (or not DONE) and $init is not going to be run; submit with --from $init"
-    fi
-  elif [[ $init == *:* ]]; then
-    [[ -f ${init#*:} ]] || ctmq_die "stage ${PLAN_NAME[$i]} starts from $init, but ${init#*:} does not exist"
-  fi
-done
+# train_it[i]=1: stage i is trained by this submission, as ctmq-status
+# decides for both runners (what is DONE, what --from means, and that every
+# stage to train starts from a DONE stage or one trained here).
+ctmq_stages_to_train "$config" "$run" "$from"
+train_it=("${TRAIN_IT[@]}")
 manifest_missing=0
 for key in train-manifest test-manifest; do
   m=$(ctmq_ini_get "$config" data "$key")
@@ -265,6 +245,10 @@ for ((i = 0; i < n; ++i)); do
     continue
   fi
   submit_group  # packed stages are consecutive
+  if [[ ! -f $run/stages/$stage/DONE ]]; then
+    ctmq_log "stage $stage: not DONE, not run (before --from $from)"
+    continue
+  fi
   if [[ -f $run/stages/$stage/eval.json ]]; then
     ctmq_log "stage $stage: DONE and evaluated, skipped"
     continue

@@ -101,6 +101,11 @@ for s in "${stages[@]}"; do
   grep -q "^$s"$'\t'"train"$'\t' "$run/slurm-jobs.tsv" || fail "RUN/slurm-jobs.tsv does not record $s's job"
 done
 [[ $(grep -c $'\tshard\t' "$run/slurm-jobs.tsv") == 4 ]] || fail "RUN/slurm-jobs.tsv does not record 4 sharding jobs"
+# ctmq-status: every stage evaluated, with its recorded job (squeue asked, sacct absent here).
+"$bin/ctmq-status" "$run" --format tsv >"$tmp/status1" || fail "ctmq-status on a finished chain"
+awk -F'\t' -v jobs="$run/slurm-jobs.tsv" 'BEGIN { while ((getline l < jobs) > 0) { split(l, f, "\t"); if (f[2] == "train") id[f[1]] = f[3] } }
+  NR > 1 { if ($5 != "evaluated" || $12 != id[$1]) { print "bad row: " $0; bad = 1 } ++rows }
+  END { exit bad || rows != 6 }' "$tmp/status1" || { cat "$tmp/status1"; fail "ctmq-status: not 6 evaluated stages with their jobs"; }
 
 echo "== 2. bad input is refused before anything is submitted"
 expect_submit_refused() {  # expect_submit_refused PATTERN ARGS...
@@ -128,6 +133,10 @@ if submit "$tmp/run.ini" "$run" --site "$tmp/site-mpirun.conf" >"$tmp/twice" 2>&
   cat "$tmp/twice"; fail "a second submission of a queued chain was accepted"
 fi
 grep -q "already has job" "$tmp/twice" || { cat "$tmp/twice"; fail "the second submission does not name the live job"; }
+# ctmq-status while the chain is queued: Slurm's view of the recorded jobs (one squeue call).
+"$bin/ctmq-status" "$run" --format tsv >"$tmp/status2" || fail "ctmq-status on a queued chain"
+awk -F'\t' 'NR > 1 && ($5 == "running" || $5 == "pending") { live++ } END { exit !live }' "$tmp/status2" ||
+  { cat "$tmp/status2"; fail "ctmq-status shows no running or pending stage while the chain is queued"; }
 for ((i = 0; i < 240; ++i)); do
   [[ -f $run/stages/c1-w2a2/DONE ]] && break
   sleep 0.5
