@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <boost/crc.hpp>
 #include <cstdio>
 #include <limits>
 
@@ -20,6 +21,12 @@ uint32_t crc32_of(const void* data, size_t size, uint32_t crc) {
     size -= piece;
   }
   return crc;
+}
+
+uint32_t crc32c_of(const void* data, size_t size) {
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  crc.process_bytes(data, size);
+  return crc.checksum();
 }
 
 std::string crc32_hex(uint32_t crc) {

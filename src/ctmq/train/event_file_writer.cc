@@ -2,28 +2,23 @@
 
 #include <unistd.h>
 
-#include <boost/crc.hpp>
 #include <chrono>
 #include <climits>
 #include <filesystem>
 
+#include "ctmq/common/byte_coding.h"
+#include "ctmq/common/checksum.h"
 #include "ctmq/common/error.h"
 #include "ctmq/train/tensorboard_event.pb.h"
 
 namespace ctmq::train {
 namespace {
 
-// CRC-32C (Castagnoli, reflected), masked as TFRecord does so that a CRC of
-// data that itself holds CRCs stays well distributed.
+// CRC-32C masked as TFRecord does, so that a CRC of data that itself holds
+// CRCs stays well distributed.
 uint32_t masked_crc32c(const void* data, size_t size) {
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  crc.process_bytes(data, size);
-  const uint32_t c = crc.checksum();
+  const uint32_t c = crc32c_of(data, size);
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;
-}
-
-void put_le(std::string& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
 }
 
 double unix_seconds() {
@@ -74,10 +69,10 @@ void EventFileWriter::write_scalars(int64_t step,
 
 void EventFileWriter::write_record(const std::string& data) {
   std::string record;
-  put_le(record, data.size(), 8);
-  put_le(record, masked_crc32c(record.data(), 8), 4);
+  append_le64(record, data.size());
+  append_le32(record, masked_crc32c(record.data(), 8));
   record += data;
-  put_le(record, masked_crc32c(data.data(), data.size()), 4);
+  append_le32(record, masked_crc32c(data.data(), data.size()));
   out_.write(record.data(), static_cast<std::streamsize>(record.size()));
   out_.flush();
   CTMQ_CHECK(out_, "cannot append to the TensorBoard event file " << path_ << " (disk full?)");

@@ -19,6 +19,7 @@
 #include "ctmq/dist/module_sync.h"
 #include "ctmq/dist/thread_budget.h"
 #include "ctmq/model/batch_norm.h"
+#include "ctmq/model/network_description.h"
 #include "ctmq/model/torchvision_import.h"
 #include "ctmq/model/weights_io.h"
 #include "ctmq/train/checkpoint.h"
@@ -82,13 +83,10 @@ void check_checkpoint_matches(const CheckpointMeta& m, const TrainOptions& o,
   };
   if (m.stage != o.stage) differs("stage", m.stage, o.stage);
   if (m.bits != o.bits) differs("bits", m.bits.tag(), o.bits.tag());
-  const std::string arch = model::architecture_name(mo.architecture);
-  if (m.architecture != arch) differs("architecture", m.architecture, arch);
-  if (m.num_classes != mo.num_classes)
-    differs("classes", std::to_string(m.num_classes), std::to_string(mo.num_classes));
-  if (m.in_channels != mo.in_channels)
-    differs("input channels", std::to_string(m.in_channels), std::to_string(mo.in_channels));
-  if (m.width != mo.width) differs("width", std::to_string(m.width), std::to_string(mo.width));
+  model::check_same_network(m.network(), model::describe_network(mo), "checkpoint " + path,
+                            "it belongs to another configuration: delete " +
+                                fs::path(path).parent_path().string() +
+                                " to start the stage again, or use the original configuration");
   if (m.world_size != world_size) {
     CTMQ_WARN("checkpoint " << path << " was written by " << m.world_size << " ranks, resuming on "
                             << world_size << ": the result will not be bit-identical to an "
@@ -109,11 +107,11 @@ std::shared_ptr<model::NetworkImpl> load_teacher(const TrainOptions& o, const Ru
                                << "); train it first, or check the stage name");
   auto teacher = model::load_network(layout.final_weights(o.distill_from));
   const model::ModelOptions& t = teacher->options();
-  CTMQ_CHECK(t.architecture == student.architecture && t.width == student.width &&
-                 t.num_classes == student.num_classes && t.in_channels == student.in_channels,
-             "--distill-from " << o.distill_from
-                               << ": the teacher is another network (architecture, width or "
-                                  "classes differ); distil from a stage of this run");
+  CTMQ_CHECK(model::same_network(model::describe_network(t), model::describe_network(student)),
+             "--distill-from " << o.distill_from << ": the teacher is another network ("
+                               << model::to_string(model::describe_network(t)) << "; this stage: "
+                               << model::to_string(model::describe_network(student))
+                               << "); distil from a stage of this run");
   // The teacher sees this stage's batches: it must have been trained on
   // inputs normalised the same way (format-3 files record it).
   CTMQ_CHECK(!t.preprocessing.known() || t.preprocessing == student.preprocessing,
@@ -292,10 +290,7 @@ StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
       CheckpointMeta meta;
       meta.stage = o.stage;
       meta.bits = o.bits;
-      meta.architecture = model::architecture_name(model_options.architecture);
-      meta.num_classes = model_options.num_classes;
-      meta.in_channels = model_options.in_channels;
-      meta.width = model_options.width;
+      meta.set_network(model::describe_network(model_options));
       meta.epoch = global_step / steps_per_epoch;
       meta.step_in_epoch = global_step % steps_per_epoch;
       meta.global_step = global_step;
