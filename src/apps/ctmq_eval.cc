@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "apps/app_options.h"
 #include "ctmq/common/atomic_file.h"
@@ -26,6 +27,7 @@
 #include "ctmq/eval/quant_report.h"
 #include "ctmq/model/weights_io.h"
 #include "ctmq/plan/plan_tsv.h"
+#include "ctmq/train/tensorboard_log.h"
 
 namespace {
 
@@ -41,6 +43,24 @@ std::optional<std::string> init_stage_of(const ctmq::RunLayout& run, const std::
              "stage " << stage << " is not in " << run.plan() << "; stages: " << plan.names());
   if (s->init == "none" || s->init.find(':') != std::string::npos) return std::nullopt;
   return s->init;
+}
+
+// The stage's evaluation as the last point of its TensorBoard curves:
+// eval/top1, eval/top5, eval/loss at the stage's final global step (its DONE
+// note), in a new event file beside the training's, when ctmq-train wrote a
+// TensorBoard directory for the stage ([train] tensorboard = true).
+void add_to_tensorboard(const ctmq::RunLayout& run, const std::string& stage,
+                        const ctmq::eval::EvalRecord& record) {
+  if (!std::filesystem::is_directory(run.tensorboard(stage))) return;
+  const auto note = nlohmann::json::parse(ctmq::read_file(run.done_marker(stage)));
+  ctmq::train::EvalMetrics metrics;
+  metrics.stage = stage;
+  metrics.global_step = note.value("global_step", int64_t{0});
+  metrics.samples = record.result.samples;
+  metrics.top1 = record.result.top1;
+  metrics.top5 = record.result.top5;
+  metrics.loss = record.result.loss;
+  ctmq::train::TensorBoardLog(run.tensorboard(stage), /*fresh_start=*/false).append(metrics);
 }
 
 int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mpi) {
@@ -201,6 +221,7 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
       std::filesystem::remove(run.eval_network(stage));  // from an earlier evaluation
     }
     ctmq::write_file_atomically(eval_path, ctmq::eval::eval_json(record));
+    if (bits == own) add_to_tensorboard(run, stage, record);
     std::cout << "ctmq-eval: stage " << stage << " (" << record.bits.tag()
               << (bits == own ? "" : ", weights of " + own.tag()) << "): top-1 " << std::fixed
               << std::setprecision(2) << record.result.top1 << " %";

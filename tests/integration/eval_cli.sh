@@ -70,4 +70,17 @@ for index in 100 1500; do  # rank 0 evaluates [0, 1000), rank 1 [1000, 2000)
     echo "eval_cli: record $index, $ranks rank(s): exit $rc after $took s, shard and record named"
   done
 done
+
+# A successful evaluation adds its result to the stage's TensorBoard curves:
+# one more event file (ctmq-train wrote one) holding the eval/top1 scalar.
+rm -rf "$tmp/test"
+cp -r "$tmp/shards/test" "$tmp/test"
+events=$run/tensorboard/c0-fp
+[[ $(compgen -G "$events/events.out.tfevents.*" | wc -l) == 1 ]] || fail "ctmq-train wrote no single event file in $events"
+"$bin/ctmq-eval" --config "$tmp/run.ini" --run-dir "$run" --stage c0-fp >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "ctmq-eval"; }
+mapfile -t files < <(ls -t "$events"/events.out.tfevents.*)
+((${#files[@]} == 2)) || fail "ctmq-eval did not add an event file to $events"
+grep -q "eval/top1" "${files[0]}" || fail "ctmq-eval's event file ${files[0]} has no eval/top1"
+grep -q "eval/top1" "${files[1]}" && fail "the training's event file has an eval/top1 (no eval-every was set)"
+echo "eval_cli: the evaluation is in the stage's TensorBoard directory"
 echo "eval_cli: PASS"
