@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "apps/app_options.h"
+#include "bench_support.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
 #include "ctmq/data/augment.h"
@@ -37,25 +38,9 @@
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Runs `command` and parses the last line of its stdout as JSON.
-nlohmann::json run_child(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  CTMQ_CHECK(pipe != nullptr, "cannot run " << command);
-  std::string output;
-  char buffer[4096];
-  while (fgets(buffer, sizeof(buffer), pipe)) output += buffer;
-  const int status = pclose(pipe);
-  CTMQ_CHECK(status == 0, command << " failed (status " << status << ")");
-  const size_t end = output.find_last_not_of('\n');
-  const size_t begin = output.rfind('\n', end);
-  return nlohmann::json::parse(output.substr(begin == std::string::npos ? 0 : begin + 1, end + 1));
-}
+using ctmq::bench::Clock;
+using ctmq::bench::run_child;
+using ctmq::bench::seconds_since;
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
 #include "ctmq/common/error.h"
 #include "ctmq/dist/gradient_allreducer.h"
 #include "ctmq/dist/mpi_context.h"
@@ -49,11 +50,9 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using ctmq::bench::Clock;
+using ctmq::bench::run_child;
+using ctmq::bench::seconds_since;
 
 struct Args {
   enum class Mode { kDriver, kStep, kAllreduce } mode = Mode::kDriver;
@@ -83,13 +82,7 @@ nlohmann::json measure_step(ctmq::dist::Communicator& comm, const Args& a) {
   const int64_t local_batch = a.batch / comm.size();
   torch::set_num_threads(a.threads);
   torch::manual_seed(0);
-  ctmq::model::ModelOptions options;
-  options.architecture = ctmq::model::Architecture::kResNet20;
-  options.width = a.width;
-  options.in_channels = 3;
-  options.num_classes = 10;
-  auto net = ctmq::model::make_network(options);
-  net->set_bit_depths({a.bits, a.bits});
+  auto net = ctmq::bench::make_resnet20(a.width, a.bits);
   double bn_sync_s = 0, bn_bytes = 0;
   int64_t bn_calls = 0;
   if (comm.size() > 1) {
@@ -188,21 +181,6 @@ nlohmann::json measure_allreduce(ctmq::dist::Communicator& comm) {
     rows.push_back(
         {{"bytes", sizes[i]}, {"seconds", times[i]}, {"model_seconds", c0 + c1 * sizes[i]}});
   return {{"ranks", p}, {"alpha_s", alpha}, {"beta_s_per_byte", beta}, {"sizes", rows}};
-}
-
-// Runs `command` and parses the last line of its stdout as JSON.
-nlohmann::json run_child(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  CTMQ_CHECK(pipe, "cannot run " << command);
-  std::string output;
-  char buffer[4096];
-  while (fgets(buffer, sizeof(buffer), pipe)) output += buffer;
-  const int status = pclose(pipe);
-  CTMQ_CHECK(status == 0, command << " failed (status " << status << "); output:\n" << output);
-  const size_t end = output.find_last_not_of("\n");
-  CTMQ_CHECK(end != std::string::npos, command << " printed nothing");
-  const size_t begin = output.rfind('\n', end);
-  return nlohmann::json::parse(output.substr(begin == std::string::npos ? 0 : begin + 1, end + 1));
 }
 
 Args parse(int argc, char** argv) {

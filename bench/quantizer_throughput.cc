@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
 #include "ctmq/model/network.h"
 #include "ctmq/quant/quantizers.h"
 
@@ -38,9 +39,7 @@ struct Args {
   int steps = 3;
 };
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using ctmq::bench::seconds_since;
 
 // Best of `repeats` timings of `body`, in seconds.
 double best_of(int repeats, const std::function<void()>& body) {
@@ -91,14 +90,7 @@ void forward_backward(const std::vector<torch::Tensor>& xs, const std::vector<to
 
 double step_seconds(const Args& a, int bits) {
   torch::manual_seed(0);
-  ctmq::model::ModelOptions options;
-  options.architecture = ctmq::model::Architecture::kResNet20;
-  options.width = 16;
-  options.in_channels = 3;
-  options.num_classes = 10;
-  auto net = ctmq::model::make_network(options);
-  net->set_bit_depths({bits, bits});
-  net->train();
+  auto net = ctmq::bench::make_resnet20(16, bits);
   torch::optim::SGD sgd(net->parameters(),
                         torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   const torch::Tensor images = torch::randn({a.batch, 3, 32, 32});

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
 #include "ctmq/model/batch_norm.h"
 #include "ctmq/model/network.h"
 
@@ -59,17 +60,10 @@ double peak_rss_mb() {
 nlohmann::json measure(const Args& a) {
   torch::set_num_threads(a.threads);
   torch::manual_seed(0);
-  ctmq::model::ModelOptions options;
-  options.architecture = ctmq::model::Architecture::kResNet20;
-  options.width = a.width;
-  options.in_channels = 3;
-  options.num_classes = 10;
-  auto net = ctmq::model::make_network(options);
+  auto net = ctmq::bench::make_resnet20(a.width, a.bits);
   const torch::Device device(a.device);
   net->to(device);
-  net->set_bit_depths({a.bits, a.bits});
   if (!a.native_bn) ctmq::model::set_stats_reducer(*net, [](std::vector<torch::Tensor>&) {});
-  net->train();
   torch::optim::SGD sgd(net->parameters(),
                         torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   torch::Tensor images = torch::randn({a.batch, 3, 32, 32}).to(device);
@@ -98,22 +92,6 @@ nlohmann::json measure(const Args& a) {
           {"steps", a.steps},
           {"images_per_s", static_cast<double>(a.batch) * a.steps / elapsed},
           {"peak_rss_mb", peak_rss_mb()}};
-}
-
-// Runs `command` and parses the last line of its stdout as JSON.
-nlohmann::json run_child(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot run " + command);
-  std::string output, last;
-  char buffer[4096];
-  while (fgets(buffer, sizeof(buffer), pipe)) output += buffer;
-  const int status = pclose(pipe);
-  if (status != 0)
-    throw std::runtime_error(command + " failed (status " + std::to_string(status) + ")");
-  size_t end = output.find_last_not_of("\n");
-  size_t begin = output.rfind('\n', end);
-  last = output.substr(begin == std::string::npos ? 0 : begin + 1, end + 1);
-  return nlohmann::json::parse(last);
 }
 
 Args parse(int argc, char** argv) {
@@ -180,20 +158,22 @@ int main(int argc, char** argv) try {
       double best_ctmq = 0, best_native = 0, best_peer = 0, rss_ctmq = 0, rss_peer = 0;
       double best_compiled = 0;
       for (int r = 0; r < a.repeats; ++r) {  // alternate, keep the best of each
-        auto c = run_child(self + " --child " + std::to_string(batch) + " " + std::to_string(bits) +
-                           common);
-        auto n = run_child(self + " --child " + std::to_string(batch) + " " + std::to_string(bits) +
-                           common + " --native-bn");
+        auto c = ctmq::bench::run_child(self + " --child " + std::to_string(batch) + " " +
+                                        std::to_string(bits) + common);
+        auto n = ctmq::bench::run_child(self + " --child " + std::to_string(batch) + " " +
+                                        std::to_string(bits) + common + " --native-bn");
         best_native = std::max(best_native, n["images_per_s"].get<double>());
-        auto p = run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
-                           " --bits " + std::to_string(bits) + common);
+        auto p =
+            ctmq::bench::run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
+                                   " --bits " + std::to_string(bits) + common);
         best_ctmq = std::max(best_ctmq, c["images_per_s"].get<double>());
         best_peer = std::max(best_peer, p["images_per_s"].get<double>());
         rss_ctmq = std::max(rss_ctmq, c["peak_rss_mb"].get<double>());
         rss_peer = std::max(rss_peer, p["peak_rss_mb"].get<double>());
         if (cuda && batch == a.batches.back()) {  // compiling costs ~30 s per configuration
-          auto pc = run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
-                              " --bits " + std::to_string(bits) + common + " --compile");
+          auto pc =
+              ctmq::bench::run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
+                                     " --bits " + std::to_string(bits) + common + " --compile");
           best_compiled = std::max(best_compiled, pc["images_per_s"].get<double>());
         }
       }
