@@ -51,11 +51,10 @@ build_split() {
     ctmq_sbatch "$array_flag" --time="${TIME_SHARD:-01:00:00}" --output="$out/slurm-%A_%a.out" \
       "$root/slurm/shard.sbatch" "$CTMQ_SHARD" "$@" --output "$out"
     jid=$JOB_ID
-    echo "$jid"
     ctmq_sbatch --dependency=afterok:"$jid" --time="${TIME_SHARD:-01:00:00}" \
       --output="$out/slurm-merge-%j.out" \
       "$root/slurm/shard.sbatch" "$CTMQ_SHARD" "$@" --output "$out" --merge --array-count "$slurm"
-    echo "$JOB_ID"
+    echo "$JOB_ID"  # the merge's id alone on a line: what later jobs wait for (slurm/submit.sh)
     echo "data-prep: submitted array job $jid and its merge $JOB_ID for $out"
     return 0
   fi

@@ -100,7 +100,7 @@ for s in "${stages[@]}"; do
   grep -q "ctmq-train job" "$run/logs/$s.train.log" || fail "no Slurm train log for $s"
   grep -q "^$s"$'\t'"train"$'\t' "$run/slurm-jobs.tsv" || fail "RUN/slurm-jobs.tsv does not record $s's job"
 done
-[[ $(grep -c $'\tshard\t' "$run/slurm-jobs.tsv") == 4 ]] || fail "RUN/slurm-jobs.tsv does not record 4 sharding jobs"
+[[ $(grep -c $'\tshard\t' "$run/slurm-jobs.tsv") == 2 ]] || fail "RUN/slurm-jobs.tsv does not record the 2 merge jobs of the sharding"
 # ctmq-status: every stage evaluated, with its recorded job (squeue asked, sacct absent here).
 "$bin/ctmq-status" "$run" --format tsv >"$tmp/status1" || fail "ctmq-status on a finished chain"
 awk -F'\t' -v jobs="$run/slurm-jobs.tsv" 'BEGIN { while ((getline l < jobs) > 0) { split(l, f, "\t"); if (f[2] == "train") id[f[1]] = f[3] } }
