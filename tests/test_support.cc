@@ -19,6 +19,21 @@ std::string error_of(const std::function<void()>& f) {
   }
   return "";
 }
+
+plan::StagePlan stage_plan_of(const std::vector<PlannedStage>& stages, int epochs) {
+  plan::StagePlan plan;
+  for (const PlannedStage& planned : stages) {
+    plan::Stage s;
+    s.index = static_cast<int>(plan.stages.size());
+    s.name = planned.name;
+    s.bits = {planned.bits, planned.bits};
+    s.epochs = epochs;
+    s.init = planned.init;
+    plan.stages.push_back(s);
+  }
+  return plan;
+}
+
 namespace {
 
 std::string env_or(const char* name, const std::string& fallback) {

@@ -5,12 +5,24 @@
 
 #include <functional>
 #include <string>
+#include <vector>
+
+#include "ctmq/plan/stage_plan.h"
 
 namespace ctmq::testing {
 
 // The message of the ctmq::Error that `f` throws, or "" when it throws none
 // (any other exception propagates).
 std::string error_of(const std::function<void()>& f);
+
+// A stage plan of `stages` in this order, each {name, W = A bits, init} and
+// `epochs` epochs (index = position); every other field is Stage's default.
+struct PlannedStage {
+  std::string name;
+  int bits;
+  std::string init;
+};
+plan::StagePlan stage_plan_of(const std::vector<PlannedStage>& stages, int epochs);
 
 // Directory of the Fashion-MNIST IDX files (env CTMQ_FASHION_MNIST_DIR,
 // default /usr/share/datasets/fashion-mnist).

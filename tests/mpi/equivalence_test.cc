@@ -18,24 +18,14 @@ namespace ctmq::train {
 namespace {
 
 TrainOptions stage_in(const std::string& run_dir, quant::BitDepths bits) {
-  TrainOptions o;
-  o.run_dir = run_dir;
-  o.stage = "c1-" + bits.tag();
-  o.train_manifest = ctmq::testing::fashion_mnist_train_manifest();
   // 3 steps at full precision; 1 at quantized depths, where a level that
   // flips on a float-rounding difference (sums in another order) turns a 1e-7
   // difference into a 1e-3 one within 2-3 steps at W4A4 (measured): the test
   // checks the distributed arithmetic, not the chaos of rounding.
-  o.train_limit = bits.full_precision() ? 192 : 64;
-  o.model.architecture = model::Architecture::kSmallResNet;
-  o.model.width = 8;
-  o.bits = bits;
-  o.epochs = 1;
-  o.batch = 64;
-  o.seed = 5;
-  o.threads = 1;
-  o.checkpoint_every = 0;
-  o.log_every = 1;
+  const int64_t images = bits.full_precision() ? 192 : 64;
+  TrainOptions o = ctmq::testing::small_resnet_stage(run_dir, bits, /*width=*/8, images,
+                                                     /*epochs=*/1, /*batch=*/64, /*seed=*/5,
+                                                     /*checkpoint_every=*/0, /*log_every=*/1);
   o.batch_norm_sync = BatchNormSync::kAlways;  // identical arithmetic on 1 and 2 ranks
   return o;
 }

@@ -14,21 +14,11 @@ using ctmq::testing::error_of;
 
 // c0-fp -> c1-w2a2 -> c1-w1a1, and a baseline that starts from c0-fp.
 StagePlan four_stages() {
-  StagePlan plan;
-  auto add = [&](const std::string& name, int bits, const std::string& init) {
-    Stage s;
-    s.index = static_cast<int>(plan.stages.size());
-    s.name = name;
-    s.bits = {bits, bits};
-    s.epochs = 1;
-    s.init = init;
-    plan.stages.push_back(s);
-  };
-  add("c0-fp", 32, "none");
-  add("c1-w2a2", 2, "c0-fp");
-  add("c1-w1a1", 1, "c1-w2a2");
-  add("base-direct-w1a1", 1, "c0-fp");
-  return plan;
+  return ctmq::testing::stage_plan_of({{"c0-fp", 32, "none"},
+                                       {"c1-w2a2", 2, "c0-fp"},
+                                       {"c1-w1a1", 1, "c1-w2a2"},
+                                       {"base-direct-w1a1", 1, "c0-fp"}},
+                                      /*epochs=*/1);
 }
 
 void finish(const RunLayout& run, const std::string& stage) {

@@ -17,22 +17,12 @@ namespace {
 
 // c0-fp -> c1-w2a2 -> c1-w1a1; base-direct-w1a1 and base-step-w1a1 from c0-fp.
 plan::StagePlan five_stages() {
-  plan::StagePlan plan;
-  auto add = [&](const std::string& name, int bits, const std::string& init) {
-    plan::Stage s;
-    s.index = static_cast<int>(plan.stages.size());
-    s.name = name;
-    s.bits = {bits, bits};
-    s.epochs = 2;
-    s.init = init;
-    plan.stages.push_back(s);
-  };
-  add("c0-fp", 32, "none");
-  add("c1-w2a2", 2, "c0-fp");
-  add("c1-w1a1", 1, "c1-w2a2");
-  add("base-direct-w1a1", 1, "c0-fp");
-  add("base-step-w1a1", 1, "c0-fp");
-  return plan;
+  return ctmq::testing::stage_plan_of({{"c0-fp", 32, "none"},
+                                       {"c1-w2a2", 2, "c0-fp"},
+                                       {"c1-w1a1", 1, "c1-w2a2"},
+                                       {"base-direct-w1a1", 1, "c0-fp"},
+                                       {"base-step-w1a1", 1, "c0-fp"}},
+                                      /*epochs=*/2);
 }
 
 // A real checkpoint of a tiny network at `step`, through the trainer's writer.

@@ -46,21 +46,11 @@ std::string fashion_mnist_test_manifest() {
 // 256 training images, global batch 32: 8 steps per epoch, 2 epochs; the
 // evaluation after epoch 1 scores the first 500 test images.
 TrainOptions small_stage(const std::string& run_dir) {
-  TrainOptions o;
-  o.run_dir = run_dir;
-  o.stage = "c1-w2a2";
-  o.train_manifest = ctmq::testing::fashion_mnist_train_manifest();
-  o.train_limit = 256;
-  o.model.architecture = model::Architecture::kSmallResNet;
-  o.model.width = 8;
-  o.bits = {2, 2};
-  o.epochs = 2;
-  o.batch = 32;
+  // log_every 3, not a divisor of 8: evaluation falls inside a log interval.
+  TrainOptions o = ctmq::testing::small_resnet_stage(run_dir, {2, 2}, /*width=*/8, /*images=*/256,
+                                                     /*epochs=*/2, /*batch=*/32, /*seed=*/5,
+                                                     /*checkpoint_every=*/4, /*log_every=*/3);
   o.lr = 0.1;
-  o.seed = 5;
-  o.threads = 1;
-  o.checkpoint_every = 4;
-  o.log_every = 3;  // not a divisor of 8: evaluation falls inside a log interval
   o.test_manifest = fashion_mnist_test_manifest();
   o.test_limit = 500;
   o.resolved_config = "batch = 32\n";

@@ -24,20 +24,9 @@ namespace fs = std::filesystem;
 
 // 256 images, global batch 32: 8 steps per epoch, 16 steps in 2 epochs.
 TrainOptions tiny_stage(const std::string& run_dir, quant::BitDepths bits = {32, 32}) {
-  TrainOptions o;
-  o.run_dir = run_dir;
-  o.stage = "c1-" + bits.tag();
-  o.train_manifest = ctmq::testing::fashion_mnist_train_manifest();
-  o.train_limit = 256;
-  o.model.architecture = model::Architecture::kSmallResNet;
-  o.model.width = 4;
-  o.bits = bits;
-  o.epochs = 2;
-  o.batch = 32;
-  o.seed = 11;
-  o.threads = 1;
-  o.checkpoint_every = 4;
-  o.log_every = 4;
+  TrainOptions o = ctmq::testing::small_resnet_stage(run_dir, bits, /*width=*/4, /*images=*/256,
+                                                     /*epochs=*/2, /*batch=*/32, /*seed=*/11,
+                                                     /*checkpoint_every=*/4, /*log_every=*/4);
   o.resolved_config = "batch = 32\n";
   return o;
 }
