@@ -62,41 +62,40 @@ ctmq_find_bin() {
 }
 
 # ctmq_ini_get FILE SECTION KEY [DEFAULT]: the value of KEY in [SECTION] of an
-# INI file (same syntax as the executables: '#' or ';' start comments). After
-# ctmq_load_plan_for_run CONFIG, reads of CONFIG see the --set overrides.
+# INI file, DEFAULT when it is not set (or empty). The file is read by
+# ctmq-plan --get, the executables' own reader (src/ctmq/plan/run_config.h):
+# the shell parses no config itself, and a malformed file is an error naming
+# its line. After ctmq_load_plan_for_run CONFIG, reads of CONFIG see the --set
+# overrides. Finds the executables (ctmq_find_bin) when no caller did yet, so
+# it works anywhere after sourcing this file; without them it dies saying how
+# to build them, as there is no other reader to fall back on.
 ctmq_ini_get() {
   local file=$1 section=$2 key=$3 default=${4:-}
   local value
   if [[ -n ${CTMQ_RESOLVED_CONFIG:-} && $file == "${CTMQ_CONFIG_SOURCE:-}" ]]; then
     file=$CTMQ_RESOLVED_CONFIG
   fi
-  value=$(awk -v want="$section" -v key="$key" '
-    { sub(/[#;].*/, ""); gsub(/^[ \t\r]+|[ \t\r]+$/, "") }
-    /^\[.*\]$/ { s = substr($0, 2, length($0) - 2); gsub(/^[ \t]+|[ \t]+$/, "", s); next }
-    s == want && index($0, "=") {
-      k = substr($0, 1, index($0, "=") - 1); v = substr($0, index($0, "=") + 1)
-      gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v)
-      if (k == key) found = v
-    }
-    END { if (found != "") print found }' "$file")
+  [[ -n ${CTMQ_BIN:-} ]] || ctmq_find_bin
+  value=$("$CTMQ_BIN/ctmq-plan" --config "$file" --get "$section.$key") ||
+    ctmq_die "cannot read [$section] $key of $file (see above)"
   echo "${value:-$default}"
 }
 
 # ctmq_read_plan FILE: fills the arrays PLAN_NAME, PLAN_W, PLAN_A, PLAN_EPOCHS,
-# PLAN_INIT, PLAN_ROLE, PLAN_CYCLE (index = position in the chain).
+# PLAN_INIT, PLAN_ROLE, PLAN_CYCLE (index = position in the chain) from
+# ctmq-plan --stage-table FILE, which first checks FILE as --verify does
+# (checksum, version, rows): the shell parses no plan.tsv itself. Finds the
+# executables (ctmq_find_bin) when no caller did yet.
 ctmq_read_plan() {
-  local file=$1 index name cycle w a epochs init role
+  local file=$1 table name w a epochs init role cycle
   PLAN_NAME=() PLAN_W=() PLAN_A=() PLAN_EPOCHS=() PLAN_INIT=() PLAN_ROLE=() PLAN_CYCLE=()
-  if [[ -n ${CTMQ_BIN:-} ]]; then  # its checksum and form, before anything acts on it
-    "$CTMQ_BIN/ctmq-plan" --verify "$file" || ctmq_die "$file is refused (see above)"
-  fi
-  [[ $(head -1 "$file") == "# ctmq plan version 1"* ]] ||
-    ctmq_die "$file is not a version-1 ctmq plan; regenerate it with ctmq-plan"
-  while IFS=$'\t' read -r index name cycle _ w a epochs init role; do  # _: the step column
-    [[ $index == \#* || $index == index || -z $index ]] && continue
+  [[ -n ${CTMQ_BIN:-} ]] || ctmq_find_bin
+  table=$("$CTMQ_BIN/ctmq-plan" --stage-table "$file") || ctmq_die "$file is refused (see above)"
+  while IFS=$'\t' read -r name w a epochs init role cycle; do
+    [[ -n $name ]] || continue
     PLAN_NAME+=("$name") PLAN_W+=("$w") PLAN_A+=("$a") PLAN_EPOCHS+=("$epochs")
     PLAN_INIT+=("$init") PLAN_ROLE+=("$role") PLAN_CYCLE+=("$cycle")
-  done <"$file"
+  done <<<"$table"
   ((${#PLAN_NAME[@]} > 0)) || ctmq_die "$file has no stages"
 }
 

@@ -61,20 +61,8 @@ ctmq_recorded_speed() {
   for ((i = ${#PLAN_NAME[@]} - 1; i >= 0; --i)); do
     stage=${PLAN_NAME[$i]}
     [[ -s $run/stages/$stage/metrics.jsonl ]] || continue
-    speed=$(python3 - "$run/stages/$stage/metrics.jsonl" "$ranks" <<'PY'
-import json, statistics, sys
-speeds = []
-for line in open(sys.argv[1]):
-    try:
-        record = json.loads(line)
-    except ValueError:  # a line cut short by a killed job
-        continue
-    if record.get("ranks") == int(sys.argv[2]) and record.get("images_per_s", 0) > 0:
-        speeds.append(record["images_per_s"])
-if speeds:
-    print(f"{statistics.median(speeds):.6g}")
-PY
-    ) || continue
+    speed=$(python3 "$CTMQ_ROOT/analysis/stage_status.py" speed "$run/stages/$stage/metrics.jsonl" "$ranks") ||
+      continue
     if [[ -n $speed ]]; then
       echo "$speed $stage"
       return 0
@@ -126,7 +114,7 @@ ctmq_speed_init() {
 # MANIFEST: its count, or LIMIT when that is smaller and not 0.
 ctmq_manifest_count() {
   local count
-  count=$(python3 -c 'import json, sys; print(int(json.load(open(sys.argv[1]))["count"]))' "$1") ||
+  count=$(python3 "$CTMQ_ROOT/analysis/stage_status.py" manifest-count "$1") ||
     ctmq_die "cannot read the image count of $1"
   [[ $2 =~ ^[0-9]+$ ]] || ctmq_die "$3 must be a count, found '$2'"
   if (($2 > 0 && $2 < count)); then echo "$2"; else echo "$count"; fi

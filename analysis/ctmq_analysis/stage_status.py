@@ -1,7 +1,9 @@
-"""The pipeline's plain-text view of a run directory (pipeline/summarize.sh)
-and its one-number view of an eval.json (ctmq_top1 in pipeline/common.sh).
+"""The pipeline's plain-text view of a run directory (pipeline/summarize.sh),
+its one-number view of an eval.json (ctmq_top1 in pipeline/common.sh), and
+the recorded training speed and manifest image count that Slurm's time limits
+use (slurm/time-limits.sh).
 
-Contract: never raises for the run's stage files. A stage without DONE is
+Contract: the table and top1 never raise for the run's stage files. A stage without DONE is
 "missing"; a DONE stage whose eval.json is absent or does not parse is
 "not-evaluated"; a what-if evaluation (eval-wKaK.json) that does not parse is
 left out. Only plan.tsv must exist and be readable (the caller checks that).
@@ -11,6 +13,7 @@ Standard library only: it runs under any python3.
 import glob
 import json
 import os
+import statistics
 
 ROW_FORMAT = "%-18s %-6s %-8s %6s  %-18s %-13s %7s %7s %7s"
 HEADER = ("stage", "cycle", "bits", "epochs", "init", "status", "top1%", "top5%", "loss")
@@ -79,3 +82,27 @@ def top1_text(eval_json):
             return "%.2f" % json.load(f)["top1"]
     except (OSError, ValueError, KeyError, TypeError):
         return "?"
+
+
+def recorded_speed_text(metrics_jsonl, ranks):
+    """The median images_per_s of the metrics.jsonl records with `ranks` ranks
+    and a positive speed, with 6 significant digits ("%.6g"); "" when there
+    are none. A line that does not parse (cut short by a killed job) is
+    skipped; an unreadable file or a record of another shape raises."""
+    speeds = []
+    with open(metrics_jsonl) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("ranks") == ranks and record.get("images_per_s", 0) > 0:
+                speeds.append(record["images_per_s"])
+    return "%.6g" % statistics.median(speeds) if speeds else ""
+
+
+def manifest_count(manifest):
+    """The image count of a shard manifest (its "count"), as an int; raises
+    when the file cannot be read or holds no count."""
+    with open(manifest) as f:
+        return int(json.load(f)["count"])

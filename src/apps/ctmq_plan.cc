@@ -2,7 +2,9 @@
 // with --verify FILE checks an existing plan.tsv (checksum and form) instead.
 // --set section.key=value overrides a value of --config (ctmq::plan::RunConfig);
 // --resolve-config writes the resolved configuration, --same-config-as
-// compares it with a run directory's.
+// compares it with a run directory's. --get SECTION.KEY prints one value of
+// --config and --stage-table FILE the stage facts of a plan.tsv: the shell
+// runners read config and plan only through these (docs/run-directory.md).
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -58,11 +60,14 @@ int main(int argc, char** argv) {
         {"ctmq-plan --config run.ini", "ctmq-plan --config run.ini --run-dir runs/a",
          "ctmq-plan --config run.ini --set train.seed=2 --resolve-config runs/a/config.ini",
          "ctmq-plan --config run.ini --same-config-as runs/a/config.ini",
-         "ctmq-plan --verify runs/a/plan.tsv"},
+         "ctmq-plan --verify runs/a/plan.tsv",
+         "ctmq-plan --config runs/a/config.ini --get data.train-manifest",
+         "ctmq-plan --stage-table runs/a/plan.tsv"},
         {{0, "printed (or written, or verified, or the same configuration)"},
          {1, "an error, or (--same-config-as) another configuration: the first difference named"}}};
     ctmq::plan::PlanOptions d;  // defaults
     std::string schedule, accurate, a_bits, pretrained, run_dir, verify, resolve, same_as;
+    std::string get, stage_table;
     std::vector<std::string> sets;
     ctmq::plan::PlanOptions o;
     po::options_description options("Plan ([plan] section)");
@@ -115,7 +120,13 @@ int main(int argc, char** argv) {
         "after checking the plan, and exit")(
         "same-config-as", po::value(&same_as)->value_name("FILE"),
         "exit 0 when FILE (e.g. RUN/config.ini) holds the same values as --config with every "
-        "--set, else 1 naming the first difference; comments and key order do not count");
+        "--set, else 1 naming the first difference; comments and key order do not count")(
+        "get", po::value(&get)->value_name("SECTION.KEY"),
+        "print the value of SECTION.KEY in --config with every --set (nothing, exit 0, when it "
+        "is not set) and exit")(
+        "stage-table", po::value(&stage_table)->value_name("FILE"),
+        "check FILE as --verify does, then print one line per stage: name, w_bits, a_bits, "
+        "epochs, init, role, cycle (tab-separated, no header)");
     po::options_description all;
     all.add(options).add(modes);
     std::vector<std::string> args(argv, argv + argc);
@@ -129,6 +140,25 @@ int main(int argc, char** argv) {
     }
     if (!verify.empty()) {
       ctmq::plan::parse_plan_tsv(ctmq::read_file(verify), verify);
+      return 0;
+    }
+    if (!stage_table.empty()) {
+      std::cout << ctmq::plan::format_stage_table(
+          ctmq::plan::parse_plan_tsv(ctmq::read_file(stage_table), stage_table));
+      return 0;
+    }
+    if (!get.empty()) {
+      CTMQ_CHECK(vm.count("config"), "ctmq-plan: --get needs --config");
+      const size_t dot = get.find('.');
+      CTMQ_CHECK(dot != std::string::npos && dot > 0 && dot + 1 < get.size(),
+                 "--get '" << get << "': expected SECTION.KEY, e.g. --get data.train-manifest");
+      const std::string path = vm["config"].as<std::string>();
+      ctmq::plan::RunConfig config = ctmq::plan::parse_run_config(ctmq::read_file(path), path);
+      std::vector<ctmq::plan::ConfigOverride> overrides;
+      for (const auto& text : sets) overrides.push_back(ctmq::plan::parse_override(text));
+      ctmq::plan::apply_overrides(config, overrides);
+      const auto value = ctmq::plan::config_value(config, get.substr(0, dot), get.substr(dot + 1));
+      if (value) std::cout << *value << "\n";
       return 0;
     }
     o.schedule = ctmq::plan::parse_schedule(schedule);

@@ -83,6 +83,41 @@ class StageStatusTest(unittest.TestCase):
                                 text=True, timeout=60)
         self.assertEqual(result.returncode, 2)
 
+    def test_recorded_speed(self):
+        path = os.path.join(self.tmp, "metrics.jsonl")
+        with open(path, "w") as f:
+            for ranks, speed in ((2, 100.0), (1, 5000.0), (2, 300.123456789), (2, 0), (2, 200.5)):
+                f.write(json.dumps({"ranks": ranks, "images_per_s": speed}) + "\n")
+            f.write(json.dumps({"ranks": 2}) + "\n")  # no speed: left out
+            f.write('{"ranks": 2, "images_per_s": 9')  # cut short by a killed job
+        self.assertEqual(stage_status.recorded_speed_text(path, 2), "200.5")  # median of 3
+        self.assertEqual(stage_status.recorded_speed_text(path, 1), "5000")
+        self.assertEqual(stage_status.recorded_speed_text(path, 4), "")
+        result = subprocess.run([sys.executable, SCRIPT, "speed", path, "2"], capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual((result.returncode, result.stdout), (0, "200.5\n"), result.stderr)
+        result = subprocess.run([sys.executable, SCRIPT, "speed", path, "4"], capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual((result.returncode, result.stdout), (0, ""), result.stderr)
+        result = subprocess.run([sys.executable, SCRIPT, "speed", path + ".none", "2"],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 1)
+
+    def test_manifest_count(self):
+        path = os.path.join(self.tmp, "manifest.json")
+        with open(path, "w") as f:
+            json.dump({"version": 2, "count": 640, "shards": []}, f)
+        self.assertEqual(stage_status.manifest_count(path), 640)
+        result = subprocess.run([sys.executable, SCRIPT, "manifest-count", path],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual((result.returncode, result.stdout), (0, "640\n"), result.stderr)
+        with open(path, "w") as f:
+            json.dump({"version": 2}, f)
+        result = subprocess.run([sys.executable, SCRIPT, "manifest-count", path],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(path, result.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

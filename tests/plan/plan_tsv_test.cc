@@ -46,6 +46,17 @@ TEST(PlanTsvTest, FormatHasVersionHeaderAndTabSeparatedRows) {
 }
 
 // Issue [7/12] #1: a byte changed in plan.tsv on shared storage was trusted.
+TEST(PlanTsvTest, StageTableHasTheShellsFieldsInPlanOrder) {
+  PlanOptions o;
+  o.k_start = 2;
+  o.cycles = 1;
+  o.baselines = false;
+  EXPECT_EQ(format_stage_table(make_plan(o)),
+            "c0-fp\t32\t32\t10\tnone\tpretrain\t0\n"
+            "c1-w2a2\t2\t2\t2\tc0-fp\tstep\t1\n"
+            "c1-w1a1\t1\t1\t2\tc1-w2a2\tresult\t1\n");
+}
+
 TEST(PlanTsvTest, AChangedByteAnywhereFailsTheChecksumByName) {
   PlanOptions o;
   o.k_start = 2;

@@ -59,6 +59,15 @@ TEST(RunConfigTest, CommentsAndOrderAreNoDifferenceButValuesAre) {
   EXPECT_EQ(first_difference(a, added, "A", "B"), "[eval] test-limit: not set in A, 100 in B");
 }
 
+TEST(RunConfigTest, ConfigValueIsTheValueOrNothing) {
+  RunConfig c = parse_run_config(kMessy, "run.ini");
+  EXPECT_EQ(config_value(c, "train", "seed"), "1");
+  EXPECT_EQ(config_value(c, "data", "train-manifest"), "/d/train/manifest.json");
+  EXPECT_EQ(config_value(c, "train", "epochs"), std::nullopt);
+  EXPECT_EQ(config_value(c, "eval", "test-limit"), std::nullopt);  // an empty section
+  EXPECT_EQ(config_value(c, "slurm", "data-prep"), std::nullopt);
+}
+
 TEST(RunConfigTest, RefusesMalformedOverrides) {
   EXPECT_NE(error_of([] { parse_override("train.seed"); }).find("has no '='"), std::string::npos);
   EXPECT_NE(error_of([] { parse_override("seed=2"); }).find("names no section"), std::string::npos);

@@ -129,6 +129,15 @@ StagePlan parse_plan_tsv(const std::string& text, const std::string& source) {
   return plan;
 }
 
+std::string format_stage_table(const StagePlan& plan) {
+  std::ostringstream out;
+  for (const Stage& s : plan.stages) {
+    out << s.name << "\t" << s.bits.weight << "\t" << s.bits.activation << "\t" << s.epochs << "\t"
+        << s.init << "\t" << role_name(s.role) << "\t" << s.cycle << "\n";
+  }
+  return out.str();
+}
+
 void write_or_check_plan(const std::string& run_dir, const StagePlan& plan) {
   const std::string path = RunLayout(run_dir).plan();
   if (!std::filesystem::exists(path)) {

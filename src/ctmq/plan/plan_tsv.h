@@ -18,6 +18,11 @@ std::string format_plan_tsv(const StagePlan& plan);
 // duplicate or forward init references.
 StagePlan parse_plan_tsv(const std::string& text, const std::string& source);
 
+// The stage facts the shell runners use (ctmq-plan --stage-table, read by
+// ctmq_read_plan in pipeline/common.sh): one line per stage, in plan order,
+// "name<TAB>w_bits<TAB>a_bits<TAB>epochs<TAB>init<TAB>role<TAB>cycle", no header.
+std::string format_stage_table(const StagePlan& plan);
+
 // Records `plan` in RUN/plan.tsv: writes it atomically when absent; when
 // present, checks that it describes the same plan and throws ctmq::Error
 // naming the first differing stage otherwise (the run directory was made with

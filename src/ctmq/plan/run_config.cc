@@ -78,6 +78,15 @@ RunConfig parse_run_config(const std::string& text, const std::string& path) {
   return config;
 }
 
+std::optional<std::string> config_value(const RunConfig& config, const std::string& section,
+                                        const std::string& key) {
+  auto s = config.sections.find(section);
+  if (s == config.sections.end()) return std::nullopt;
+  auto k = s->second.find(key);
+  if (k == s->second.end()) return std::nullopt;
+  return k->second;
+}
+
 ConfigOverride parse_override(const std::string& text) {
   const std::string expected = "; expected --set section.key=value, e.g. --set train.seed=2";
   const size_t eq = text.find('=');
@@ -123,14 +132,6 @@ std::string format_run_config(const RunConfig& config, const std::string& source
 
 std::string first_difference(const RunConfig& a, const RunConfig& b, const std::string& a_name,
                              const std::string& b_name) {
-  auto value_in = [](const RunConfig& c, const std::string& section,
-                     const std::string& key) -> std::optional<std::string> {
-    auto s = c.sections.find(section);
-    if (s == c.sections.end()) return std::nullopt;
-    auto k = s->second.find(key);
-    if (k == s->second.end()) return std::nullopt;
-    return k->second;
-  };
   auto shown = [](const std::optional<std::string>& v, const std::string& name) {
     return (v ? *v + " in " : std::string("not set in ")) + name;
   };
@@ -142,7 +143,7 @@ std::string first_difference(const RunConfig& a, const RunConfig& b, const std::
       for (const auto& kv : s->second) keys.insert(kv.first);
     }
     for (const auto& key : keys) {
-      const auto in_a = value_in(a, section, key), in_b = value_in(b, section, key);
+      const auto in_a = config_value(a, section, key), in_b = config_value(b, section, key);
       if (in_a == in_b) continue;
       return "[" + section + "] " + key + ": " + shown(in_a, a_name) + ", " + shown(in_b, b_name);
     }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct ConfigOverride {
 // config_sections(), a key before any section header (the executables would
 // ignore it) or a key given twice in one section (they refuse that).
 RunConfig parse_run_config(const std::string& text, const std::string& path);
+
+// The value of [section] key, or nullopt when it is not set.
+std::optional<std::string> config_value(const RunConfig& config, const std::string& section,
+                                        const std::string& key);
 
 // Parses "section.key=value" (spaces around '=' allowed). Throws ctmq::Error
 // naming the text when the '.' or '=' is missing, the section is not in
