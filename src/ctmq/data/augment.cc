@@ -18,24 +18,9 @@ uint64_t splitmix64(uint64_t x) {
 }  // namespace
 
 Augment parse_augment(const std::string& name) {
-  if (name == "none") return Augment::kNone;
-  if (name == "crop-flip") return Augment::kCropFlip;
-  if (name == "random-resized-crop") return Augment::kRandomResizedCrop;
-  CTMQ_FAIL("augmentation '" << name
-                             << "' is not known; use one of: none, crop-flip, random-resized-crop");
+  return parse_enum(kAugmentNames, name, "augmentation");
 }
-
-std::string augment_name(Augment augment) {
-  switch (augment) {
-    case Augment::kCropFlip:
-      return "crop-flip";
-    case Augment::kRandomResizedCrop:
-      return "random-resized-crop";
-    case Augment::kNone:
-      break;
-  }
-  return "none";
-}
+std::string augment_name(Augment augment) { return enum_name(kAugmentNames, augment); }
 
 CropBox random_resized_crop(const AugmentOptions& options, int64_t epoch, int64_t index,
                             int64_t height, int64_t width) {

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "ctmq/common/enum_names.h"
+
 namespace ctmq::data {
 
 enum class Augment {
@@ -26,6 +28,11 @@ enum class Augment {
   // recipe); applied while decoding, by ShardDataset::get_training_batch.
   kRandomResizedCrop,
 };
+inline constexpr EnumTable<Augment, 3> kAugmentNames{{
+    {Augment::kNone, "none"},
+    {Augment::kCropFlip, "crop-flip"},
+    {Augment::kRandomResizedCrop, "random-resized-crop"},
+}};
 // "none" | "crop-flip" | "random-resized-crop"; throws ctmq::Error naming the
 // accepted values.
 Augment parse_augment(const std::string& name);

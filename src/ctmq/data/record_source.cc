@@ -5,31 +5,12 @@
 namespace ctmq::data {
 
 SourceKind parse_source_kind(const std::string& text) {
-  if (text == "idx") return SourceKind::kIdx;
-  if (text == "cifar10") return SourceKind::kCifar10;
-  if (text == "cifar100") return SourceKind::kCifar100;
-  if (text == "image-folder") return SourceKind::kImageFolder;
-  CTMQ_FAIL("--format '" << text << "' is unknown; use idx, cifar10, cifar100 or image-folder");
+  return parse_enum(kSourceKindNames, text, "--format");
 }
-
-std::string source_kind_name(SourceKind kind) {
-  switch (kind) {
-    case SourceKind::kIdx:
-      return "idx";
-    case SourceKind::kCifar10:
-      return "cifar10";
-    case SourceKind::kCifar100:
-      return "cifar100";
-    case SourceKind::kImageFolder:
-      return "image-folder";
-  }
-  CTMQ_ASSERT(false);
-}
+std::string source_kind_name(SourceKind kind) { return enum_name(kSourceKindNames, kind); }
 
 SizePolicy parse_size_policy(const std::string& text) {
-  if (text == "reject") return SizePolicy::kReject;
-  if (text == "resize") return SizePolicy::kResize;
-  CTMQ_FAIL("--size-mismatch '" << text << "' is unknown; use reject or resize");
+  return parse_enum(kSizePolicyNames, text, "--size-mismatch");
 }
 
 std::unique_ptr<RecordSource> open_record_source(const SourceOptions& options) {

@@ -12,13 +12,24 @@
 #include <string>
 #include <vector>
 
+#include "ctmq/common/enum_names.h"
 #include "ctmq/data/shard_format.h"
 
 namespace ctmq::data {
 
 enum class SourceKind { kIdx, kCifar10, kCifar100, kImageFolder };
+inline constexpr EnumTable<SourceKind, 4> kSourceKindNames{{
+    {SourceKind::kIdx, "idx"},
+    {SourceKind::kCifar10, "cifar10"},
+    {SourceKind::kCifar100, "cifar100"},
+    {SourceKind::kImageFolder, "image-folder"},
+}};
 // What to do with an image whose size differs from the data set's size.
 enum class SizePolicy { kReject, kResize };
+inline constexpr EnumTable<SizePolicy, 2> kSizePolicyNames{{
+    {SizePolicy::kReject, "reject"},
+    {SizePolicy::kResize, "resize"},
+}};
 
 SourceKind parse_source_kind(const std::string& text);  // "idx", "cifar10", ...
 std::string source_kind_name(SourceKind kind);

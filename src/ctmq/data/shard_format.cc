@@ -17,14 +17,9 @@ std::string shard_file_name(int64_t index) {
 }
 
 RecordKind parse_record_kind(const std::string& text) {
-  if (text == "fixed") return RecordKind::kFixed;
-  if (text == "encoded") return RecordKind::kEncoded;
-  CTMQ_FAIL("--record '" << text << "' is unknown; use fixed (raw pixels) or encoded (JPEG/PNG)");
+  return parse_enum(kRecordKindNames, text, "--record", "fixed: raw pixels; encoded: JPEG/PNG");
 }
-
-std::string record_kind_name(RecordKind kind) {
-  return kind == RecordKind::kEncoded ? "encoded" : "fixed";
-}
+std::string record_kind_name(RecordKind kind) { return enum_name(kRecordKindNames, kind); }
 
 std::string encode_shard_header(const ShardHeader& header) {
   std::string bytes(kShardHeaderSize, '\0');

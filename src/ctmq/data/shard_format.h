@@ -8,6 +8,7 @@
 
 #include "ctmq/common/byte_coding.h"
 #include "ctmq/common/checksum.h"
+#include "ctmq/common/enum_names.h"
 
 namespace ctmq::data {
 
@@ -20,6 +21,10 @@ enum class RecordKind {
   kFixed,    // version 1: raw uint8 CHW pixels, every record the same size
   kEncoded,  // version 2: the image file's bytes, variable size
 };
+inline constexpr EnumTable<RecordKind, 2> kRecordKindNames{{
+    {RecordKind::kFixed, "fixed"},
+    {RecordKind::kEncoded, "encoded"},
+}};
 RecordKind parse_record_kind(const std::string& text);  // "fixed" | "encoded"
 std::string record_kind_name(RecordKind kind);
 

@@ -7,36 +7,12 @@
 namespace ctmq::model {
 
 Architecture parse_architecture(const std::string& name) {
-  if (name == "resnet18") return Architecture::kResNet18;
-  if (name == "resnet20") return Architecture::kResNet20;
-  if (name == "small-resnet") return Architecture::kSmallResNet;
-  CTMQ_FAIL("architecture '" << name
-                             << "' is not known; use one of: resnet18, resnet20, "
-                                "small-resnet");
+  return parse_enum(kArchitectureNames, name, "architecture");
 }
+std::string architecture_name(Architecture arch) { return enum_name(kArchitectureNames, arch); }
 
-std::string architecture_name(Architecture arch) {
-  switch (arch) {
-    case Architecture::kResNet18:
-      return "resnet18";
-    case Architecture::kResNet20:
-      return "resnet20";
-    case Architecture::kSmallResNet:
-      return "small-resnet";
-  }
-  CTMQ_ASSERT(false);
-  return {};
-}
-
-Block parse_block(const std::string& name) {
-  if (name == "bi-real") return Block::kBiReal;
-  if (name == "torchvision") return Block::kTorchvision;
-  CTMQ_FAIL("block '" << name << "' is not known; use one of: bi-real, torchvision");
-}
-
-std::string block_name(Block block) {
-  return block == Block::kTorchvision ? "torchvision" : "bi-real";
-}
+Block parse_block(const std::string& name) { return parse_enum(kBlockNames, name, "block"); }
+std::string block_name(Block block) { return enum_name(kBlockNames, block); }
 
 void NetworkImpl::set_bit_depths(quant::BitDepths bits) {
   CTMQ_CHECK(quant::is_valid_bits(bits.weight) && quant::is_valid_bits(bits.activation),

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ctmq/common/enum_names.h"
 #include "ctmq/quant/bit_depths.h"
 #include "ctmq/quant/quant_options.h"
 
@@ -21,6 +22,11 @@ enum class Architecture {
   kResNet20,     // CIFAR-style ResNet-20 (He et al. 2016), 0.27 M params at width 16
   kSmallResNet,  // a small ResNet for 28x28 inputs (Fashion-MNIST)
 };
+inline constexpr EnumTable<Architecture, 3> kArchitectureNames{{
+    {Architecture::kResNet18, "resnet18"},
+    {Architecture::kResNet20, "resnet20"},
+    {Architecture::kSmallResNet, "small-resnet"},
+}};
 
 // "resnet18" | "resnet20" | "small-resnet"; throws ctmq::Error naming the
 // accepted values otherwise.
@@ -40,6 +46,10 @@ enum class Block {
   // bit depth; convert such weights with a full-precision kBiReal stage first.
   kTorchvision,
 };
+inline constexpr EnumTable<Block, 2> kBlockNames{{
+    {Block::kBiReal, "bi-real"},
+    {Block::kTorchvision, "torchvision"},
+}};
 // "bi-real" | "torchvision"; throws ctmq::Error naming the accepted values.
 Block parse_block(const std::string& name);
 std::string block_name(Block block);

@@ -104,13 +104,10 @@ void diagnose_layout(const TorchSavedDict& root, const std::string& path) {
 }  // namespace
 
 PretrainedClassifier parse_pretrained_classifier(const std::string& name) {
-  if (name == "use") return PretrainedClassifier::kUse;
-  if (name == "reinit") return PretrainedClassifier::kReinit;
-  CTMQ_FAIL("pretrained-classifier '" << name << "' is not known; use one of: use, reinit");
+  return parse_enum(kPretrainedClassifierNames, name, "pretrained-classifier");
 }
-
 std::string pretrained_classifier_name(PretrainedClassifier classifier) {
-  return classifier == PretrainedClassifier::kUse ? "use" : "reinit";
+  return enum_name(kPretrainedClassifierNames, classifier);
 }
 
 void import_torchvision_state_dict(NetworkImpl& net, const std::string& path,

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "ctmq/common/enum_names.h"
 #include "ctmq/model/network.h"
 
 namespace ctmq::model {
@@ -13,6 +14,10 @@ enum class PretrainedClassifier {
   kReinit,  // ignore it (fine-tuning onto another data set): fc is initialised afresh as
             // torch.nn.Linear does, from the global torch generator (the stage's seed)
 };
+inline constexpr EnumTable<PretrainedClassifier, 2> kPretrainedClassifierNames{{
+    {PretrainedClassifier::kUse, "use"},
+    {PretrainedClassifier::kReinit, "reinit"},
+}};
 // "use" | "reinit"; throws ctmq::Error naming the accepted values.
 PretrainedClassifier parse_pretrained_classifier(const std::string& name);
 std::string pretrained_classifier_name(PretrainedClassifier classifier);

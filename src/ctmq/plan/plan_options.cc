@@ -6,18 +6,12 @@
 namespace ctmq::plan {
 
 Schedule parse_schedule(const std::string& value) {
-  if (value == "a" || value == "A") return Schedule::kA;
-  if (value == "b" || value == "B") return Schedule::kB;
-  CTMQ_FAIL("[plan] schedule: unknown value '" << value
-                                               << "'; expected a (full staircase every cycle) "
-                                                  "or b (one staircase, then accurate <-> target)");
+  return parse_enum(kScheduleNames, value, "[plan] schedule",
+                    "a: full staircase every cycle; b: one staircase, then accurate <-> target");
 }
 
 AccurateModel parse_accurate_model(const std::string& value) {
-  if (value == "fp") return AccurateModel::kFullPrecision;
-  if (value == "k-start") return AccurateModel::kKStart;
-  if (value == "k-plus-one") return AccurateModel::kKPlusOne;
-  CTMQ_FAIL("[plan] accurate: unknown value '" << value << "'; expected fp, k-start or k-plus-one");
+  return parse_enum(kAccurateModelNames, value, "[plan] accurate");
 }
 
 int parse_activation_bits(const std::string& value) {
@@ -35,18 +29,9 @@ int parse_activation_bits(const std::string& value) {
   return bits;
 }
 
-std::string schedule_name(Schedule schedule) { return schedule == Schedule::kA ? "a" : "b"; }
-
+std::string schedule_name(Schedule schedule) { return enum_name(kScheduleNames, schedule); }
 std::string accurate_model_name(AccurateModel accurate) {
-  switch (accurate) {
-    case AccurateModel::kFullPrecision:
-      return "fp";
-    case AccurateModel::kKStart:
-      return "k-start";
-    case AccurateModel::kKPlusOne:
-      return "k-plus-one";
-  }
-  CTMQ_ASSERT(false);
+  return enum_name(kAccurateModelNames, accurate);
 }
 
 void validate(const PlanOptions& o) {

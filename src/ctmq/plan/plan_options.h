@@ -5,11 +5,19 @@
 
 #include <string>
 
+#include "ctmq/common/enum_names.h"
+
 namespace ctmq::plan {
 
 // Reading A repeats the whole staircase in every cycle; reading B runs one
 // staircase, then alternates accurate <-> k_target for the remaining cycles.
 enum class Schedule { kA, kB };
+inline constexpr EnumTable<Schedule, 4> kScheduleNames{{
+    {Schedule::kA, "a"},
+    {Schedule::kB, "b"},
+    {Schedule::kA, "A"},  // aliases
+    {Schedule::kB, "B"},
+}};
 
 // The model that cycles 2..C start with (trained from the previous cycle's
 // low-bit result). The staircase of such a cycle resumes below its depth.
@@ -18,6 +26,11 @@ enum class AccurateModel {
   kKStart,         // the first step's depth, k_start
   kKPlusOne,       // one bit above the target, k_target + 1
 };
+inline constexpr EnumTable<AccurateModel, 3> kAccurateModelNames{{
+    {AccurateModel::kFullPrecision, "fp"},
+    {AccurateModel::kKStart, "k-start"},
+    {AccurateModel::kKPlusOne, "k-plus-one"},
+}};
 
 struct PlanOptions {
   Schedule schedule = Schedule::kA;

@@ -64,29 +64,9 @@ std::string cycle_stage_name(int cycle, BitDepths bits) {
 
 }  // namespace
 
-std::string role_name(StageRole role) {
-  switch (role) {
-    case StageRole::kPretrain:
-      return "pretrain";
-    case StageRole::kAccurate:
-      return "accurate";
-    case StageRole::kStep:
-      return "step";
-    case StageRole::kResult:
-      return "result";
-    case StageRole::kBaseline:
-      return "baseline";
-  }
-  CTMQ_ASSERT(false);
-}
-
+std::string role_name(StageRole role) { return enum_name(kStageRoleNames, role); }
 StageRole parse_role(const std::string& name) {
-  for (StageRole role : {StageRole::kPretrain, StageRole::kAccurate, StageRole::kStep,
-                         StageRole::kResult, StageRole::kBaseline}) {
-    if (role_name(role) == name) return role;
-  }
-  CTMQ_FAIL("unknown stage role '" << name
-                                   << "'; expected pretrain, accurate, step, result or baseline");
+  return parse_enum(kStageRoleNames, name, "stage role");
 }
 
 const Stage* StagePlan::find(const std::string& name) const {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ctmq/common/enum_names.h"
 #include "ctmq/plan/plan_options.h"
 #include "ctmq/quant/bit_depths.h"
 
@@ -19,6 +20,13 @@ enum class StageRole {
   kResult,    // a cycle's final k_target model: that cycle's result
   kBaseline,  // base-direct-*, base-step-*
 };
+inline constexpr EnumTable<StageRole, 5> kStageRoleNames{{
+    {StageRole::kPretrain, "pretrain"},
+    {StageRole::kAccurate, "accurate"},
+    {StageRole::kStep, "step"},
+    {StageRole::kResult, "result"},
+    {StageRole::kBaseline, "baseline"},
+}};
 
 std::string role_name(StageRole role);
 StageRole parse_role(const std::string& name);  // throws ctmq::Error

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "ctmq/common/enum_names.h"
+
 namespace ctmq::quant {
 
 // Weights at k >= 2. At k = 1 every kind hands over to the binary quantizer
@@ -12,6 +14,10 @@ enum class WeightQuantizer {
   kDoReFa,  // tanh-normalised uniform quantizer (default)
   kLsq,     // learned step size
 };
+inline constexpr EnumTable<WeightQuantizer, 2> kWeightQuantizerNames{{
+    {WeightQuantizer::kDoReFa, "dorefa"},
+    {WeightQuantizer::kLsq, "lsq"},
+}};
 
 enum class ActivationQuantizer {
   kSigned,    // 2 q_k((clip(x,-1,1)+1)/2) - 1; sign(x) with ApproxSign at k = 1 (default)
@@ -19,8 +25,18 @@ enum class ActivationQuantizer {
   kLsq,       // learned step size; the signed binary quantizer at k = 1
   kPact,      // signed with a learned range alpha per layer (PACT): alpha * signed(clip(x/alpha))
 };
+inline constexpr EnumTable<ActivationQuantizer, 4> kActivationQuantizerNames{{
+    {ActivationQuantizer::kSigned, "signed"},
+    {ActivationQuantizer::kUnsigned, "unsigned"},
+    {ActivationQuantizer::kLsq, "lsq"},
+    {ActivationQuantizer::kPact, "pact"},
+}};
 
 enum class Granularity { kPerTensor, kPerChannel };
+inline constexpr EnumTable<Granularity, 2> kGranularityNames{{
+    {Granularity::kPerTensor, "per-tensor"},
+    {Granularity::kPerChannel, "per-channel"},
+}};
 
 struct QuantOptions {
   WeightQuantizer weight = WeightQuantizer::kDoReFa;

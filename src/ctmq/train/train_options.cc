@@ -8,34 +8,12 @@
 namespace ctmq::train {
 
 OptimizerKind parse_optimizer_kind(const std::string& name) {
-  if (name == "auto") return OptimizerKind::kAuto;
-  if (name == "sgd") return OptimizerKind::kSgd;
-  if (name == "adam") return OptimizerKind::kAdam;
-  CTMQ_FAIL("--optimizer: unknown value '" << name << "'; expected auto, sgd or adam");
+  return parse_enum(kOptimizerKindNames, name, "--optimizer");
 }
-
-std::string optimizer_kind_name(OptimizerKind kind) {
-  switch (kind) {
-    case OptimizerKind::kAuto:
-      return "auto";
-    case OptimizerKind::kSgd:
-      return "sgd";
-    case OptimizerKind::kAdam:
-      return "adam";
-  }
-  return "?";
-}
+std::string optimizer_kind_name(OptimizerKind kind) { return enum_name(kOptimizerKindNames, kind); }
 
 BatchNormSync parse_batch_norm_sync(const std::string& name) {
-  if (name == "multi-rank") return BatchNormSync::kMultiRank;
-  if (name == "always") return BatchNormSync::kAlways;
-  CTMQ_FAIL("--sync-batch-norm " << name << " is not valid; expected multi-rank or always");
-}
-
-DeviceKind parse_device_kind(const std::string& name) {
-  if (name == "cpu") return DeviceKind::kCpu;
-  if (name == "cuda") return DeviceKind::kCuda;
-  CTMQ_FAIL("--device: unknown value '" << name << "'; expected cpu or cuda");
+  return parse_enum(kBatchNormSyncNames, name, "--sync-batch-norm");
 }
 
 HyperParameters resolve_hyper_parameters(const TrainOptions& options, int64_t steps_per_epoch) {
@@ -72,9 +50,7 @@ HyperParameters resolve_hyper_parameters(const TrainOptions& options, int64_t st
 }
 
 DataOrder parse_data_order(const std::string& name) {
-  if (name == "per-stage") return DataOrder::kPerStage;
-  if (name == "shared") return DataOrder::kShared;
-  CTMQ_FAIL("data order '" << name << "' is not known; use one of: per-stage, shared");
+  return parse_enum(kDataOrderNames, name, "data order");
 }
 
 uint64_t stage_data_seed(uint64_t seed, const std::string& stage, DataOrder order) {

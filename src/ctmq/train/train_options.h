@@ -8,7 +8,9 @@
 #include <functional>
 #include <string>
 
+#include "ctmq/common/enum_names.h"
 #include "ctmq/data/augment.h"
+#include "ctmq/dist/device.h"
 #include "ctmq/model/network.h"
 #include "ctmq/model/torchvision_import.h"
 #include "ctmq/quant/bit_depths.h"
@@ -20,18 +22,28 @@ enum class OptimizerKind {
   kSgd,   // SGD with momentum, cosine decay
   kAdam,  // Adam, linear decay to 0
 };
+inline constexpr EnumTable<OptimizerKind, 3> kOptimizerKindNames{{
+    {OptimizerKind::kAuto, "auto"},
+    {OptimizerKind::kSgd, "sgd"},
+    {OptimizerKind::kAdam, "adam"},
+}};
 // "auto" | "sgd" | "adam"; throws ctmq::Error otherwise.
 OptimizerKind parse_optimizer_kind(const std::string& name);
 std::string optimizer_kind_name(OptimizerKind kind);
 
-enum class DeviceKind { kCpu, kCuda };
-DeviceKind parse_device_kind(const std::string& name);  // "cpu" | "cuda"
+// [train] device: dist/device.h is the one home of the device choice.
+using dist::DeviceKind;
+using dist::parse_device_kind;
 
 // Global batch at which method.md's learning rates hold; other batches scale
 // the default learning rate linearly (Goyal et al.).
 constexpr int64_t kReferenceBatch = 256;
 
 enum class BatchNormSync { kMultiRank, kAlways };
+inline constexpr EnumTable<BatchNormSync, 2> kBatchNormSyncNames{{
+    {BatchNormSync::kMultiRank, "multi-rank"},
+    {BatchNormSync::kAlways, "always"},
+}};
 // "multi-rank" | "always"; throws ctmq::Error naming the accepted values.
 BatchNormSync parse_batch_norm_sync(const std::string& name);
 
@@ -40,6 +52,10 @@ enum class DataOrder {
   kPerStage,  // seeded by (seed, stage name): every stage of a run draws its own order
   kShared,    // seeded by seed alone: every stage visits the same permutations
 };
+inline constexpr EnumTable<DataOrder, 2> kDataOrderNames{{
+    {DataOrder::kPerStage, "per-stage"},
+    {DataOrder::kShared, "shared"},
+}};
 // "per-stage" | "shared"; throws ctmq::Error naming the accepted values.
 DataOrder parse_data_order(const std::string& name);
 
