@@ -113,14 +113,6 @@ double ctmq_rate(const ctmq::data::ShardDataset& data, int workers, int64_t batc
   return static_cast<double>(images) / seconds_since(start);
 }
 
-std::vector<int> parse_list(const std::string& text) {
-  std::vector<int> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(std::stoi(item));
-  return out;
-}
-
 int run(int argc, char** argv) {
   namespace po = ctmq::apps::po;
   using namespace ctmq::data;
@@ -175,7 +167,7 @@ int run(int argc, char** argv) {
   std::printf("%-10s %7s %14s %14s %14s %14s %8s %9s\n", "transform", "workers", "ctmq img/s",
               "ctmq /core", "tv img/s", "tv /core", "ratio", "of limit");
   for (const bool train : {true, false}) {
-    for (const int workers : parse_list(vm["workers"].as<std::string>())) {
+    for (const int workers : ctmq::bench::parse_list<int>(vm["workers"].as<std::string>())) {
       const double cores = static_cast<double>(std::max(1, workers));
       const double ours = ctmq_rate(data, workers, batch, train);
       const nlohmann::json peer = run_child(

@@ -37,7 +37,7 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,11 +54,9 @@ using ctmq::bench::Clock;
 using ctmq::bench::run_child;
 using ctmq::bench::seconds_since;
 
-struct Args {
+struct Args : ctmq::bench::Timing {
+  Args() : Timing{/*threads=*/1, /*steps=*/10, /*repeats=*/3} {}
   enum class Mode { kDriver, kStep, kAllreduce } mode = Mode::kDriver;
-  int threads = 1;
-  int steps = 10;
-  int repeats = 3;
   int width = 16;
   int64_t batch = 64;  // global
   int bits = 32;
@@ -183,40 +181,27 @@ nlohmann::json measure_allreduce(ctmq::dist::Communicator& comm) {
   return {{"ranks", p}, {"alpha_s", alpha}, {"beta_s_per_byte", beta}, {"sizes", rows}};
 }
 
-Args parse(int argc, char** argv) {
+// The flags (see the top of this file); nullopt after --help.
+std::optional<Args> parse(int argc, char** argv) {
+  using ctmq::bench::flag;
+  namespace po = ctmq::bench::po;
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    auto next = [&]() -> std::string {
-      CTMQ_CHECK(i + 1 < argc, "missing value after " << flag);
-      return argv[++i];
-    };
-    if (flag == "--child-step") {
-      a.mode = Args::Mode::kStep;
-      a.batch = std::stoll(next());
-      a.bits = std::stoi(next());
-    } else if (flag == "--child-allreduce") {
-      a.mode = Args::Mode::kAllreduce;
-    } else if (flag == "--threads") {
-      a.threads = std::stoi(next());
-    } else if (flag == "--steps") {
-      a.steps = std::stoi(next());
-    } else if (flag == "--repeats") {
-      a.repeats = std::stoi(next());
-    } else if (flag == "--width") {
-      a.width = std::stoi(next());
-    } else if (flag == "--batch") {
-      a.batch = std::stoll(next());
-    } else if (flag == "--bits") {
-      a.bit_list.clear();
-      std::stringstream list(next());
-      for (std::string item; std::getline(list, item, ',');) a.bit_list.push_back(std::stoi(item));
-    } else if (flag == "--mpirun") {
-      a.mpirun = next();
-    } else {
-      CTMQ_FAIL("unknown flag " << flag << " (see the comment at the top of " << __FILE__ << ")");
-    }
-  }
+  bool step = false, allreduce = false;
+  po::options_description options("benchmark");
+  ctmq::bench::add_timing_flags(options, a);
+  options.add_options()("batch", flag(a.batch), "global batch")(
+      "bits", ctmq::bench::list_flag(a.bit_list), "W = A bit depths, comma-separated")(
+      "width", flag(a.width), "ResNet-20 width")("mpirun", flag(a.mpirun), "the MPI launcher")(
+      "child-step", ctmq::bench::batch_bits_flag(a.batch, a.bits, step),
+      "time the step on every rank of this job and print JSON")(
+      "child-allreduce", po::bool_switch(&allreduce),
+      "fit the allreduce model on this job and print JSON");
+  if (!ctmq::bench::parse_flags(argc, argv, "ctmq-bench-mpi-scaling",
+                                "two MPI ranks of one thread against one rank of two threads",
+                                options))
+    return std::nullopt;
+  if (step) a.mode = Args::Mode::kStep;
+  if (allreduce) a.mode = Args::Mode::kAllreduce;
   return a;
 }
 
@@ -283,7 +268,9 @@ int drive(const Args& a, const std::string& self) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const Args a = parse(argc, argv);
+  const std::optional<Args> parsed = parse(argc, argv);
+  if (!parsed) return 0;
+  const Args& a = *parsed;
   if (a.mode == Args::Mode::kDriver) {
     char self[4096] = {};
     const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

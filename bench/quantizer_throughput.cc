@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,9 @@
 
 namespace {
 
-struct Args {
-  int threads = 1;
+struct Args : ctmq::bench::Timing {
+  Args() : Timing{/*threads=*/1, /*steps=*/3, /*repeats=*/5} {}
   int64_t batch = 64;
-  int repeats = 5;
-  int steps = 3;
 };
 
 using ctmq::bench::seconds_since;
@@ -109,24 +108,16 @@ double step_seconds(const Args& a, int bits) {
          a.steps;
 }
 
-Args parse(int argc, char** argv) {
+// The flags (see the top of this file); nullopt after --help.
+std::optional<Args> parse(int argc, char** argv) {
+  using ctmq::bench::flag;
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) throw std::runtime_error("missing value after " + flag);
-    const std::string value = argv[++i];
-    if (flag == "--threads") {
-      a.threads = std::stoi(value);
-    } else if (flag == "--batch") {
-      a.batch = std::stoll(value);
-    } else if (flag == "--repeats") {
-      a.repeats = std::stoi(value);
-    } else if (flag == "--steps") {
-      a.steps = std::stoi(value);
-    } else {
-      throw std::runtime_error("unknown flag " + flag + " (see the top of " __FILE__ ")");
-    }
-  }
+  ctmq::bench::po::options_description options("benchmark");
+  ctmq::bench::add_timing_flags(options, a);
+  options.add_options()("batch", flag(a.batch), "images per step");
+  if (!ctmq::bench::parse_flags(argc, argv, "ctmq-bench-quantizer-throughput",
+                                "what the quantizers cost in one training step", options))
+    return std::nullopt;
   return a;
 }
 
@@ -134,7 +125,9 @@ Args parse(int argc, char** argv) {
 
 int main(int argc, char** argv) try {
   namespace q = ctmq::quant;
-  const Args a = parse(argc, argv);
+  const std::optional<Args> parsed = parse(argc, argv);
+  if (!parsed) return 0;
+  const Args& a = *parsed;
   torch::set_num_threads(a.threads);
   const ConvShapes shapes = resnet20_convs(a.batch, 16);
 

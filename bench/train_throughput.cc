@@ -24,7 +24,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,10 +34,8 @@
 
 namespace {
 
-struct Args {
-  int threads = 1;
-  int steps = 5;
-  int repeats = 2;
+struct Args : ctmq::bench::Timing {
+  Args() : Timing{/*threads=*/1, /*steps=*/5, /*repeats=*/2} {}
   int width = 16;
   std::string python = "/usr/bin/python3";
   std::string peer = "bench/train_peer.py";
@@ -94,50 +92,35 @@ nlohmann::json measure(const Args& a) {
           {"peak_rss_mb", peak_rss_mb()}};
 }
 
-Args parse(int argc, char** argv) {
+// The flags (see the top of this file); nullopt after --help.
+std::optional<Args> parse(int argc, char** argv) {
+  using ctmq::bench::flag;
+  namespace po = ctmq::bench::po;
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value after " + flag);
-      return argv[++i];
-    };
-    if (flag == "--child") {
-      a.child = true;
-      a.batch = std::stoll(next());
-      a.bits = std::stoi(next());
-    } else if (flag == "--native-bn") {
-      a.native_bn = true;
-    } else if (flag == "--threads") {
-      a.threads = std::stoi(next());
-    } else if (flag == "--steps") {
-      a.steps = std::stoi(next());
-    } else if (flag == "--repeats") {
-      a.repeats = std::stoi(next());
-    } else if (flag == "--width") {
-      a.width = std::stoi(next());
-    } else if (flag == "--device") {
-      a.device = next();
-    } else if (flag == "--batches") {
-      a.batches.clear();
-      std::stringstream list(next());
-      for (std::string item; std::getline(list, item, ',');) a.batches.push_back(std::stoll(item));
-    } else if (flag == "--python") {
-      a.python = next();
-    } else if (flag == "--peer") {
-      a.peer = next();
-    } else {
-      throw std::runtime_error("unknown flag " + flag + " (see the comment at the top of " +
-                               __FILE__ + ")");
-    }
-  }
+  po::options_description options("benchmark");
+  ctmq::bench::add_timing_flags(options, a);
+  options.add_options()("width", flag(a.width), "ResNet-20 width")(
+      "device", flag(a.device), "cpu or cuda")("batches", ctmq::bench::list_flag(a.batches),
+                                               "batch sizes, comma-separated")(
+      "python", flag(a.python), "interpreter with torch for the peer")("peer", flag(a.peer),
+                                                                       "the PyTorch peer script")(
+      "child", ctmq::bench::batch_bits_flag(a.batch, a.bits, a.child),
+      "run one measurement and print it as JSON")(
+      "native-bn", po::bool_switch(&a.native_bn),
+      "with --child: torch's BatchNorm instead of the trainer's");
+  if (!ctmq::bench::parse_flags(argc, argv, "ctmq-bench-train-throughput",
+                                "training throughput and peak memory, ctmq against PyTorch",
+                                options))
+    return std::nullopt;
   return a;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const Args a = parse(argc, argv);
+  const std::optional<Args> parsed = parse(argc, argv);
+  if (!parsed) return 0;
+  const Args& a = *parsed;
   if (a.child) {
     std::cout << measure(a).dump() << std::endl;
     return 0;
