@@ -10,6 +10,7 @@
 #include "ctmq/data/augment.h"
 #include "ctmq/data/record_source.h"
 #include "ctmq/data/shard_format.h"
+#include "ctmq/dist/device.h"
 #include "ctmq/model/network.h"
 #include "ctmq/model/torchvision_import.h"
 #include "ctmq/plan/plan_options.h"
@@ -49,8 +50,8 @@ void expect_round_trip(const EnumTable<E, N>& table, const char* label) {
         << label << " " << entry.name;
   }
   const std::string message = error_of([&] { parse_enum(table, "no-such-name", label); });
-  EXPECT_NE(message.find(std::string(label) + " 'no-such-name' is not known; use one of: " +
-                         enum_choices(table)),
+  EXPECT_NE(message.find(std::string(label) +
+                         " 'no-such-name' is not known; use one of: " + enum_choices(table)),
             std::string::npos)
       << message;
 }
@@ -79,7 +80,7 @@ TEST(EnumNames, EveryTableRoundTrips) {
   expect_round_trip(quant::kActivationQuantizerNames, "activation quantizer");
   expect_round_trip(quant::kGranularityNames, "granularity");
   expect_round_trip(train::kOptimizerKindNames, "--optimizer");
-  expect_round_trip(train::kDeviceKindNames, "--device");
+  expect_round_trip(dist::kDeviceKindNames, "--device");
   expect_round_trip(train::kBatchNormSyncNames, "--sync-batch-norm");
   expect_round_trip(train::kDataOrderNames, "data order");
   expect_round_trip(data::kAugmentNames, "augmentation");
@@ -129,7 +130,7 @@ TEST(EnumNames, PublicFunctionsUseTheTables) {
   for (const auto& e : plan::kStageRoleNames) {
     EXPECT_EQ(plan::parse_role(plan::role_name(e.value)), e.value);
   }
-  EXPECT_EQ(error_of([] { train::parse_device_kind("tpu"); }),
+  EXPECT_EQ(error_of([] { dist::parse_device_kind("tpu"); }),
             "--device 'tpu' is not known; use one of: cpu, cuda");
   EXPECT_EQ(error_of([] { plan::parse_schedule("c"); }),
             "[plan] schedule 'c' is not known; use one of: a, b (a: full staircase every cycle; "
