@@ -191,7 +191,7 @@ train::TrainOptions to_options(const po::variables_map& vm, const po::options_de
   o.distill_weight = vm["distill-weight"].as<double>();
   o.threads = vm["threads"].as<int>();
   o.loader_workers = vm["loader-workers"].as<int>();
-  o.device = train::parse_device_kind(vm["device"].as<std::string>());
+  o.device = dist::parse_device_kind(vm["device"].as<std::string>());
   o.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
   o.log_every = vm["log-every"].as<int64_t>();
   o.eval_every = vm["eval-every"].as<int64_t>();

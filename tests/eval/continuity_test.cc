@@ -81,7 +81,7 @@ class ContinuityTest : public ::testing::Test {
     recal.batch = 200;
     recalibrate_batch_norm(net, *train_, recal, comm_);
     EvalOptions options;
-    options.batch = 500;
+    options.batch_per_rank = 500;
     return evaluate(net, *test_, options, comm_).top1;
   }
 

@@ -38,7 +38,7 @@ TEST_F(EvaluatorTest, MatchesAnOracleOnRealData) {
   for (quant::BitDepths bits : {quant::BitDepths{32, 32}, quant::BitDepths{2, 2}}) {
     net_->set_bit_depths(bits);
     EvalOptions options;
-    options.batch = 64;  // 250 = 3 full batches + 58: exercises the last partial batch
+    options.batch_per_rank = 64;  // 250 = 3 full batches + 58: exercises the last partial batch
     options.limit = 250;
     EvalResult r = evaluate(*net_, *dataset_, options, comm_);
 
@@ -163,7 +163,7 @@ TEST_F(EvaluatorTest, AShiftedTestManifestIsNormalisedAsTheNetworkWasTrained) {
                                    .item<double>();
 
   EvalOptions eval_options;
-  eval_options.batch = 150;
+  eval_options.batch_per_rank = 150;
   const EvalResult own_statistics = evaluate(*net, test, eval_options, comm_);
   EXPECT_GT(std::abs(own_statistics.loss - expected_loss), 1e-3)
       << "the shift does not change the loss: the test could not fail";

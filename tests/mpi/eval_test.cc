@@ -34,7 +34,7 @@ TEST_F(MpiEvalTest, TwoRanksEqualOneProcess) {
   auto& comm = testing::mpi_context();
   ASSERT_EQ(comm.size(), 2);
   EvalOptions options;
-  options.batch = 32;
+  options.batch_per_rank = 32;
   options.limit = 199;  // odd: the ranks get 99 and 100 samples
   auto model = net();
   EvalResult parallel = evaluate(*model, *dataset_, options, comm);

@@ -21,7 +21,8 @@ std::vector<int64_t> range(int64_t begin, int64_t end) {
 
 EvalResult evaluate(model::NetworkImpl& net, const data::ShardDataset& test,
                     const EvalOptions& options, dist::Communicator& comm) {
-  CTMQ_CHECK(options.batch >= 1, "[eval] batch = " << options.batch << " must be at least 1");
+  CTMQ_CHECK(options.batch_per_rank >= 1,
+             "evaluation batch per rank " << options.batch_per_rank << " must be at least 1");
   CTMQ_CHECK(options.limit >= 0, "[data] test-limit = " << options.limit << " must be >= 0");
   const int64_t classes = test.num_classes();
   CTMQ_CHECK(net.options().num_classes == classes,
@@ -39,8 +40,8 @@ EvalResult evaluate(model::NetworkImpl& net, const data::ShardDataset& test,
   double loss_sum = 0;
   int64_t correct1 = 0, correct5 = 0;
   torch::Tensor confusion = torch::zeros({classes * classes}, torch::kInt64);
-  for (int64_t first = begin; first < end; first += options.batch) {
-    data::Batch batch = test.get_batch(range(first, std::min(end, first + options.batch)));
+  for (int64_t first = begin; first < end; first += options.batch_per_rank) {
+    data::Batch batch = test.get_batch(range(first, std::min(end, first + options.batch_per_rank)));
     torch::Tensor logits = net.forward(batch.images.to(options.device)).to(torch::kCPU);
     torch::Tensor labels = batch.labels;
     loss_sum += torch::nn::functional::cross_entropy(

@@ -20,8 +20,8 @@
 namespace ctmq::eval {
 
 struct EvalOptions {
-  int64_t batch = 256;  // samples per forward pass on each rank (>= 1)
-  int64_t limit = 0;    // evaluate the first `limit` test samples; 0 = all
+  int64_t batch_per_rank = 256;  // samples per forward pass on each rank (>= 1)
+  int64_t limit = 0;             // evaluate the first `limit` test samples; 0 = all
   torch::Device device = torch::kCPU;
 };
 

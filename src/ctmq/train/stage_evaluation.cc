@@ -49,7 +49,7 @@ EvalMetrics StageEvaluation::run(model::NetworkImpl& net, int64_t global_step,
                                  int64_t steps_per_epoch, dist::Communicator& comm) const {
   const auto start = std::chrono::steady_clock::now();
   eval::EvalOptions options;
-  options.batch = batch_;
+  options.batch_per_rank = batch_;
   options.limit = limit_;
   options.device = device_;
   const eval::EvalResult r = eval::evaluate(net, test_, options, comm);

@@ -15,6 +15,7 @@
 #include "ctmq/data/batch_loader.h"
 #include "ctmq/data/distributed_sampler.h"
 #include "ctmq/data/shard_dataset.h"
+#include "ctmq/dist/device.h"
 #include "ctmq/dist/gradient_allreducer.h"
 #include "ctmq/dist/module_sync.h"
 #include "ctmq/dist/thread_budget.h"
@@ -59,15 +60,6 @@ InitSource resolve_init(const TrainOptions& o, const RunLayout& layout) {
   CTMQ_CHECK(!init.path.empty() && fs::is_regular_file(init.path),
              "--init " << o.init << ": file " << init.path << " does not exist");
   return init;
-}
-
-torch::Device choose_device(const TrainOptions& o, const dist::Communicator& comm) {
-  if (o.device == DeviceKind::kCpu) return torch::kCPU;
-  CTMQ_CHECK(torch::cuda::is_available(),
-             "--device cuda: no CUDA device is visible (or LibTorch was built without CUDA); "
-             "use --device cpu");
-  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank() % count));
 }
 
 void check_checkpoint_matches(const CheckpointMeta& m, const TrainOptions& o,
@@ -145,309 +137,402 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-}  // namespace
+// One stage's training, in the three parts of train_stage: prepare() checks
+// the inputs and builds everything the steps use (data order, network at the
+// stage's depths with its init or checkpoint weights, optimizer), without
+// writing; open_logs() takes the stage's lock and opens its logs (rank 0);
+// run_steps() trains until the last step or a preemption; finish() writes
+// final.pt and DONE.
+class StageTrainer {
+ public:
+  StageTrainer(const TrainOptions& o, dist::Communicator& comm)
+      : o_(o), comm_(comm), root_(comm.rank() == 0), layout_(o.run_dir) {}
 
-StageResult train_stage(const TrainOptions& o, dist::Communicator& comm) {
-  validate(o);
-  const bool root = comm.rank() == 0;
-  RunLayout layout(o.run_dir);
-  StageResult result;
-  if (layout.is_done(o.stage)) {
-    if (root) CTMQ_INFO("stage " << o.stage << " is already DONE; nothing to do");
-    result.outcome = StageOutcome::kAlreadyDone;
-    return result;
+  // False when the stage is DONE already (nothing to do).
+  bool prepare();
+  void open_logs();
+  // A signal during set-up is honoured before the first step: nothing has
+  // changed since the last checkpoint (or the start), so nothing is saved.
+  bool preempted_before_first_step();
+  // True when preempted (checkpoint written); false after the last step.
+  bool run_steps();
+  void finish();
+  StageResult& result() { return result_; }
+
+ private:
+  void prepare_data();
+  void prepare_network();
+  data::Batch produce_batch(int64_t batch_step) const;
+  void log_interval(int64_t epoch, int64_t step, double lr);
+  void evaluate_now();
+  void save_checkpoint();
+  torch::Tensor zero() const {
+    return torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  }
+
+  const TrainOptions& o_;
+  dist::Communicator& comm_;
+  const bool root_;
+  const RunLayout layout_;
+  StageResult result_;
+
+  // prepare(): the checked inputs.
+  InitSource init_;
+  torch::Device device_ = torch::kCPU;
+  dist::ThreadBudget threads_;
+  int loader_workers_ = 0;
+  std::optional<data::ShardDataset> dataset_;
+  std::optional<data::DistributedSampler> sampler_;
+  data::AugmentOptions augment_;
+  uint64_t data_seed_ = 0;
+  int64_t steps_per_epoch_ = 0;
+  HyperParameters hyper_;
+  // The network and what updates it.
+  model::ModelOptions model_options_;
+  std::shared_ptr<model::NetworkImpl> net_;
+  std::shared_ptr<model::NetworkImpl> teacher_;
+  std::optional<StageEvaluation> evaluation_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::optional<dist::GradientAllreducer> allreducer_;
+  std::optional<LrSchedule> schedule_;
+  std::optional<CheckpointStore> store_;
+  int64_t global_step_ = 0;
+
+  // open_logs(): rank 0's lock and logs.
+  std::optional<StageLock> lock_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<TensorBoardLog> tensorboard_;
+
+  // run_steps(): the running sums since the last log, kept on the device so
+  // that a step does not wait for the GPU; read once per log interval.
+  std::optional<ProgressReporter> progress_;
+  std::chrono::steady_clock::time_point stage_start_, interval_start_;
+  torch::Tensor loss_sum_, correct_;
+  double seen_ = 0, interval_wait_s_ = 0, epoch_wait_s_ = 0;
+};
+
+bool StageTrainer::prepare() {
+  validate(o_);
+  if (layout_.is_done(o_.stage)) {
+    if (root_) CTMQ_INFO("stage " << o_.stage << " is already DONE; nothing to do");
+    result_.outcome = StageOutcome::kAlreadyDone;
+    return false;
   }
   install_preemption_handlers();
-  const InitSource init = resolve_init(o, layout);
-  const torch::Device device = choose_device(o, comm);
-  const dist::ThreadBudget threads = dist::resolve_threads(o.threads, dist::ranks_per_node(comm));
-  torch::set_num_threads(threads.threads);
-  const int loader_workers =
-      o.loader_workers >= 0 ? o.loader_workers : dist::default_loader_workers(threads.threads);
+  init_ = resolve_init(o_, layout_);
+  device_ = dist::rank_device(o_.device, comm_);
+  threads_ = dist::resolve_threads(o_.threads, dist::ranks_per_node(comm_));
+  torch::set_num_threads(threads_.threads);
+  loader_workers_ =
+      o_.loader_workers >= 0 ? o_.loader_workers : dist::default_loader_workers(threads_.threads);
+  prepare_data();
+  prepare_network();
+  return true;
+}
 
-  // Data.
-  CTMQ_CHECK(fs::is_regular_file(o.train_manifest),
-             "[data] train-manifest " << o.train_manifest
+void StageTrainer::prepare_data() {
+  CTMQ_CHECK(fs::is_regular_file(o_.train_manifest),
+             "[data] train-manifest " << o_.train_manifest
                                       << " does not exist; build the shards with ctmq-shard "
                                          "(e.g. data-prep/fashion-mnist.sh) first");
-  data::ShardDataset dataset(o.train_manifest);
+  dataset_.emplace(o_.train_manifest);
   signal_at_test_point("setup");
   const int64_t samples =
-      o.train_limit > 0 ? std::min(o.train_limit, dataset.size()) : dataset.size();
-  CTMQ_CHECK(comm.size() <= samples,
-             comm.size() << " ranks but only " << samples << " training samples; use fewer ranks");
-  CTMQ_CHECK(o.batch % comm.size() == 0,
-             "--batch " << o.batch << " (global) is not divisible by " << comm.size() << " ranks");
-  CTMQ_CHECK(o.batch <= samples, "--batch " << o.batch << " exceeds the " << samples
-                                            << " training samples; lower --batch");
-  const uint64_t data_seed = stage_data_seed(o.seed, o.stage, o.data_order);
-  data::DistributedSampler sampler({samples, o.batch, comm.size(), comm.rank(), data_seed, true});
-  const data::AugmentOptions augment{o.augment, o.augment_pad, data_seed};
-  const int64_t steps_per_epoch = sampler.steps_per_epoch();
-  const HyperParameters hyper = resolve_hyper_parameters(o, steps_per_epoch);
+      o_.train_limit > 0 ? std::min(o_.train_limit, dataset_->size()) : dataset_->size();
+  CTMQ_CHECK(comm_.size() <= samples,
+             comm_.size() << " ranks but only " << samples << " training samples; use fewer ranks");
+  CTMQ_CHECK(o_.batch % comm_.size() == 0, "--batch " << o_.batch
+                                                      << " (global) is not divisible by "
+                                                      << comm_.size() << " ranks");
+  CTMQ_CHECK(o_.batch <= samples, "--batch " << o_.batch << " exceeds the " << samples
+                                             << " training samples; lower --batch");
+  data_seed_ = stage_data_seed(o_.seed, o_.stage, o_.data_order);
+  sampler_.emplace(
+      data::SamplerOptions{samples, o_.batch, comm_.size(), comm_.rank(), data_seed_, true});
+  augment_ = {o_.augment, o_.augment_pad, data_seed_};
+  steps_per_epoch_ = sampler_->steps_per_epoch();
+  hyper_ = resolve_hyper_parameters(o_, steps_per_epoch_);
+}
 
+void StageTrainer::prepare_network() {
   // Model at the stage's depths; the init weights come next.
-  model::ModelOptions model_options = o.model;
-  model_options.num_classes = dataset.num_classes();
-  model_options.in_channels = dataset.channels();
-  model_options.preprocessing = {dataset.mean(), dataset.std_dev()};
-  torch::manual_seed(o.seed);
-  auto net = model::make_network(model_options);
-  net->set_bit_depths(o.bits);
+  model_options_ = o_.model;
+  model_options_.num_classes = dataset_->num_classes();
+  model_options_.in_channels = dataset_->channels();
+  model_options_.preprocessing = {dataset_->mean(), dataset_->std_dev()};
+  torch::manual_seed(o_.seed);
+  net_ = model::make_network(model_options_);
+  net_->set_bit_depths(o_.bits);
 
   // Resume: rank 0 picks the newest valid checkpoint; every rank loads that one.
-  CheckpointStore store(layout.checkpoints(o.stage), o.keep_checkpoints);
+  store_.emplace(layout_.checkpoints(o_.stage), o_.keep_checkpoints);
   std::optional<Checkpoint> resume;
-  if (root) resume = store.load_newest_valid(device);
+  if (root_) resume = store_->load_newest_valid(device_);
   std::vector<torch::Tensor> chosen{
       torch::full({1}, resume ? resume->meta().global_step : -1, torch::kInt64)};
-  comm.broadcast(chosen, 0);
+  comm_.broadcast(chosen, 0);
   const int64_t resume_step = chosen[0].item<int64_t>();
-  if (!root && resume_step >= 0)
-    resume = CheckpointStore::load(store.path_for(resume_step), device);
+  if (!root_ && resume_step >= 0)
+    resume = CheckpointStore::load(store_->path_for(resume_step), device_);
   if (resume) {
-    check_checkpoint_matches(resume->meta(), o, model_options, resume->path(), comm.size());
-    CTMQ_CHECK(resume->meta().global_step <= hyper.total_steps,
+    check_checkpoint_matches(resume->meta(), o_, model_options_, resume->path(), comm_.size());
+    CTMQ_CHECK(resume->meta().global_step <= hyper_.total_steps,
                "checkpoint " << resume->path() << " is at step " << resume->meta().global_step
-                             << " but this stage has only " << hyper.total_steps
+                             << " but this stage has only " << hyper_.total_steps
                              << " steps; were --epochs or --batch changed?");
-  } else if (init.kind == InitKind::kStage || init.kind == InitKind::kWeights) {
-    model::load_weights_into(*net, init.path);
-  } else if (init.kind == InitKind::kTorchvision) {
-    model::import_torchvision_state_dict(*net, init.path, o.pretrained_classifier);
+  } else if (init_.kind == InitKind::kStage || init_.kind == InitKind::kWeights) {
+    model::load_weights_into(*net_, init_.path);
+  } else if (init_.kind == InitKind::kTorchvision) {
+    model::import_torchvision_state_dict(*net_, init_.path, o_.pretrained_classifier);
   }
   signal_at_test_point("weights-loaded");
-  net->to(device);
-  std::shared_ptr<model::NetworkImpl> teacher = load_teacher(o, layout, model_options, device);
-  std::optional<StageEvaluation> evaluation;
-  if (o.eval_every > 0)
-    evaluation.emplace(o.test_manifest, o.test_limit, o.eval_every, o.batch / comm.size(), device,
-                       *net);
+  net_->to(device_);
+  teacher_ = load_teacher(o_, layout_, model_options_, device_);
+  if (o_.eval_every > 0)
+    evaluation_.emplace(o_.test_manifest, o_.test_limit, o_.eval_every, o_.batch / comm_.size(),
+                        device_, *net_);
   // On several ranks BatchNorm statistics are summed over ranks. With kAlways
   // one rank takes the same synchronised path (the reduction is the identity),
   // so 1 and R ranks run the same arithmetic: with torch's native BatchNorm,
   // 4-bit rounding amplified float32 differences of the statistics to ~1% of
   // the BN biases after one step. The native path is up to 2x faster on a GPU
   // at batch 256 (docs/performance.md), hence the default kMultiRank.
-  if (comm.size() > 1 || o.batch_norm_sync == BatchNormSync::kAlways)
-    model::set_stats_reducer(*net,
-                             [&comm](std::vector<torch::Tensor>& t) { comm.allreduce_sum(t); });
-  auto optimizer = make_optimizer(hyper, net->parameters());
-  if (resume) resume->restore(*net, *optimizer);
-  dist::broadcast_module_state(comm, *net, 0);
-  dist::GradientAllreducer allreducer(comm, net->parameters());
-  const LrSchedule schedule(hyper.lr, decay_of(hyper.optimizer), hyper.warmup_steps,
-                            hyper.total_steps);
+  if (comm_.size() > 1 || o_.batch_norm_sync == BatchNormSync::kAlways) {
+    dist::Communicator* comm = &comm_;  // outlives the network
+    model::set_stats_reducer(*net_,
+                             [comm](std::vector<torch::Tensor>& t) { comm->allreduce_sum(t); });
+  }
+  optimizer_ = make_optimizer(hyper_, net_->parameters());
+  if (resume) resume->restore(*net_, *optimizer_);
+  dist::broadcast_module_state(comm_, *net_, 0);
+  allreducer_.emplace(comm_, net_->parameters());
+  schedule_.emplace(hyper_.lr, decay_of(hyper_.optimizer), hyper_.warmup_steps, hyper_.total_steps);
+  global_step_ = resume ? resume->meta().global_step : 0;
+  result_.resumed_from = resume ? global_step_ : -1;
+}
 
-  int64_t global_step = resume ? resume->meta().global_step : 0;
-  result.resumed_from = resume ? global_step : -1;
-  resume.reset();  // frees the archive
-
-  // Everything is checked: from here on the stage directory is written. Rank 0
-  // holds the stage's lock until it returns; a second job training this stage
-  // is refused here (and, on several ranks, its job aborted).
-  std::optional<StageLock> lock;
-  std::unique_ptr<MetricsLog> metrics;
-  std::unique_ptr<TensorBoardLog> tensorboard;
-  if (root) {
-    lock.emplace(layout.stage(o.stage));
+// Everything is checked: from here on the stage directory is written. Rank 0
+// holds the stage's lock until train_stage returns; a second job training
+// this stage is refused here (and, on several ranks, its job aborted).
+void StageTrainer::open_logs() {
+  if (root_) {
+    lock_.emplace(layout_.stage(o_.stage));
     // Only this process writes here now: what killed writes left is garbage.
-    const int stale = remove_temporaries_in(layout.stage(o.stage)) +
-                      remove_temporaries_in(layout.checkpoints(o.stage));
+    const int stale = remove_temporaries_in(layout_.stage(o_.stage)) +
+                      remove_temporaries_in(layout_.checkpoints(o_.stage));
     if (stale > 0)
       CTMQ_INFO("removed " << stale << " temporary file(s) of interrupted writes in "
-                           << layout.stage(o.stage));
-    write_file_atomically(layout.stage_config(o.stage), o.resolved_config);
-    metrics = std::make_unique<MetricsLog>(layout.metrics(o.stage), global_step);
-    if (o.tensorboard)
-      tensorboard = std::make_unique<TensorBoardLog>(layout.tensorboard(o.stage), global_step == 0);
-    CTMQ_INFO("stage " << o.stage << " (" << o.bits.tag() << "): "
-                       << (result.resumed_from >= 0
-                               ? "resuming at step " + std::to_string(global_step)
-                               : "init " + o.init)
-                       << ", " << hyper.total_steps << " steps of " << o.batch << " on "
-                       << comm.size() << " rank(s) x " << torch::get_num_threads() << " thread(s) ("
-                       << threads.reason << "), " << loader_workers << " loader worker(s), "
-                       << optimizer_kind_name(hyper.optimizer) << " lr " << hyper.lr << " wd "
-                       << hyper.weight_decay << ", data seed " << data_seed << ", augment "
-                       << data::augment_name(o.augment)
-                       << (teacher ? ", distilled from " + o.distill_from : std::string()));
+                           << layout_.stage(o_.stage));
+    write_file_atomically(layout_.stage_config(o_.stage), o_.resolved_config);
+    metrics_ = std::make_unique<MetricsLog>(layout_.metrics(o_.stage), global_step_);
+    if (o_.tensorboard)
+      tensorboard_ =
+          std::make_unique<TensorBoardLog>(layout_.tensorboard(o_.stage), global_step_ == 0);
+    CTMQ_INFO("stage " << o_.stage << " (" << o_.bits.tag() << "): "
+                       << (result_.resumed_from >= 0
+                               ? "resuming at step " + std::to_string(global_step_)
+                               : "init " + o_.init)
+                       << ", " << hyper_.total_steps << " steps of " << o_.batch << " on "
+                       << comm_.size() << " rank(s) x " << torch::get_num_threads()
+                       << " thread(s) (" << threads_.reason << "), " << loader_workers_
+                       << " loader worker(s), " << optimizer_kind_name(hyper_.optimizer) << " lr "
+                       << hyper_.lr << " wd " << hyper_.weight_decay << ", data seed " << data_seed_
+                       << ", augment " << data::augment_name(o_.augment)
+                       << (teacher_ ? ", distilled from " + o_.distill_from : std::string()));
   }
-  ProgressReporter progress(o.stage, hyper.total_steps, global_step, steps_per_epoch, root);
-  const auto stage_start = std::chrono::steady_clock::now();
-  auto interval_start = stage_start;
-  // Running sums since the last log, kept on the device so that a step does
-  // not wait for the GPU; read once per log interval.
-  auto zero = [&] {
-    return torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-  };
-  torch::Tensor loss_sum = zero(), correct = zero();
-  double seen = 0;
+  progress_.emplace(o_.stage, hyper_.total_steps, global_step_, steps_per_epoch_, root_);
+  stage_start_ = interval_start_ = std::chrono::steady_clock::now();
+  loss_sum_ = zero();
+  correct_ = zero();
+}
 
-  auto save_checkpoint = [&] {
-    signal_at_test_point("checkpoint-write");
-    if (root) {
-      CheckpointMeta meta;
-      meta.stage = o.stage;
-      meta.bits = o.bits;
-      meta.set_network(model::describe_network(model_options));
-      meta.epoch = global_step / steps_per_epoch;
-      meta.step_in_epoch = global_step % steps_per_epoch;
-      meta.global_step = global_step;
-      meta.world_size = comm.size();
-      meta.config = o.resolved_config;
-      store.save(meta, *net, *optimizer);
-    }
-    comm.barrier();  // no rank runs ahead of a checkpoint it may need
-  };
-
-  // A signal during set-up is honoured here, before the first step: nothing
-  // has changed since the last checkpoint (or the start), so nothing is saved.
-  if (comm.any(preemption_requested()) && global_step < hyper.total_steps) {
-    if (root) {
-      CTMQ_WARN("stage " << o.stage << " preempted before its first step at step " << global_step
-                         << " of " << hyper.total_steps << " (signal " << preemption_signal()
-                         << "); nothing new to save, rerun the same command to continue");
-    }
-    result.outcome = StageOutcome::kPreempted;
-    result.global_step = global_step;
-    return result;
+bool StageTrainer::preempted_before_first_step() {
+  if (!comm_.any(preemption_requested()) || global_step_ >= hyper_.total_steps) return false;
+  if (root_) {
+    CTMQ_WARN("stage " << o_.stage << " preempted before its first step at step " << global_step_
+                       << " of " << hyper_.total_steps << " (signal " << preemption_signal()
+                       << "); nothing new to save, rerun the same command to continue");
   }
-  // The batch of a global step is a function of the step alone (sampler and
-  // augmentation are seeded by (data seed, epoch, index)), so the loader's
-  // workers produce it ahead, bit-identical to producing it here.
-  auto produce_batch = [&](int64_t batch_step) {
-    const int64_t epoch = batch_step / steps_per_epoch;
-    const std::vector<int64_t> indices = sampler.indices(epoch, batch_step % steps_per_epoch);
-    return dataset.get_training_batch(indices, epoch, augment);
-  };
+  result_.outcome = StageOutcome::kPreempted;
+  result_.global_step = global_step_;
+  return true;
+}
+
+// The batch of a global step is a function of the step alone (sampler and
+// augmentation are seeded by (data seed, epoch, index)), so the loader's
+// workers produce it ahead, bit-identical to producing it here.
+data::Batch StageTrainer::produce_batch(int64_t batch_step) const {
+  const int64_t epoch = batch_step / steps_per_epoch_;
+  const std::vector<int64_t> indices = sampler_->indices(epoch, batch_step % steps_per_epoch_);
+  return dataset_->get_training_batch(indices, epoch, augment_);
+}
+
+void StageTrainer::save_checkpoint() {
+  signal_at_test_point("checkpoint-write");
+  if (root_) {
+    CheckpointMeta meta;
+    meta.stage = o_.stage;
+    meta.bits = o_.bits;
+    meta.set_network(model::describe_network(model_options_));
+    meta.epoch = global_step_ / steps_per_epoch_;
+    meta.step_in_epoch = global_step_ % steps_per_epoch_;
+    meta.global_step = global_step_;
+    meta.world_size = comm_.size();
+    meta.config = o_.resolved_config;
+    store_->save(meta, *net_, *optimizer_);
+  }
+  comm_.barrier();  // no rank runs ahead of a checkpoint it may need
+}
+
+// One metrics record, TensorBoard point and progress line for the steps since
+// the last one (a collective: sums over ranks).
+void StageTrainer::log_interval(int64_t epoch, int64_t step, double lr) {
+  auto sums = dist::allreduce_sum_values(comm_, {loss_sum_.item<double>(), correct_.item<double>(),
+                                                 seen_, interval_wait_s_, epoch_wait_s_});
+  const double elapsed = seconds_since(interval_start_);
+  StepMetrics m;
+  m.stage = o_.stage;
+  m.w_bits = o_.bits.weight;
+  m.a_bits = o_.bits.activation;
+  m.epoch = epoch;
+  m.step = step + 1;
+  m.global_step = global_step_;
+  m.total_steps = hyper_.total_steps;
+  m.loss = sums[0] / sums[2];
+  m.accuracy = sums[1] / sums[2];
+  m.lr = lr;
+  m.images_per_s = elapsed > 0 ? sums[2] / elapsed : 0;
+  m.elapsed_s = seconds_since(stage_start_);
+  m.ranks = comm_.size();
+  m.data_wait_s = sums[3] / comm_.size();
+  m.epoch_data_wait_s = sums[4] / comm_.size();
+  if (root_) {
+    metrics_->append(m);
+    if (tensorboard_) tensorboard_->append(m);
+    progress_->report(global_step_, m.loss, m.accuracy, lr, m.images_per_s,
+                      elapsed > 0 ? m.data_wait_s / elapsed : 0);
+  }
+  result_.last_loss = m.loss;
+  result_.last_accuracy = m.accuracy;
+  loss_sum_ = zero();
+  correct_ = zero();
+  seen_ = 0;
+  interval_wait_s_ = 0;
+  interval_start_ = std::chrono::steady_clock::now();
+}
+
+// [train] eval-every: the test set now (a collective), logged like a step.
+void StageTrainer::evaluate_now() {
+  EvalMetrics e = evaluation_->run(*net_, global_step_, steps_per_epoch_, comm_);
+  // Evaluation time is not training time: images/s stays the step rate.
+  interval_start_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(e.eval_s));
+  if (!root_) return;
+  e.stage = o_.stage;
+  e.w_bits = o_.bits.weight;
+  e.a_bits = o_.bits.activation;
+  e.elapsed_s = seconds_since(stage_start_);
+  metrics_->append(e);
+  if (tensorboard_) tensorboard_->append(e);
+  progress_->finish();  // the log line below starts on a line of its own
+  CTMQ_INFO("stage " << o_.stage << " epoch " << e.epoch + 1 << ": test top-1 " << e.top1
+                     << " %, loss " << e.loss << " (" << e.samples << " images, "
+                     << format_duration(e.eval_s) << ")");
+}
+
+bool StageTrainer::run_steps() {
   // Pinned host batches make the copy below an asynchronous DMA on CUDA.
-  const bool pinned = device.is_cuda() && loader_workers > 0;
-  data::BatchLoader loader(produce_batch,
-                           {global_step, hyper.total_steps, loader_workers, 0, pinned});
-  double interval_wait_s = 0, epoch_wait_s = 0;
-  int64_t wait_epoch = global_step / steps_per_epoch;
-  net->train();
-  while (global_step < hyper.total_steps) {
-    const int64_t epoch = global_step / steps_per_epoch;
-    const int64_t step = global_step % steps_per_epoch;
+  const bool pinned = device_.is_cuda() && loader_workers_ > 0;
+  data::BatchLoader loader([this](int64_t step) { return produce_batch(step); },
+                           {global_step_, hyper_.total_steps, loader_workers_, 0, pinned});
+  int64_t wait_epoch = global_step_ / steps_per_epoch_;
+  net_->train();
+  while (global_step_ < hyper_.total_steps) {
+    const int64_t epoch = global_step_ / steps_per_epoch_;
+    const int64_t step = global_step_ % steps_per_epoch_;
     const double waited_before = loader.waited_s();
     data::Batch batch = loader.next();
     const double waited = loader.waited_s() - waited_before;
-    if (epoch != wait_epoch) epoch_wait_s = 0;
+    if (epoch != wait_epoch) epoch_wait_s_ = 0;
     wait_epoch = epoch;
-    interval_wait_s += waited;
-    epoch_wait_s += waited;
-    torch::Tensor images = batch.images.to(device, /*non_blocking=*/pinned);
-    torch::Tensor labels = batch.labels.to(device, /*non_blocking=*/pinned);
+    interval_wait_s_ += waited;
+    epoch_wait_s_ += waited;
+    torch::Tensor images = batch.images.to(device_, /*non_blocking=*/pinned);
+    torch::Tensor labels = batch.labels.to(device_, /*non_blocking=*/pinned);
 
-    optimizer->zero_grad();
-    torch::Tensor logits = net->forward(images);
-    torch::Tensor loss = training_loss(logits, labels, teacher.get(), images, o.distill_weight);
+    optimizer_->zero_grad();
+    torch::Tensor logits = net_->forward(images);
+    torch::Tensor loss = training_loss(logits, labels, teacher_.get(), images, o_.distill_weight);
     loss.backward();
-    allreducer.average_gradients();
-    const double lr = schedule.at(global_step);
-    set_learning_rate(*optimizer, lr);
-    optimizer->step();
-    ++global_step;
+    allreducer_->average_gradients();
+    const double lr = schedule_->at(global_step_);
+    set_learning_rate(*optimizer_, lr);
+    optimizer_->step();
+    ++global_step_;
 
     const double n = static_cast<double>(labels.size(0));
-    loss_sum += loss.detach().to(torch::kFloat64) * n;
-    correct += logits.argmax(1).eq(labels).sum();
-    seen += n;
-    if (o.after_step) o.after_step(global_step);
+    loss_sum_ += loss.detach().to(torch::kFloat64) * n;
+    correct_ += logits.argmax(1).eq(labels).sum();
+    seen_ += n;
+    if (o_.after_step) o_.after_step(global_step_);
 
-    if (global_step % o.log_every == 0 || global_step == hyper.total_steps) {
-      auto sums = dist::allreduce_sum_values(comm, {loss_sum.item<double>(), correct.item<double>(),
-                                                    seen, interval_wait_s, epoch_wait_s});
-      const double elapsed = seconds_since(interval_start);
-      StepMetrics m;
-      m.stage = o.stage;
-      m.w_bits = o.bits.weight;
-      m.a_bits = o.bits.activation;
-      m.epoch = epoch;
-      m.step = step + 1;
-      m.global_step = global_step;
-      m.total_steps = hyper.total_steps;
-      m.loss = sums[0] / sums[2];
-      m.accuracy = sums[1] / sums[2];
-      m.lr = lr;
-      m.images_per_s = elapsed > 0 ? sums[2] / elapsed : 0;
-      m.elapsed_s = seconds_since(stage_start);
-      m.ranks = comm.size();
-      m.data_wait_s = sums[3] / comm.size();
-      m.epoch_data_wait_s = sums[4] / comm.size();
-      if (root) {
-        metrics->append(m);
-        if (tensorboard) tensorboard->append(m);
-        progress.report(global_step, m.loss, m.accuracy, lr, m.images_per_s,
-                        elapsed > 0 ? m.data_wait_s / elapsed : 0);
-      }
-      result.last_loss = m.loss;
-      result.last_accuracy = m.accuracy;
-      loss_sum = zero();
-      correct = zero();
-      seen = 0;
-      interval_wait_s = 0;
-      interval_start = std::chrono::steady_clock::now();
-    }
-
-    const bool stop = comm.any(preemption_requested()) && global_step < hyper.total_steps;
-    if (stop || global_step == hyper.total_steps ||
-        (o.checkpoint_every > 0 && global_step % o.checkpoint_every == 0)) {
+    if (global_step_ % o_.log_every == 0 || global_step_ == hyper_.total_steps)
+      log_interval(epoch, step, lr);
+    const bool stop = comm_.any(preemption_requested()) && global_step_ < hyper_.total_steps;
+    if (stop || global_step_ == hyper_.total_steps ||
+        (o_.checkpoint_every > 0 && global_step_ % o_.checkpoint_every == 0)) {
       save_checkpoint();
     }
-    if (!stop && evaluation && evaluation->due(global_step, steps_per_epoch, hyper.total_steps)) {
-      EvalMetrics e = evaluation->run(*net, global_step, steps_per_epoch, comm);
-      // Evaluation time is not training time: images/s stays the step rate.
-      interval_start += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::duration<double>(e.eval_s));
-      if (root) {
-        e.stage = o.stage;
-        e.w_bits = o.bits.weight;
-        e.a_bits = o.bits.activation;
-        e.elapsed_s = seconds_since(stage_start);
-        metrics->append(e);
-        if (tensorboard) tensorboard->append(e);
-        progress.finish();  // the log line below starts on a line of its own
-        CTMQ_INFO("stage " << o.stage << " epoch " << e.epoch + 1 << ": test top-1 " << e.top1
-                           << " %, loss " << e.loss << " (" << e.samples << " images, "
-                           << format_duration(e.eval_s) << ")");
-      }
-    }
+    if (!stop && evaluation_ &&
+        evaluation_->due(global_step_, steps_per_epoch_, hyper_.total_steps))
+      evaluate_now();
     if (stop) {
-      progress.finish();
-      if (root) {
-        CTMQ_WARN("stage " << o.stage << " preempted at step " << global_step << " of "
-                           << hyper.total_steps << " (signal " << preemption_signal()
+      progress_->finish();
+      if (root_) {
+        CTMQ_WARN("stage " << o_.stage << " preempted at step " << global_step_ << " of "
+                           << hyper_.total_steps << " (signal " << preemption_signal()
                            << "); checkpoint written, rerun the same command to continue");
       }
-      result.outcome = StageOutcome::kPreempted;
-      result.global_step = global_step;
-      return result;
+      result_.outcome = StageOutcome::kPreempted;
+      result_.global_step = global_step_;
+      return true;
     }
   }
-  progress.finish();
+  progress_->finish();
+  return false;
+}
+
+void StageTrainer::finish() {
   // A signal from here on (the last checkpoint is written) lets the stage
   // finish: writing final.pt and DONE takes well under a second.
   signal_at_test_point("final-write");
-  if (root) {
-    model::save_network(*net, layout.final_weights(o.stage));
-    nlohmann::json note = {{"stage", o.stage},
-                           {"w_bits", o.bits.weight},
-                           {"a_bits", o.bits.activation},
-                           {"global_step", global_step},
-                           {"ranks", comm.size()},
-                           {"last_loss", result.last_loss},
-                           {"last_accuracy", result.last_accuracy}};
-    layout.mark_done(o.stage, note.dump());
-    CTMQ_INFO("stage " << o.stage << " DONE after " << global_step << " steps ("
-                       << format_duration(seconds_since(stage_start)) << ")");
+  if (root_) {
+    model::save_network(*net_, layout_.final_weights(o_.stage));
+    nlohmann::json note = {{"stage", o_.stage},
+                           {"w_bits", o_.bits.weight},
+                           {"a_bits", o_.bits.activation},
+                           {"global_step", global_step_},
+                           {"ranks", comm_.size()},
+                           {"last_loss", result_.last_loss},
+                           {"last_accuracy", result_.last_accuracy}};
+    layout_.mark_done(o_.stage, note.dump());
+    CTMQ_INFO("stage " << o_.stage << " DONE after " << global_step_ << " steps ("
+                       << format_duration(seconds_since(stage_start_)) << ")");
   }
-  comm.barrier();
-  result.outcome = StageOutcome::kCompleted;
-  result.global_step = global_step;
-  return result;
+  comm_.barrier();
+  result_.outcome = StageOutcome::kCompleted;
+  result_.global_step = global_step_;
+}
+
+}  // namespace
+
+StageResult train_stage(const TrainOptions& options, dist::Communicator& comm) {
+  StageTrainer stage(options, comm);
+  if (!stage.prepare()) return stage.result();
+  stage.open_logs();
+  if (stage.preempted_before_first_step() || stage.run_steps()) return stage.result();
+  stage.finish();
+  return stage.result();
 }
 
 }  // namespace ctmq::train
