@@ -26,6 +26,16 @@ class RunDirTest(unittest.TestCase):
         self.assertIn(fragment, message)
         return message
 
+    def assertLoadRunErrorNames(self, path, content, fragment):
+        """Writes `content` to `path` (a str as it is, anything else as JSON),
+        then expects load_run of the run to fail naming the file and `fragment`."""
+        with open(path, "w") as f:
+            if isinstance(content, str):
+                f.write(content)
+            else:
+                json.dump(content, f)
+        return self.assertErrorNames(path, fragment, run_dir.load_run, self.run)
+
     def test_reads_plan_in_order_with_bits_and_roles(self):
         rows = fixtures.write_run(self.run, 7, lambda name: 40.0 + len(name))
         run = run_dir.load_run(self.run)
@@ -112,21 +122,13 @@ class RunDirTest(unittest.TestCase):
     def test_malformed_eval_of_done_stage_names_the_file(self):
         fixtures.write_run(self.run, 1, lambda name: 50.0)
         path = os.path.join(self.run, "stages", "c1-w1a1", "eval.json")
-        with open(path, "w") as f:
-            f.write("{not json")
-        self.assertErrorNames(path, "not valid JSON", run_dir.load_run, self.run)
-        with open(path, "w") as f:
-            json.dump({"stage": "c1-w1a1", "top1": 0.87, "loss": "x"}, f)
-        self.assertErrorNames(path, "'loss' must be a finite number", run_dir.load_run, self.run)
-        with open(path, "w") as f:
-            json.dump({"stage": "c1-w1a1", "top1": 187.0}, f)
-        self.assertErrorNames(path, "not a percentage", run_dir.load_run, self.run)
-        with open(path, "w") as f:
-            json.dump({"stage": "c2-w1a1", "top1": 50.0}, f)
-        self.assertErrorNames(path, "says stage 'c2-w1a1'", run_dir.load_run, self.run)
-        with open(path, "w") as f:
-            json.dump([50.0], f)
-        self.assertErrorNames(path, "expected a JSON object", run_dir.load_run, self.run)
+        self.assertLoadRunErrorNames(path, "{not json", "not valid JSON")
+        self.assertLoadRunErrorNames(path, {"stage": "c1-w1a1", "top1": 0.87, "loss": "x"},
+                                     "'loss' must be a finite number")
+        self.assertLoadRunErrorNames(path, {"stage": "c1-w1a1", "top1": 187.0}, "not a percentage")
+        self.assertLoadRunErrorNames(path, {"stage": "c2-w1a1", "top1": 50.0},
+                                     "says stage 'c2-w1a1'")
+        self.assertLoadRunErrorNames(path, [50.0], "expected a JSON object")
 
     def test_malformed_metrics_line_is_named(self):
         fixtures.write_run(self.run, 1, lambda name: 50.0)
@@ -134,9 +136,8 @@ class RunDirTest(unittest.TestCase):
         with open(path, "a") as f:
             f.write('{"global_step": 4, "loss": null}\n')
         self.assertErrorNames(path, "line 4: 'loss'", run_dir.load_run, self.run)
-        with open(path, "w") as f:
-            f.write('{"global_step": 1, "loss": 2.0}\n{"global_st')
-        self.assertErrorNames(path, "line 2: not valid JSON", run_dir.load_run, self.run)
+        self.assertLoadRunErrorNames(path, '{"global_step": 1, "loss": 2.0}\n{"global_st',
+                                     "line 2: not valid JSON")
         # A torn last line is tolerated only where asked (a stage being written).
         self.assertEqual(len(run_dir.read_metrics(path, tolerate_torn_tail=True)), 1)
 
@@ -159,13 +160,10 @@ class RunDirTest(unittest.TestCase):
         stage = run_dir.load_run(self.run).stage("c1-w1a1")
         self.assertEqual(stage.quant_report["layers"][0]["relative_error"], 0.5)
         path = os.path.join(self.run, "stages", "c1-w1a1", "quant_report.json")
-        with open(path, "w") as f:
-            json.dump({"version": 2, "layers": []}, f)
-        self.assertErrorNames(path, "version 2 is newer", run_dir.load_run, self.run)
-        with open(path, "w") as f:
-            json.dump({"layers": [dict(layers[0], sign_flip_fraction=1.5)]}, f)
-        self.assertErrorNames(path, "'sign_flip_fraction' must be null or in [0, 1]",
-                              run_dir.load_run, self.run)
+        self.assertLoadRunErrorNames(path, {"version": 2, "layers": []}, "version 2 is newer")
+        self.assertLoadRunErrorNames(path,
+                                     {"layers": [dict(layers[0], sign_flip_fraction=1.5)]},
+                                     "'sign_flip_fraction' must be null or in [0, 1]")
 
     def test_colliding_run_names_use_paths(self):
         a = os.path.join(self.tmp.name, "a", "run")
