@@ -18,36 +18,10 @@ export MPLBACKEND=Agg MPLCONFIGDIR=$tmp/mpl
 # Shards of the full Fashion-MNIST files; the chain uses only the first few
 # hundred images through train-limit / test-limit.
 shard_fashion_mnist "$tmp/shards"
-train_manifest=$tmp/shards/train/manifest.json
-test_manifest=$tmp/shards/test/manifest.json
-
-cat >"$tmp/run.ini" <<EOF
-[data]
-train-manifest = $train_manifest
-test-manifest = $test_manifest
-train-limit = 256
-test-limit = 200
-[model]
-arch = small-resnet
-width = 8
-[train]
-batch = 32
-seed = 1
-threads = 1
-log-every = 2
-[plan]
-schedule = a
-k-start = 2
-k-target = 1
-cycles = 2
-epochs-pretrain = 1
-epochs-accurate = 1
-epochs-step = 1
-baselines = true
-[eval]
-batch = 100
-quant-report = true
-EOF
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.train-limit=256 data.test-limit=200 model.width=8 \
+  train.seed=1 train.log-every=2 eval.threads= eval.quant-report=true plan.schedule=a \
+  plan.k-start=2 plan.k-target=1 plan.cycles=2 plan.epochs-pretrain=1 plan.epochs-accurate=1 \
+  plan.epochs-step=1 plan.baselines=true
 
 run=$tmp/runs/tiny
 start=$(date +%s)

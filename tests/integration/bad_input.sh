@@ -50,23 +50,8 @@ for split in train:train:320 test:t10k:300; do
     --input "$tmp/idx/$prefix-labels-idx1-ubyte" --class-names "$names" --records-per-shard "$per" \
     --output "$tmp/shards/$name" >"$tmp/shard.log" 2>&1 || { cat "$tmp/shard.log"; fail "ctmq-shard $name"; }
 done
-cat >"$tmp/run.ini" <<INI
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/test/manifest.json
-[model]
-arch = small-resnet
-width = 4
-[train]
-batch = 32
-threads = 1
-seed = 5
-checkpoint-every = 5
-log-every = 5
-[eval]
-batch = 100
-threads = 1
-INI
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.test-manifest="$tmp/test/manifest.json" \
+  train.checkpoint-every=5 train.log-every=5
 run=$tmp/run
 cp -r "$tmp/shards/test" "$tmp/test"
 "$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$run" --stage c0-fp >"$tmp/train.log" 2>&1 ||

@@ -23,23 +23,7 @@ declare -A tried=()
 count() { tried[$1]=$((${tried[$1]:-0} + 1)); }
 
 shard_fashion_mnist "$tmp/shards"
-cat >"$tmp/run.ini" <<INI
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/shards/test/manifest.json
-train-limit = 256
-test-limit = 300
-[model]
-arch = small-resnet
-width = 4
-[train]
-batch = 32
-threads = 1
-seed = 5
-[eval]
-batch = 100
-threads = 1
-INI
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.train-limit=256 data.test-limit=300
 
 # --- 1. bad configs ----------------------------------------------------------
 echo "== 1. bad configs (ctmq-train --config)"

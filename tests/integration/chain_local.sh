@@ -16,32 +16,10 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 shard_fashion_mnist "$tmp/shards"
 
 write_config() {  # write_config FILE CYCLES K_START BASELINES
-  cat >"$1" <<INI
-[plan]
-k-start = $3
-k-target = 1
-cycles = $2
-epochs-pretrain = 1
-epochs-step = 1
-epochs-accurate = 1
-baselines = $4
-[model]
-arch = small-resnet
-width = 8
-[train]
-batch = 64
-seed = 3
-threads = 1
-log-every = 2
-checkpoint-every = 2
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/shards/test/manifest.json
-train-limit = 256
-test-limit = 300
-[eval]
-batch = 100
-INI
+  write_run_ini "$1" "$tmp/shards" data.train-limit=256 data.test-limit=300 model.width=8 \
+    train.batch=64 train.seed=3 train.log-every=2 train.checkpoint-every=2 eval.threads= \
+    plan.k-start="$3" plan.k-target=1 plan.cycles="$2" plan.epochs-pretrain=1 plan.epochs-step=1 \
+    plan.epochs-accurate=1 plan.baselines="$4"
 }
 mtimes() { for s in "$@"; do stat -c '%n %.9Y' "$run/stages/$s/DONE"; done; }
 

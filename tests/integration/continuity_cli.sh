@@ -11,25 +11,9 @@ test_name=continuity_cli
 source "$(dirname "$0")/lib.sh"
 
 shard_fashion_mnist "$tmp/shards"
-cat >"$tmp/run.ini" <<INI
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/shards/test/manifest.json
-train-limit = 4000
-test-limit = 2000
-[model]
-arch = small-resnet
-width = 16
-[train]
-batch = 64
-threads = 2
-seed = 1
-checkpoint-every = 0
-log-every = 50
-[eval]
-batch = 250
-bn-recalibrate-batches = 16
-INI
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.train-limit=4000 data.test-limit=2000 \
+  model.width=16 train.batch=64 train.threads=2 train.seed=1 train.checkpoint-every=0 \
+  train.log-every=50 eval.batch=250 eval.threads= eval.bn-recalibrate-batches=16
 run=$tmp/run
 "$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$run" --stage c0-fp --epochs 2 >"$tmp/train.log" 2>&1 ||
   { cat "$tmp/train.log" >&2; fail "ctmq-train c0-fp"; }

@@ -12,21 +12,8 @@ test_name=eval_cli
 source "$(dirname "$0")/lib.sh"
 
 shard_fashion_mnist "$tmp/shards"
-cat >"$tmp/run.ini" <<INI
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/test/manifest.json
-train-limit = 256
-test-limit = 2000
-[model]
-width = 4
-[train]
-batch = 32
-threads = 1
-[eval]
-batch = 100
-threads = 1
-INI
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.test-manifest="$tmp/test/manifest.json" \
+  data.train-limit=256 data.test-limit=2000 model.arch= train.seed=
 run=$tmp/run
 "$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$run" --stage c0-fp >"$tmp/train.log" 2>&1 ||
   { cat "$tmp/train.log" >&2; fail "ctmq-train c0-fp"; }

@@ -45,22 +45,8 @@ echo "fault_injection: seed $seed (rerun with CTMQ_FAULT_SEED=$seed)"
 RANDOM=$seed
 
 shard_fashion_mnist "$tmp/shards"
-cat >"$tmp/run.ini" <<INI
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/shards/test/manifest.json
-train-limit = 640
-test-limit = 300
-[model]
-arch = small-resnet
-width = 8
-[train]
-batch = 32
-threads = 1
-seed = 11
-checkpoint-every = 2
-log-every = 4
-INI
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.train-limit=640 data.test-limit=300 \
+  model.width=8 train.seed=11 train.checkpoint-every=2 train.log-every=4 eval.batch= eval.threads=
 stage=c0-fp
 train() {  # train RUN_DIR: the stage, in the foreground
   "$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$1" --stage "$stage" --epochs 3

@@ -26,6 +26,8 @@
 #                               slurm/testing/local-slurm.sh under $tmp/local-slurm,
 #                               cancels the jobs and stops it on exit
 #   wait_idle SECONDS           waits until Slurm has no job queued or running
+#   write_run_ini FILE SHARDS [SECTION.KEY=VALUE...]
+#                               the small run's config with changes (see below)
 #   write_two_stage_config FILE SHARDS  a 2-stage chain config (see below)
 : "${test_name:?set test_name before sourcing tests/integration/lib.sh}"
 src=${CTMQ_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -92,31 +94,54 @@ wait_idle() {
   fail "jobs still queued after $1 s"
 }
 
+# write_run_ini FILE SHARDS [SECTION.KEY=VALUE...]: writes the config the CLI
+# tests start from, a small run on the Fashion-MNIST shards in SHARDS
+# (shard_fashion_mnist):
+#   [data]  train-manifest = SHARDS/train/manifest.json
+#           test-manifest = SHARDS/test/manifest.json
+#   [model] arch = small-resnet, width = 4
+#   [train] batch = 32, threads = 1, seed = 5
+#   [eval]  batch = 100, threads = 1
+# with each SECTION.KEY set to VALUE (in its place, else added at the end of
+# its section, a new section at the end of the file) or, where VALUE is empty,
+# removed (a section left without keys is left out).
+write_run_ini() {
+  local file=$1 shards=$2
+  shift 2
+  /usr/bin/python3 - "$file" "$shards" "$@" <<'PY' || fail "write_run_ini $*"
+import sys
+
+file, shards, *changes = sys.argv[1:]
+sections = {
+    "data": {"train-manifest": f"{shards}/train/manifest.json",
+             "test-manifest": f"{shards}/test/manifest.json"},
+    "model": {"arch": "small-resnet", "width": "4"},
+    "train": {"batch": "32", "threads": "1", "seed": "5"},
+    "eval": {"batch": "100", "threads": "1"},
+}
+for change in changes:
+    name, equals, value = change.partition("=")
+    section, dot, key = name.partition(".")
+    if not equals or not dot or not section or not key:
+        sys.exit(f"expected SECTION.KEY=VALUE, found '{change}'")
+    keys = sections.setdefault(section, {})
+    if value:
+        keys[key] = value
+    else:
+        keys.pop(key, None)
+with open(file, "w") as out:
+    for section, keys in sections.items():
+        if keys:
+            out.write(f"[{section}]\n")
+            out.writelines(f"{key} = {value}\n" for key, value in keys.items())
+PY
+}
+
 # write_two_stage_config FILE SHARDS: the config of a 2-stage chain (c0-fp,
 # then c1-w1a1; no baselines) on the first 256 training and 300 test images of
-# the Fashion-MNIST shards in SHARDS, width 4, one thread.
+# the Fashion-MNIST shards in SHARDS, width 4, batch 64, one thread.
 write_two_stage_config() {
-  cat >"$1" <<INI
-[plan]
-k-start = 1
-k-target = 1
-cycles = 1
-epochs-pretrain = 1
-epochs-step = 1
-baselines = false
-[data]
-train-manifest = $2/train/manifest.json
-test-manifest = $2/test/manifest.json
-train-limit = 256
-test-limit = 300
-[model]
-width = 4
-[train]
-batch = 64
-threads = 1
-seed = 5
-[eval]
-batch = 100
-threads = 1
-INI
+  write_run_ini "$1" "$2" data.train-limit=256 data.test-limit=300 model.arch= train.batch=64 \
+    plan.k-start=1 plan.k-target=1 plan.cycles=1 plan.epochs-pretrain=1 plan.epochs-step=1 \
+    plan.baselines=false
 }

@@ -20,21 +20,8 @@ source "$(dirname "$0")/lib.sh"
 require_bins ctmq-train ctmq-train-main ctmq-eval ctmq-eval-main ctmq-plan
 
 shard_fashion_mnist "$tmp/shards"
-cat >"$tmp/run.ini" <<INI
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/shards/test/manifest.json
-train-limit = 128
-test-limit = 200
-[model]
-width = 4
-[train]
-batch = 32
-threads = 1
-seed = 3
-checkpoint-every = 2
-log-every = 2
-INI
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.train-limit=128 data.test-limit=200 \
+  model.arch= train.seed=3 train.checkpoint-every=2 train.log-every=2 eval.batch= eval.threads=
 train=("$bin/ctmq-train" --config "$tmp/run.ini")
 runs=0
 

@@ -15,20 +15,13 @@ mnist=${CTMQ_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 py=/usr/bin/python3  # Debian's, with PIL (python3-pil)
 
 # 3 classes x 24 images; sizes cycle through 40x40 .. 120x90, gray/RGB, JPEG/PNG.
-$py - "$mnist" "$tmp/tree" <<'PY'
-import gzip, os, sys
+PYTHONPATH=$src/tests/integration $py - "$mnist" "$tmp/tree" <<'PY'
+import os, sys
 from PIL import Image
+from fashion_test_images import first_test_images
 mnist, root = sys.argv[1:3]
-images = gzip.open(os.path.join(mnist, "t10k-images-idx3-ubyte.gz")).read()[16:]
-labels = gzip.open(os.path.join(mnist, "t10k-labels-idx1-ubyte.gz")).read()[8:]
 sizes = [(40, 40), (120, 90), (64, 48), (90, 120), (100, 100)]
-seen = {c: 0 for c in range(3)}
-for i, c in enumerate(labels):
-    if c > 2 or seen[c] == 24:
-        continue
-    k = seen[c]
-    seen[c] += 1
-    im = Image.frombytes("L", (28, 28), images[i * 784:(i + 1) * 784])
+for c, k, im in first_test_images(mnist, per_class=24):
     im = im.resize(sizes[k % len(sizes)], Image.BILINEAR)
     if k % 2:
         im = Image.merge("RGB", (im, im.rotate(90), im.transpose(Image.FLIP_LEFT_RIGHT)))

@@ -16,20 +16,13 @@ shard=$bin/ctmq-shard
 py=/usr/bin/python3  # Debian's, with PIL (python3-pil)
 
 # 1. Classes 0, 1, 2 of the test split, 6 images each, in six forms.
-$py - "$mnist" "$work/tree" <<'PY'
-import gzip, os, sys
+PYTHONPATH=$src/tests/integration $py - "$mnist" "$work/tree" <<'PY'
+import os, sys
 from PIL import Image
+from fashion_test_images import first_test_images
 mnist, root = sys.argv[1:3]
-images = gzip.open(os.path.join(mnist, "t10k-images-idx3-ubyte.gz")).read()[16:]
-labels = gzip.open(os.path.join(mnist, "t10k-labels-idx1-ubyte.gz")).read()[8:]
 names = ["T-shirt", "Trouser", "Pullover"]
-seen = {c: 0 for c in range(3)}
-for i, c in enumerate(labels):
-    if c > 2 or seen[c] == 6:
-        continue
-    k = seen[c]
-    seen[c] += 1
-    im = Image.frombytes("L", (28, 28), images[i * 784:(i + 1) * 784])
+for c, k, im in first_test_images(mnist, per_class=6):
     d = os.path.join(root, names[c])
     os.makedirs(d, exist_ok=True)
     if k == 0:

@@ -35,33 +35,10 @@ site() {  # site FILE LAUNCHER
 }
 site "$tmp/site-srun.conf" srun
 site "$tmp/site-mpirun.conf" mpirun
-cat >"$tmp/run.ini" <<INI
-[plan]
-k-start = 2
-k-target = 1
-cycles = 2
-epochs-pretrain = 1
-epochs-step = 1
-epochs-accurate = 1
-baselines = false
-[model]
-width = 8
-[train]
-batch = 64
-seed = 5
-threads = 1
-log-every = 2
-checkpoint-every = 2
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/shards/test/manifest.json
-train-limit = 256
-test-limit = 300
-[eval]
-batch = 100
-[slurm]
-data-prep = data-prep/fashion-mnist.sh
-INI
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.train-limit=256 data.test-limit=300 model.arch= \
+  model.width=8 train.batch=64 train.log-every=2 train.checkpoint-every=2 eval.threads= \
+  plan.k-start=2 plan.k-target=1 plan.cycles=2 plan.epochs-pretrain=1 plan.epochs-step=1 \
+  plan.epochs-accurate=1 plan.baselines=false slurm.data-prep=data-prep/fashion-mnist.sh
 stages=(c0-fp c1-w2a2 c1-w1a1 c2-fp c2-w2a2 c2-w1a1)
 submit() { bash "$src/slurm/submit.sh" "$@"; }
 

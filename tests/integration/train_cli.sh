@@ -16,23 +16,8 @@ require_bins ctmq-shard ctmq-train
 mpi() { mpirun -n "$1" --oversubscribe --bind-to none "${@:2}"; }
 
 shard_fashion_mnist "$tmp/shards"
-cat >"$tmp/run.ini" <<INI
-[data]
-train-manifest = $tmp/shards/train/manifest.json
-test-manifest = $tmp/shards/test/manifest.json
-train-limit = 256
-[model]
-arch = small-resnet
-width = 4
-[train]
-batch = 32
-threads = 1
-seed = 7
-checkpoint-every = 2
-log-every = 2
-[plan]
-cycles = 1
-INI
+write_run_ini "$tmp/run.ini" "$tmp/shards" data.train-limit=256 train.seed=7 \
+  train.checkpoint-every=2 train.log-every=2 eval.batch= eval.threads= plan.cycles=1
 train=("$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$tmp/run")
 stage_dir=$tmp/run/stages
 
