@@ -29,10 +29,11 @@ inline bool parse_flags(int argc, char** argv, const std::string& name, const st
   return apps::parse_options(argc, argv, info, options, vm);
 }
 
-// A flag's value stored in `field`, whose current value is the default.
+// A flag's value stored in `field`, whose current value is the default
+// (apps::bound, as the executables bind their options).
 template <typename T>
 po::typed_value<T>* flag(T& field) {
-  return po::value<T>(&field)->default_value(field);
+  return apps::bound(&field);
 }
 
 // Comma-separated integers ("64,256").

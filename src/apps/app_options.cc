@@ -5,65 +5,38 @@
 #include <iostream>
 #include <map>
 #include <new>
-#include <set>
 #include <sstream>
 
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
 #include "ctmq/common/version.h"
+#include "ctmq/plan/run_config.h"
 
 namespace ctmq::apps {
 namespace {
 
-std::string trim(const std::string& s) {
-  const char* space = " \t\r\n";
-  size_t begin = s.find_first_not_of(space);
-  if (begin == std::string::npos) return "";
-  size_t end = s.find_last_not_of(space);
-  return s.substr(begin, end - begin + 1);
-}
-
-// Every section a ctmq config may hold: those the executables read, and
-// [slurm] (slurm/submit.sh).
-const std::set<std::string> kKnownSections{"data",  "eval",  "model", "plan",
-                                           "shard", "slurm", "train"};
-
-// Reads the INI file, keeping only the sections in info.sections.
+// Reads the INI file (plan::parse_run_config, the one reader of the format),
+// keeping only the sections in info.sections.
 po::parsed_options parse_ini(const std::string& path, const AppInfo& info,
                              const po::options_description& options) {
   std::ifstream in(path);
   CTMQ_CHECK(in, "config file " << path << " cannot be read; check --config");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const plan::RunConfig config = plan::parse_run_config(text.str(), path);
   po::parsed_options parsed(&options);
-  std::set<std::string> wanted(info.sections.begin(), info.sections.end());
-  std::string line, section;
-  for (int number = 1; std::getline(in, line); ++number) {
-    size_t comment = line.find_first_of("#;");
-    std::string text = trim(comment == std::string::npos ? line : line.substr(0, comment));
-    if (text.empty()) continue;
-    if (text.front() == '[') {
-      CTMQ_CHECK(text.back() == ']', path << ":" << number << ": malformed section header '" << text
-                                          << "'; expected [name]");
-      section = trim(text.substr(1, text.size() - 2));
-      // A misspelt section ([traning]) would otherwise be skipped in silence
-      // and the stage trained with defaults.
-      CTMQ_CHECK(
-          kKnownSections.count(section) != 0 || wanted.count(section) != 0,
-          path << ":" << number << ": unknown section [" << section
-               << "]; a ctmq config has [data] [eval] [model] [plan] [shard] [slurm] [train]");
-      continue;
+  for (const std::string& section : info.sections) {
+    const auto keys = config.sections.find(section);
+    if (keys == config.sections.end()) continue;
+    for (const auto& [key, value] : keys->second) {
+      CTMQ_CHECK(options.find_nothrow(key, false) != nullptr,
+                 path << ":" << config.lines.at(section).at(key) << ": unknown option '" << key
+                      << "' in section [" << section << "] for " << info.name << "; see "
+                      << info.name << " --help");
+      po::option option(key, {value});
+      option.original_tokens = {key, value};
+      parsed.options.push_back(option);
     }
-    size_t eq = text.find('=');
-    CTMQ_CHECK(eq != std::string::npos,
-               path << ":" << number << ": expected 'key = value', found '" << text << "'");
-    std::string key = trim(text.substr(0, eq));
-    std::string value = trim(text.substr(eq + 1));
-    if (!wanted.count(section)) continue;
-    CTMQ_CHECK(options.find_nothrow(key, false) != nullptr,
-               path << ":" << number << ": unknown option '" << key << "' in section [" << section
-                    << "] for " << info.name << "; see " << info.name << " --help");
-    po::option option(key, {value});
-    option.original_tokens = {key, value};
-    parsed.options.push_back(option);
   }
   return parsed;
 }
@@ -199,6 +172,19 @@ std::string resolved_config_ini(const AppInfo& info, const po::options_descripti
     out << "\n";
   }
   return out.str();
+}
+
+void add_data_options(po::options_description& options, std::string* train_manifest,
+                      std::string* test_manifest, int64_t* train_limit, int64_t* test_limit) {
+  // clang-format off
+  options.add_options()
+    ("train-manifest", po::value(train_manifest)->value_name("FILE"),
+     "[data] manifest.json of the training shards (ctmq-train; ctmq-eval's BatchNorm re-estimation)")
+    ("test-manifest", po::value(test_manifest)->value_name("FILE"),
+     "[data] manifest.json of the test shards (ctmq-eval; ctmq-train's eval-every)")
+    ("train-limit", bound(train_limit)->value_name("N"), "[data] use the first N training samples; 0 = all")
+    ("test-limit", bound(test_limit)->value_name("N"), "[data] evaluate the first N test samples; 0 = all");
+  // clang-format on
 }
 
 int run_main(const std::string& program_name, const std::function<int()>& body) {

@@ -9,12 +9,15 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "ctmq/common/enum_names.h"
 #include "ctmq/dist/mpi_context.h"
 
 namespace ctmq::apps {
@@ -47,6 +50,39 @@ bool parse_options(int argc, char** argv, const AppInfo& info, po::options_descr
 // writing next to the results.
 std::string resolved_config_ini(const AppInfo& info, const po::options_description& options,
                                 const po::variables_map& vm);
+
+// Option groups are declared once, each option bound to the field of the
+// library struct that holds it and its default (style: ctmq-plan):
+//   ("epochs", bound(&o.epochs)->value_name("N"), "...")
+// shows and applies the struct's default; the value is stored by po::notify
+// (parse_options).
+
+// A value option bound to `field`, defaulting to the field's current value,
+// shown as C++ streams print it (0.9, not 0.90000000000000002).
+template <typename T>
+po::typed_value<T>* bound(T* field) {
+  std::ostringstream shown;
+  shown << std::boolalpha << *field;
+  return po::value(field)->default_value(*field, shown.str());
+}
+
+// An option whose value is one of an enum's names (common/enum_names.h), bound
+// to `field` and defaulting to its current value; an unknown name is a
+// ctmq::Error naming `option` and the choices (at po::notify).
+template <typename E, std::size_t N>
+po::typed_value<std::string>* enum_value(E* field, const EnumTable<E, N>& table,
+                                         const std::string& option) {
+  return po::value<std::string>()
+      ->default_value(enum_name(table, *field))
+      ->notifier([field, &table, option](const std::string& name) {
+        *field = parse_enum(table, name, option);
+      });
+}
+
+// The [data] group of ctmq-train and ctmq-eval: the shards' manifests and how
+// much of them to use (0 = all).
+void add_data_options(po::options_description& options, std::string* train_manifest,
+                      std::string* test_manifest, int64_t* train_limit, int64_t* test_limit);
 
 // Runs `body`, turning any exception into one line on stderr (tagged with the
 // rank when known) and a non-zero exit code (see ctmq::ExitCode).

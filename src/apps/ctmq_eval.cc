@@ -33,37 +33,33 @@ int eval_main(int argc, char** argv, std::unique_ptr<ctmq::dist::MpiContext>& mp
       {{0, "written: eval.json (eval-wKaK.json with other --w-bits/--a-bits)"},
        {75, "preempted by SIGUSR1/SIGTERM; nothing written; rerun to evaluate"}}};
   ctmq::train::EvalStageOptions o;
-  std::string device = ctmq::dist::device_kind_name(o.device);
   po::options_description options("Evaluation");
   // clang-format off
   options.add_options()
     ("run-dir", po::value(&o.run_dir)->value_name("DIR")->required(), "the run directory")
-    ("stage", po::value(&o.stage)->value_name("STAGE")->required(), "the stage to evaluate (must be DONE)")
-    ("train-manifest", po::value(&o.train_manifest)->value_name("FILE"), "[data] training manifest.json (for BatchNorm re-estimation)")
-    ("test-manifest", po::value(&o.test_manifest)->value_name("FILE")->required(), "[data] test manifest.json")
-    ("train-limit", po::value(&o.train_limit)->value_name("N")->default_value(o.train_limit), "[data] use the first N training samples (0 = all)")
-    ("test-limit", po::value(&o.test_limit)->value_name("N")->default_value(o.test_limit), "[data] evaluate the first N test samples (0 = all)")
-    ("batch", po::value(&o.batch)->value_name("N")->default_value(o.batch),
+    ("stage", po::value(&o.stage)->value_name("STAGE")->required(), "the stage to evaluate (must be DONE)");
+  ctmq::apps::add_data_options(options, &o.train_manifest, &o.test_manifest, &o.train_limit, &o.test_limit);
+  options.add_options()
+    ("batch", ctmq::apps::bound(&o.batch)->value_name("N"),
      "[eval] global batch (sum over ranks, as [train] batch): each rank evaluates batch/ranks "
      "images per forward pass; BatchNorm re-estimation draws global batches of this size")
-    ("bn-recalibrate-batches", po::value(&o.bn_recalibrate_batches)->value_name("N")->default_value(o.bn_recalibrate_batches),
+    ("bn-recalibrate-batches", ctmq::apps::bound(&o.bn_recalibrate_batches)->value_name("N"),
      "[eval] re-estimate BatchNorm statistics on N training batches first (0 = off)")
-    ("quant-report", po::value(&o.quant_report)->value_name("BOOL")->default_value(o.quant_report, "false")->implicit_value(true, "true"),
+    ("quant-report", ctmq::apps::bound(&o.quant_report)->value_name("BOOL")->implicit_value(true, "true"),
      "[eval] also write quant_report.json")
-    ("threads", po::value(&o.threads)->value_name("N")->default_value(o.threads),
+    ("threads", ctmq::apps::bound(&o.threads)->value_name("N"),
      "threads per rank (0 = SLURM_CPUS_PER_TASK or the usable CPUs / ranks, never more than the "
      "affinity mask and cgroup quota allow)")
-    ("device", po::value(&device)->value_name("DEVICE")->default_value(device), "cpu | cuda (one GPU per local rank)")
-    ("w-bits", po::value(&o.weight_bits_override)->value_name("K")->default_value(o.weight_bits_override),
+    ("device", ctmq::apps::enum_value(&o.device, ctmq::dist::kDeviceKindNames, "--device")->value_name("DEVICE"), "cpu | cuda (one GPU per local rank)")
+    ("w-bits", ctmq::apps::bound(&o.weight_bits_override)->value_name("K"),
      "evaluate the stage's weights at other weight bits (1..8, 32; 0 = the stage's own), "
      "without training; writes eval-wKaK.json beside eval.json, never eval.json itself")
-    ("a-bits", po::value(&o.activation_bits_override)->value_name("K")->default_value(o.activation_bits_override),
+    ("a-bits", ctmq::apps::bound(&o.activation_bits_override)->value_name("K"),
      "the same for activation bits (0 = the stage's own)");
   // clang-format on
   po::variables_map vm;
   if (!ctmq::apps::parse_options(argc, argv, info, options, vm)) return 0;
 
-  o.device = ctmq::dist::parse_device_kind(device);
   mpi = std::make_unique<ctmq::dist::MpiContext>(&argc, &argv);
   const ctmq::train::EvalStageResult result = ctmq::train::evaluate_stage(o, *mpi);
   if (result.outcome == ctmq::train::EvalStageOutcome::kPreempted)

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <tuple>
+
 #include "ctmq/common/error.h"
 #include "ctmq/quant/bit_depths.h"
 
@@ -41,6 +44,25 @@ TEST(BitDepths, TagsAndValidity) {
   EXPECT_FALSE(is_valid_bits(0));
   EXPECT_FALSE(is_valid_bits(9));
   EXPECT_FALSE(is_valid_bits(16));
+}
+
+TEST(BitDepths, ConstructionRejectsInvalidDepthsNamingThem) {
+  const BitDepths fp;
+  EXPECT_EQ(fp, (BitDepths{32, 32}));
+  EXPECT_NO_THROW((BitDepths{1, 8}));
+  for (const auto& [w, a, named] : {std::tuple<int, int, const char*>{0, 4, "weight bit depth 0"},
+                                    {9, 32, "weight bit depth 9"},
+                                    {4, 16, "activation bit depth 16"},
+                                    {32, -1, "activation bit depth -1"}}) {
+    try {
+      BitDepths bits{w, a};
+      ADD_FAILURE() << bits.tag() << " accepted";
+    } catch (const ctmq::Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(named), std::string::npos) << what;
+      EXPECT_NE(what.find("1..8, or 32"), std::string::npos) << what;
+    }
+  }
 }
 
 }  // namespace

@@ -15,10 +15,6 @@ Block parse_block(const std::string& name) { return parse_enum(kBlockNames, name
 std::string block_name(Block block) { return enum_name(kBlockNames, block); }
 
 void NetworkImpl::set_bit_depths(quant::BitDepths bits) {
-  CTMQ_CHECK(quant::is_valid_bits(bits.weight) && quant::is_valid_bits(bits.activation),
-             "bit depths " << bits.tag()
-                           << " are not valid; use 1..8 or 32 for weights and "
-                              "activations");
   // Edge layers: edge_layer_bits for the weight once anything is quantized,
   // inputs never quantized; everything full precision at fp.
   const quant::BitDepths edge =

@@ -87,8 +87,12 @@ NetworkFileInfo read_info(torch::serialize::InputArchive& archive, const std::st
       quant::parse_granularity(read_meta(archive, path, "weight_granularity").toStringRef());
   info.options.quant.edge_layer_bits =
       static_cast<int>(read_meta(archive, path, "edge_layer_bits").toInt());
-  info.bits.weight = static_cast<int>(read_meta(archive, path, "weight_bits").toInt());
-  info.bits.activation = static_cast<int>(read_meta(archive, path, "activation_bits").toInt());
+  try {
+    info.bits = {static_cast<int>(read_meta(archive, path, "weight_bits").toInt()),
+                 static_cast<int>(read_meta(archive, path, "activation_bits").toInt())};
+  } catch (const ctmq::Error& e) {
+    CTMQ_FAIL("network file " << path << ": " << e.what());
+  }
   if (format >= 3) {
     info.options.preprocessing.mean = read_meta(archive, path, "input_mean").toDoubleVector();
     info.options.preprocessing.std_dev = read_meta(archive, path, "input_std").toDoubleVector();

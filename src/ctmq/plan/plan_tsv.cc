@@ -109,8 +109,8 @@ StagePlan parse_plan_tsv(const std::string& text, const std::string& source) {
     s.name = f[1];
     s.cycle = parse_int(f[2], where, "cycle");
     s.step = parse_int(f[3], where, "step");
-    s.bits.weight = parse_int(f[4], where, "w_bits");
-    s.bits.activation = parse_int(f[5], where, "a_bits");
+    const int w_bits = parse_int(f[4], where, "w_bits");
+    const int a_bits = parse_int(f[5], where, "a_bits");
     s.epochs = parse_int(f[6], where, "epochs");
     s.init = f[7];
     s.role = parse_role(f[8]);
@@ -118,8 +118,10 @@ StagePlan parse_plan_tsv(const std::string& text, const std::string& source) {
                where << ": index " << s.index << ", expected " << plan.stages.size());
     CTMQ_CHECK(!s.name.empty() && seen.insert(s.name).second,
                where << ": stage name '" << s.name << "' is empty or repeated");
-    CTMQ_CHECK(quant::is_valid_bits(s.bits.weight) && quant::is_valid_bits(s.bits.activation),
+    // Checked here for a message that names the line; the constructor checks again.
+    CTMQ_CHECK(quant::is_valid_bits(w_bits) && quant::is_valid_bits(a_bits),
                where << ": bit depths " << f[4] << "/" << f[5] << " are not 1..8 or 32");
+    s.bits = {w_bits, a_bits};
     const bool external = s.init == "none" || s.init.find(':') != std::string::npos;
     CTMQ_CHECK(external || (seen.count(s.init) && s.init != s.name),
                where << ": init '" << s.init << "' is not an earlier stage");

@@ -32,8 +32,8 @@ std::string known_sections_text() {
 }  // namespace
 
 const std::vector<std::string>& config_sections() {
-  static const std::vector<std::string> sections{"plan", "model", "train", "data",
-                                                 "eval", "shard", "slurm"};
+  static const std::vector<std::string> sections{"plan",  "model", "train",  "data",  "eval",
+                                                 "shard", "slurm", "export", "infer", "status"};
   return sections;
 }
 
@@ -70,6 +70,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& path) {
     CTMQ_CHECK(keys.count(key) == 0, path << ":" << number << ": [" << section << "] " << key
                                           << " is set a second time; keep one of them");
     keys[key] = trim(body.substr(eq + 1));
+    config.lines[section][key] = number;
   }
   // A header without keys sets nothing.
   for (auto it = config.sections.begin(); it != config.sections.end();) {

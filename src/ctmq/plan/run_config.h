@@ -6,8 +6,10 @@
 // changed, added or removed value does (docs/pipeline.md, "The same
 // configuration").
 //
-// Syntax: the executables' (src/apps/app_options.h): `[section]` headers,
-// `key = value` lines, '#' or ';' start a comment anywhere on a line.
+// Syntax: `[section]` headers, `key = value` lines, '#' or ';' start a
+// comment anywhere on a line. parse_run_config is the one reader of this
+// format in C++: the executables' --config (src/apps/app_options.cc) and
+// ctmq-plan's --get/--resolve-config/--same-config-as all go through it.
 #pragma once
 
 #include <map>
@@ -19,12 +21,16 @@ namespace ctmq::plan {
 
 // Every section a ctmq config may hold, in the canonical order: the chain's
 // plan, then what each stage reads, then the data preparation and the Slurm
-// runner's own settings.
+// runner's own settings, then the sections of the tools outside the chain
+// (ctmq-export, ctmq-infer, ctmq-status).
 const std::vector<std::string>& config_sections();
 
 // section -> key -> value (values trimmed, never containing '#', ';' or a newline).
 struct RunConfig {
   std::map<std::string, std::map<std::string, std::string>> sections;
+  // section -> key -> the line it was read from (parse_run_config), for error
+  // messages that name FILE:LINE; absent for a key set by an override.
+  std::map<std::string, std::map<std::string, int>> lines;
 };
 
 // One `--set section.key=value`.

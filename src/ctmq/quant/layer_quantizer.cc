@@ -30,8 +30,6 @@ void LayerQuantizer::reset(torch::nn::Module& owner, const QuantOptions& options
 }
 
 void LayerQuantizer::set_bit_depths(BitDepths bits, const torch::Tensor& weight) {
-  CTMQ_CHECK(is_valid_bits(bits.weight) && is_valid_bits(bits.activation),
-             "bit depths " << bits.tag() << " are not valid; use 1..8 or 32");
   const bool changed = bits != bits_;
   bits_ = bits;
   if (!changed) return;

@@ -59,8 +59,12 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& a, const std::string& p
                            << ": use a newer ctmq-train");
   CheckpointMeta m;
   m.stage = read_string(a, "meta_stage");
-  m.bits.weight = static_cast<int>(read_int(a, "meta_w_bits"));
-  m.bits.activation = static_cast<int>(read_int(a, "meta_a_bits"));
+  try {
+    m.bits = {static_cast<int>(read_int(a, "meta_w_bits")),
+              static_cast<int>(read_int(a, "meta_a_bits"))};
+  } catch (const ctmq::Error& e) {
+    CTMQ_FAIL("checkpoint " << path << ": " << e.what());
+  }
   m.set_network(model::network_from_metadata(
       [&a](const std::string& key) { return read_value(a, "meta_" + key); }));
   m.epoch = read_int(a, "meta_epoch");

@@ -64,6 +64,8 @@ EvalStageResult evaluate_stage(const EvalStageOptions& o, dist::Communicator& co
   const auto start = std::chrono::steady_clock::now();
   const bool root = comm.rank() == 0;
   EvalStageResult result;
+  CTMQ_CHECK(!o.test_manifest.empty(),
+             "[data] test-manifest is required: the test shards' manifest.json (ctmq-shard)");
   CTMQ_CHECK(o.batch >= 1, "[eval] batch = " << o.batch << " must be at least 1");
   // Every rank reaches each call: the agreement is a collective.
   auto preempted = [&](const std::string& before) {
@@ -89,12 +91,13 @@ EvalStageResult evaluate_stage(const EvalStageOptions& o, dist::Communicator& co
   auto net = model::load_network(weights_path);
   result.own_bits = net->bit_depths();
   const quant::BitDepths& own = result.own_bits;
-  const quant::BitDepths bits{
-      o.weight_bits_override == 0 ? own.weight : o.weight_bits_override,
-      o.activation_bits_override == 0 ? own.activation : o.activation_bits_override};
-  CTMQ_CHECK(quant::is_valid_bits(bits.weight) && quant::is_valid_bits(bits.activation),
+  const int weight_bits = o.weight_bits_override == 0 ? own.weight : o.weight_bits_override;
+  const int activation_bits =
+      o.activation_bits_override == 0 ? own.activation : o.activation_bits_override;
+  CTMQ_CHECK(quant::is_valid_bits(weight_bits) && quant::is_valid_bits(activation_bits),
              "--w-bits/--a-bits " << o.weight_bits_override << "/" << o.activation_bits_override
                                   << " are not valid; use 1..8, 32, or 0 for the stage's own");
+  const quant::BitDepths bits{weight_bits, activation_bits};
   const bool own_depths = bits == own;
   // A what-if evaluation at other depths never replaces the stage's eval.json.
   result.eval_path =

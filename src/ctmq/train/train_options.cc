@@ -67,10 +67,6 @@ void validate(const TrainOptions& o) {
              "--stage '" << o.stage << "' must be a plain name without '/'");
   CTMQ_CHECK(!o.train_manifest.empty(),
              "[data] train-manifest is required: the manifest.json written by ctmq-shard");
-  CTMQ_CHECK(quant::is_valid_bits(o.bits.weight),
-             "--w-bits " << o.bits.weight << " is out of range; expected 1..8 or 32");
-  CTMQ_CHECK(quant::is_valid_bits(o.bits.activation),
-             "--a-bits " << o.bits.activation << " is out of range; expected 1..8 or 32");
   CTMQ_CHECK(o.epochs >= 1, "--epochs " << o.epochs << " must be at least 1");
   CTMQ_CHECK(o.batch >= 1, "--batch " << o.batch << " must be at least 1");
   CTMQ_CHECK(o.train_limit >= 0, "--train-limit " << o.train_limit << " must be >= 0 (0 = all)");
