@@ -68,14 +68,14 @@ po::typed_value<T>* bound(T* field) {
 
 // An option whose value is one of an enum's names (common/enum_names.h), bound
 // to `field` and defaulting to its current value; an unknown name is a
-// ctmq::Error naming `option` and the choices (at po::notify).
+// ctmq::Error naming `option`, the choices and `note` (at po::notify).
 template <typename E, std::size_t N>
 po::typed_value<std::string>* enum_value(E* field, const EnumTable<E, N>& table,
-                                         const std::string& option) {
+                                         const std::string& option, const std::string& note = "") {
   return po::value<std::string>()
       ->default_value(enum_name(table, *field))
-      ->notifier([field, &table, option](const std::string& name) {
-        *field = parse_enum(table, name, option);
+      ->notifier([field, &table, option, note](const std::string& name) {
+        *field = parse_enum(table, name, option, note);
       });
 }
 

@@ -44,35 +44,41 @@ int run(int argc, char** argv) {
                             "--image-size 224x224 --record encoded --output shards/photos",
                             "ctmq-shard --check shards/train/manifest.json"},
                            {{0, "written (with --check: every checksum valid)"}}};
+  // Each option bound to its ShardBuildOptions field, with the struct's default.
+  ShardBuildOptions build;
+  SourceOptions& source = build.source;
+  std::string class_names, image_size;
+  using ctmq::apps::bound;
+  using ctmq::apps::enum_value;
   po::options_description options("ctmq-shard");
   // clang-format off
   options.add_options()
-    ("format", po::value<std::string>()->value_name("KIND")->default_value("idx"),
+    ("format", enum_value(&source.kind, kSourceKindNames, "--format")->value_name("KIND"),
      "input kind: idx | cifar10 | cifar100 | image-folder")
-    ("input", po::value<std::vector<std::string>>()->value_name("PATH")->composing(),
+    ("input", po::value(&source.inputs)->value_name("PATH")->composing(),
      "input file or directory (repeat): idx: images and labels files (.gz or not); "
      "cifar*: the binary batches in order; image-folder: ROOT holding CLASS/*.png, *.jpg, *.jpeg")
-    ("output", po::value<std::string>()->value_name("DIR"), "output directory (must not hold a manifest yet)")
-    ("class-names", po::value<std::string>()->value_name("NAMES")->default_value(""),
+    ("output", po::value(&build.output_dir)->value_name("DIR"), "output directory (must not hold a manifest yet)")
+    ("class-names", bound(&class_names)->value_name("NAMES"),
      "comma-separated class names (default: from the input, or 0..K-1)")
-    ("channels", po::value<int64_t>()->value_name("N")->default_value(3),
+    ("channels", bound(&source.channels)->value_name("N"),
      "image-folder: 1 (gray) or 3 (RGB); alpha is dropped")
-    ("image-size", po::value<std::string>()->value_name("HxW")->default_value(""),
+    ("image-size", bound(&image_size)->value_name("HxW"),
      "image-folder: HEIGHTxWIDTH of the records (default: the first image's size)")
-    ("size-mismatch", po::value<std::string>()->value_name("MODE")->default_value("reject"),
+    ("size-mismatch", enum_value(&source.size_policy, kSizePolicyNames, "--size-mismatch")->value_name("MODE"),
      "image-folder: an image of another size is an error (reject) or is resized (resize)")
-    ("records-per-shard", po::value<int64_t>()->value_name("N")->default_value(0),
+    ("records-per-shard", bound(&build.records_per_shard)->value_name("N"),
      "records per shard file (0 = about 256 MiB per shard; encoded: 2048 records)")
-    ("record", po::value<std::string>()->value_name("KIND")->default_value("fixed"),
+    ("record", enum_value(&source.record, kRecordKindNames, "--record", "fixed: raw pixels; encoded: JPEG/PNG")->value_name("KIND"),
      "record type: fixed (raw pixels, version 1) | encoded (JPEG/PNG bytes, version 2; "
      "image-folder, needs --image-size = the size the reader delivers)")
-    ("max-side", po::value<int64_t>()->value_name("PX")->default_value(256),
+    ("max-side", bound(&source.encoding.max_side)->value_name("PX"),
      "encoded: an image whose shorter side is larger is resized to it and stored as JPEG; "
      "0 = keep every file's bytes")
-    ("jpeg-quality", po::value<int>()->value_name("Q")->default_value(90),
+    ("jpeg-quality", bound(&source.encoding.jpeg_quality)->value_name("Q"),
      "encoded: quality (1..100) of the JPEGs written for resized images")
-    ("array-index", po::value<int>()->value_name("I"), "convert only slice I (a job-array task); no manifest")
-    ("array-count", po::value<int>()->value_name("N")->default_value(1), "number of slices (job-array tasks)")
+    ("array-index", po::value(&build.array_index)->value_name("I"), "convert only slice I (a job-array task); no manifest")
+    ("array-count", bound(&build.array_count)->value_name("N"), "number of slices (job-array tasks)")
     ("merge", po::bool_switch(), "only check that every slice is complete and write the manifest")
     ("check", po::value<std::string>()->value_name("MANIFEST"),
      "verify every record and shard checksum of MANIFEST, then exit (0 = valid)");
@@ -87,20 +93,9 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  ShardBuildOptions build;
-  build.source.kind = parse_source_kind(vm["format"].as<std::string>());
-  if (vm.count("input")) build.source.inputs = vm["input"].as<std::vector<std::string>>();
-  build.source.class_names = split_commas(vm["class-names"].as<std::string>());
-  build.source.channels = vm["channels"].as<int64_t>();
-  parse_image_size(vm["image-size"].as<std::string>(), build.source.height, build.source.width);
-  build.source.size_policy = parse_size_policy(vm["size-mismatch"].as<std::string>());
-  build.source.record = parse_record_kind(vm["record"].as<std::string>());
-  build.source.encoding.max_side = vm["max-side"].as<int64_t>();
-  build.source.encoding.jpeg_quality = vm["jpeg-quality"].as<int>();
+  source.class_names = split_commas(class_names);
+  parse_image_size(image_size, source.height, source.width);
   CTMQ_CHECK(vm.count("output"), "--output is required; see ctmq-shard --help");
-  build.output_dir = vm["output"].as<std::string>();
-  build.records_per_shard = vm["records-per-shard"].as<int64_t>();
-  build.array_count = vm["array-count"].as<int>();
   const bool merge_only = vm["merge"].as<bool>();
   CTMQ_CHECK(!(merge_only && vm.count("array-index")),
              "--merge and --array-index exclude each other: run the slices, then --merge once");
@@ -108,7 +103,6 @@ int run(int argc, char** argv) {
     build.step = BuildStep::kMerge;
   } else if (vm.count("array-index")) {
     build.step = BuildStep::kSlice;
-    build.array_index = vm["array-index"].as<int>();
   } else {
     CTMQ_CHECK(build.array_count == 1,
                "--array-count " << build.array_count << " needs --array-index (or --merge)");
