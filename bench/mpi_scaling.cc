@@ -9,6 +9,10 @@
 // the default --sync-batch-norm multi-rank) and dist::GradientAllreducer after
 // backward. On one rank BatchNorm is torch's native kernel, as in the trainer.
 //
+// With --sync-batch-norm per-rank the ranks keep their own statistics (DDP's
+// default; the trainer's [train] sync-batch-norm = per-rank): no BatchNorm
+// communication.
+//
 // Efficiency = (img/s, 2 ranks x 1 thread) / (img/s, 1 rank x 2 threads).
 // The 2-rank step is split into compute (everything else), BatchNorm-sync
 // allreduces (time inside the reducer, including waiting for the other rank)
@@ -25,7 +29,8 @@
 // machine's shared-memory transport.
 //
 //   ctmq-bench-mpi-scaling [--batch 64] [--bits 32,1] [--steps 10] [--repeats 3]
-//       [--width 16] [--mpirun mpirun]          (driver: launches the runs below)
+//       [--width 16] [--mpirun mpirun] [--sync-batch-norm multi-rank|per-rank]
+//                                               (driver: launches the runs below)
 //   mpirun -n R ctmq-bench-mpi-scaling --child-step BATCH BITS --threads T [--steps N]
 //   mpirun -n 2 ctmq-bench-mpi-scaling --child-allreduce
 // Children print one JSON line on rank 0.
@@ -62,6 +67,9 @@ struct Args : ctmq::bench::Timing {
   int bits = 32;
   std::vector<int> bit_list = {32, 1};
   std::string mpirun = "mpirun";
+  // The trainer's [train] sync-batch-norm on the ranks: multi-rank
+  // (synchronised when there are several) or per-rank (DDP's default).
+  std::string sync_batch_norm = "multi-rank";
 };
 
 // Mean over ranks of `values` (each rank's own timings).
@@ -83,7 +91,9 @@ nlohmann::json measure_step(ctmq::dist::Communicator& comm, const Args& a) {
   auto net = ctmq::bench::make_resnet20(a.width, a.bits);
   double bn_sync_s = 0, bn_bytes = 0;
   int64_t bn_calls = 0;
-  if (comm.size() > 1) {
+  CTMQ_CHECK(a.sync_batch_norm == "multi-rank" || a.sync_batch_norm == "per-rank",
+             "--sync-batch-norm " << a.sync_batch_norm << ": use multi-rank or per-rank");
+  if (comm.size() > 1 && a.sync_batch_norm == "multi-rank") {
     ctmq::model::set_stats_reducer(*net, [&](std::vector<torch::Tensor>& t) {
       const auto start = Clock::now();
       comm.allreduce_sum(t);
@@ -192,8 +202,11 @@ std::optional<Args> parse(int argc, char** argv) {
   options.add_options()("batch", flag(a.batch), "global batch")(
       "bits", ctmq::bench::list_flag(a.bit_list), "W = A bit depths, comma-separated")(
       "width", flag(a.width), "ResNet-20 width")("mpirun", flag(a.mpirun), "the MPI launcher")(
-      "child-step", ctmq::bench::batch_bits_flag(a.batch, a.bits, step),
-      "time the step on every rank of this job and print JSON")(
+      "sync-batch-norm", flag(a.sync_batch_norm),
+      "multi-rank (BatchNorm statistics summed over the ranks, the trainer's default) | per-rank "
+      "(each rank its own, as DDP)")("child-step",
+                                     ctmq::bench::batch_bits_flag(a.batch, a.bits, step),
+                                     "time the step on every rank of this job and print JSON")(
       "child-allreduce", po::bool_switch(&allreduce),
       "fit the allreduce model on this job and print JSON");
   if (!ctmq::bench::parse_flags(argc, argv, "ctmq-bench-mpi-scaling",
@@ -228,7 +241,8 @@ int drive(const Args& a, const std::string& self) {
       "BN-sync ms (calls) | grad allreduce ms (MiB, buckets) | model comm ms | bound |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   const std::string common = " --steps " + std::to_string(a.steps) + " --width " +
-                             std::to_string(a.width) + " --child-step " + std::to_string(a.batch);
+                             std::to_string(a.width) + " --sync-batch-norm " + a.sync_batch_norm +
+                             " --child-step " + std::to_string(a.batch);
   for (int bits : a.bit_list) {
     nlohmann::json one, two;
     double best_one = 0, best_two = 0;

@@ -111,7 +111,7 @@ void add_options(po::options_description& options, train::TrainOptions& o, RawOp
      "[train] write TensorBoard event files to RUN/tensorboard/STAGE (tensorboard --logdir RUN/tensorboard)")
     ("requeue", bound(&raw.requeue)->value_name("BOOL"), "[train] must stay false: requeues are decided by the Slurm job (site REQUEUE, MAX_REQUEUES; docs/slurm.md); accepted so older configs load")
     ("sync-batch-norm", enum_value(&o.batch_norm_sync, train::kBatchNormSyncNames, "--sync-batch-norm")->value_name("MODE"),
-     "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic)");
+     "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic) | per-rank (each rank its own batch statistics, as DDP: no BatchNorm communication)");
   // clang-format on
 }
 

@@ -39,10 +39,11 @@ using dist::parse_device_kind;
 // the default learning rate linearly (Goyal et al.).
 constexpr int64_t kReferenceBatch = 256;
 
-enum class BatchNormSync { kMultiRank, kAlways };
-inline constexpr EnumTable<BatchNormSync, 2> kBatchNormSyncNames{{
+enum class BatchNormSync { kMultiRank, kAlways, kPerRank };
+inline constexpr EnumTable<BatchNormSync, 3> kBatchNormSyncNames{{
     {BatchNormSync::kMultiRank, "multi-rank"},
     {BatchNormSync::kAlways, "always"},
+    {BatchNormSync::kPerRank, "per-rank"},
 }};
 // "multi-rank" | "always"; throws ctmq::Error naming the accepted values.
 BatchNormSync parse_batch_norm_sync(const std::string& name);
@@ -129,7 +130,9 @@ struct TrainOptions {
   // than one rank (one rank runs torch's native, faster BatchNorm); kAlways
   // takes the synchronised path on one rank too, so 1 and R ranks run the same
   // arithmetic (the 1-vs-2-rank equivalence tests use it). The two paths differ
-  // by float rounding only.
+  // by float rounding only. kPerRank never synchronises: each rank normalises
+  // with its own share of the batch (DDP's default, no BatchNorm communication;
+  // the running statistics saved are rank 0's).
   BatchNormSync batch_norm_sync = BatchNormSync::kMultiRank;
   std::string resolved_config;  // INI text: written to the stage's config.ini and checkpoints
 

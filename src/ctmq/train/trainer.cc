@@ -297,7 +297,9 @@ void StageTrainer::prepare_network() {
   // 4-bit rounding amplified float32 differences of the statistics to ~1% of
   // the BN biases after one step. The native path is up to 2x faster on a GPU
   // at batch 256 (docs/performance.md), hence the default kMultiRank.
-  if (comm_.size() > 1 || o_.batch_norm_sync == BatchNormSync::kAlways) {
+  // kPerRank: each rank's own statistics (DDP's default), no communication.
+  if (o_.batch_norm_sync != BatchNormSync::kPerRank &&
+      (comm_.size() > 1 || o_.batch_norm_sync == BatchNormSync::kAlways)) {
     dist::Communicator* comm = &comm_;  // outlives the network
     model::set_stats_reducer(*net_,
                              [comm](std::vector<torch::Tensor>& t) { comm->allreduce_sum(t); });
