@@ -122,11 +122,13 @@ void require(const std::string& value, const char* key, const char* hint) {
 // Sets `field` to the plan's `fact` unless the command line (or config) gave
 // `key`: a given flag overrides the plan (tests, benchmarks), with a warning
 // when they differ.
+// The variables map follows, so the resolved config.ini records the plan's value.
 template <typename T>
-void take_fact(const po::variables_map& vm, const char* key, T& field, const T& fact,
+void take_fact(po::variables_map& vm, const char* key, T& field, const T& fact,
                const std::string& stage) {
   if (vm.at(key).defaulted()) {
     field = fact;
+    vm.at(key).value() = boost::any(fact);
   } else if (field != fact) {
     CTMQ_WARN("--" << key << " " << field << " overrides the plan's " << fact << " for stage "
                    << stage);
@@ -137,8 +139,7 @@ void take_fact(const po::variables_map& vm, const char* key, T& field, const T& 
 // plan (RUN/plan.tsv, written by ctmq-plan) when it names the stage, so the
 // runners pass only --config, --run-dir and --stage. Without plan.tsv, or for
 // a stage it does not name, the flags (or their defaults) stand.
-void take_stage_facts_from_plan(const po::variables_map& vm, train::TrainOptions& o,
-                                RawOptions& raw) {
+void take_stage_facts_from_plan(po::variables_map& vm, train::TrainOptions& o, RawOptions& raw) {
   if (o.run_dir.empty() || o.stage.empty()) return;  // to_options names what is missing
   const RunLayout run(o.run_dir);
   if (!std::filesystem::exists(run.plan())) return;
@@ -202,11 +203,6 @@ int main(int argc, char** argv) {
                               if (!apps::parse_options(argc, argv, kInfo, desc, vm)) return 0;
                               take_stage_facts_from_plan(vm, options, raw);
                               to_options(raw, options);
-                              // The values as trained (the plan's facts included).
-                              vm.at("w-bits").value() = boost::any(raw.w_bits);
-                              vm.at("a-bits").value() = boost::any(raw.a_bits);
-                              vm.at("epochs").value() = boost::any(options.epochs);
-                              vm.at("init").value() = boost::any(options.init);
                               options.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);
                               mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
                               signal_at_test_point("mpi-init");
