@@ -7,7 +7,7 @@
 //   - the step's quantizer calls alone, forward and backward through autograd:
 //     the 18 quantized convs' input activations (signed quantizer) and weights
 //     (DoReFa at 4 bits, binary at 1 bit), fused (quantizers.h) and composed
-//     (quant::reference::; DoReFa has no fused kernel and is the same in both);
+//     (quant::reference::, the composed ATen passes);
 //   - a plain copy (torch copy_ of 256 MB), the machine's one-thread memory rate.
 // The limit is the fused activation kernels' bytes per step (forward: read x,
 // write y; backward: read grad and x, write grad_x; 20 bytes per element) over
@@ -172,7 +172,7 @@ int main(int argc, char** argv) try {
     };
     const Quantizer composed_w = [&](const torch::Tensor& w) {
       return bits == 1 ? q::reference::binary_weight(w)
-                       : q::dorefa_weight(w, bits, q::Granularity::kPerTensor);
+                       : q::reference::dorefa_weight(w, bits, q::Granularity::kPerTensor);
     };
     forward_backward(xs, gxs, fused_a);  // warm-up: allocator and pages
     forward_backward(xs, gxs, composed_a);

@@ -180,6 +180,29 @@ TEST(FusedKernels, LsqEqualsComposedAtEveryBitDepthAndGranularity) {
   }
 }
 
+TEST(FusedKernels, DoReFaWeightEqualsComposedAtEveryBitDepthAndGranularity) {
+  // edge_input's +-1e6 and +-inf saturate tanh to +-1: several elements tie at
+  // the maximum, where max/amax's backward splits the gradient.
+  const torch::Tensor edges = edge_input({0.25f, -0.25f, 0.5f}, 0.7f, 70).view({4, -1, 1, 1});
+  torch::manual_seed(71);
+  torch::Tensor conv = torch::randn({16, 8, 3, 3}) * 0.1;
+  conv[1].zero_();          // a channel of zeros: max |t| = 0 < 1e-12
+  conv[2][0][0][0] = 0.5f;  // one channel's maximum, tied twice
+  conv[2][3][1][1] = -0.5f;
+  const torch::Tensor linear = torch::randn({10, 32});
+  for (int bits = 2; bits <= 8; ++bits) {
+    for (Granularity g : {Granularity::kPerTensor, Granularity::kPerChannel}) {
+      const std::string tag = std::to_string(bits) + " bits, " + enum_name(kGranularityNames, g);
+      for (const torch::Tensor& w : {edges, conv, linear}) {
+        ASSERT_TRUE(fused::applicable(w));
+        expect_same([&](const torch::Tensor& x) { return dorefa_weight(x, bits, g); },
+                    [&](const torch::Tensor& x) { return reference::dorefa_weight(x, bits, g); }, w,
+                    "DoReFa " + tag + " " + std::to_string(w.dim()) + "-D");
+      }
+    }
+  }
+}
+
 TEST(FusedKernels, NonContiguousAndOtherDtypesFallBackToComposed) {
   const torch::Tensor base = edge_input(signed_points(3), 1.5f, 50);  // [4, 9001]
   const torch::Tensor strided = base.t();                             // not contiguous
@@ -207,6 +230,13 @@ TEST(FusedKernels, NonContiguousAndOtherDtypesFallBackToComposed) {
               "fallback binary weight");
   EXPECT_TRUE(
       torch::equal(binary_weight(strided_weight), binary_weight(strided_weight.contiguous())));
+  expect_same([](const torch::Tensor& t) { return dorefa_weight(t, 3, Granularity::kPerChannel); },
+              [](const torch::Tensor& t) {
+                return reference::dorefa_weight(t, 3, Granularity::kPerChannel);
+              },
+              strided_weight, "fallback DoReFa weight");
+  EXPECT_TRUE(torch::equal(dorefa_weight(strided_weight, 3, Granularity::kPerTensor),
+                           dorefa_weight(strided_weight.contiguous(), 3, Granularity::kPerTensor)));
 }
 
 TEST(FusedKernels, ResultsDoNotDependOnThreadCount) {

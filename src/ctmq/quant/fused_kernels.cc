@@ -2,9 +2,11 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "ctmq/common/error.h"
@@ -98,6 +100,35 @@ double lsq_backward_span(const float* __restrict g, const float* __restrict v, f
   double sum = 0;
   for (double lane : lanes) sum += lane;
   return sum;
+}
+
+// The composed version's clamp_min(max |t|, 1e-12): the bound as a float.
+constexpr float kDoReFaMinMax = static_cast<float>(1e-12);
+
+// max |t| over one row, NaN if the row holds a NaN (as ATen's max and amax).
+float row_max_abs(const float* __restrict t, int64_t n) {
+  float m = 0.0f;
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = std::fabs(t[i]);
+    m = a > m ? a : m;
+    nan |= a != a;
+  }
+  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
+}
+
+// d_r = 2 clamp_min(m_r, 1e-12), NaN passing through.
+inline float dorefa_divisor(float m) { return 2.0f * (m < kDoReFaMinMax ? kDoReFaMinMax : m); }
+
+// The elements autograd's max/amax backward spreads the gradient over: those
+// equal to the maximum, or the NaNs when the maximum is NaN.
+inline bool tied(float a, float m) { return a == m || (m != m && a != a); }
+
+inline float sgn(float v) { return v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : v * 0.0f); }
+
+// Grain (in rows) so that one parallel task covers about kGrain elements.
+int64_t row_grain(int64_t inner) {
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, inner));
 }
 
 }  // namespace
@@ -198,6 +229,91 @@ torch::Tensor binary_weight_forward(const torch::Tensor& w, const torch::Tensor&
                      }
                    });
   return y;
+}
+
+std::pair<torch::Tensor, torch::Tensor> dorefa_weight_forward(const torch::Tensor& t, int bits,
+                                                              bool per_channel) {
+  CTMQ_ASSERT(applicable(t) && t.numel() > 0 && bits >= 2 && bits <= 8);
+  CTMQ_ASSERT(!per_channel || t.dim() >= 1);
+  const int64_t rows = per_channel ? t.size(0) : 1;
+  const int64_t inner = t.numel() / rows;
+  torch::Tensor y = torch::empty_like(t);
+  torch::Tensor max_abs = torch::empty({rows}, torch::kFloat32);
+  const float* __restrict in = t.data_ptr<float>();
+  float* __restrict out = y.data_ptr<float>();
+  float* __restrict m = max_abs.data_ptr<float>();
+  const float n = levels(bits);
+  at::parallel_for(0, rows, row_grain(inner), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* __restrict tr = in + r * inner;
+      float* __restrict yr = out + r * inner;
+      m[r] = row_max_abs(tr, inner);
+      const float d = dorefa_divisor(m[r]);
+      for (int64_t i = 0; i < inner; ++i) {
+        yr[i] = round_half_even((tr[i] / d + 0.5f) * n) / n * 2.0f - 1.0f;
+      }
+    }
+  });
+  return {y, max_abs};
+}
+
+torch::Tensor dorefa_weight_backward(const torch::Tensor& grad, const torch::Tensor& t,
+                                     const torch::Tensor& max_abs, bool per_channel) {
+  check_pair(grad, t);
+  const std::vector<float> m = small_vector(max_abs);
+  const int64_t rows = static_cast<int64_t>(m.size());
+  CTMQ_ASSERT(rows == (per_channel ? t.size(0) : 1) && t.numel() > 0);
+  const int64_t inner = t.numel() / rows;
+  torch::Tensor grad_t = torch::empty_like(t);
+  torch::Tensor terms = torch::empty_like(t);  // -g2 (t / d) / d, summed per row below
+  const float* __restrict g = grad.data_ptr<float>();
+  const float* __restrict in = t.data_ptr<float>();
+  float* __restrict gt = grad_t.data_ptr<float>();
+  float* __restrict e = terms.data_ptr<float>();
+  at::parallel_for(0, rows, row_grain(inner), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float d = dorefa_divisor(m[r]);
+      const int64_t first = r * inner;
+      for (int64_t i = first; i < first + inner; ++i) {
+        const float g2 = g[i] * 2.0f;
+        gt[i] = g2 / d;
+        e[i] = -g2 * ((in[i] / d) / d);
+      }
+    }
+  });
+  // The composed version's divisor is a scalar (per tensor) or [C, 1, ...]
+  // (per channel); autograd reduces its broadcast gradient with sum_to:
+  // sum() for a scalar, else a keepdim sum over the dims it broadcast along.
+  torch::Tensor sums;
+  if (!per_channel) {
+    sums = terms.sum();
+  } else {
+    std::vector<int64_t> dims;
+    for (int64_t i = 1; i < t.dim(); ++i) {
+      if (t.size(i) != 1) dims.push_back(i);
+    }
+    sums = dims.empty() ? terms : terms.sum(dims, /*keepdim=*/true);
+  }
+  const std::vector<float> row_sum = small_vector(sums.reshape({rows}));
+  for (int64_t r = 0; r < rows; ++r) {
+    // Backward of 2 clamp_min(m, 1e-12), then max/amax's even split over ties.
+    const float grad_m = m[r] >= kDoReFaMinMax ? row_sum[r] * 2.0f : 0.0f;
+    const int64_t first = r * inner;
+    int64_t count = 0;
+    for (int64_t i = first; i < first + inner; ++i) count += tied(std::fabs(in[i]), m[r]);
+    const float share = grad_m / static_cast<float>(count);
+    // Per tensor, max's backward fills zeros at the other elements; per
+    // channel, amax's multiplies the share by the 0/1 mask (NaN * 0 is NaN).
+    const bool spread = per_channel && !std::isfinite(share);
+    for (int64_t i = first; i < first + inner; ++i) {
+      if (tied(std::fabs(in[i]), m[r])) {
+        gt[i] = gt[i] + share * sgn(in[i]);
+      } else if (spread) {
+        gt[i] = gt[i] + share * 0.0f * sgn(in[i]);
+      }
+    }
+  }
+  return grad_t;
 }
 
 torch::Tensor lsq_forward(const torch::Tensor& v, const torch::Tensor& step, int64_t qn,

@@ -51,6 +51,26 @@ torch::Tensor unsigned_activation_backward(const torch::Tensor& grad, const torc
 // alpha is float32 with C elements (any shape, e.g. [C, 1, 1, 1]).
 torch::Tensor binary_weight_forward(const torch::Tensor& w, const torch::Tensor& alpha);
 
+// DoReFa weight, k >= 2 (quantizers.h, dorefa_weight), from t = tanh(W)
+// (the caller runs torch::tanh: ATen's vectorised tanh, so t is the composed
+// version's t). One row (per tensor) or one per output channel (per_channel,
+// along dim 0 of a t with dim >= 1); per row r: m_r = max |t|, d_r = 2 max(m_r, 1e-12), and
+//   y = 2 round(n (t / d_r + 1/2)) / n - 1,  n = 2^k - 1.
+// Returns {y, m} (m: float32 [rows]). A NaN in a row makes m_r and that row's y NaN.
+// REQUIRES: 2 <= bits <= 8, t.numel() > 0.
+std::pair<torch::Tensor, torch::Tensor> dorefa_weight_forward(const torch::Tensor& t, int bits,
+                                                              bool per_channel);
+// Gradient with respect to t (tanh's backward is left to the caller,
+// torch::tanh_backward), as autograd differentiates the composed version:
+//   g2 = 2 grad;  grad_t = g2 / d_r + [|t| = m_r] sgn(t) G_r / count_r, where
+//   G_r = 2 sum_row(-g2 (t / d_r) / d_r) if m_r >= 1e-12 (else 0),
+//   count_r = the number of elements of row r tied at the maximum.
+// The row sums run through ATen's sum over the same tensor the composed
+// version's broadcast reduction sums, so they are the same floats.
+// `max_abs` is the forward's m; per_channel as in the forward.
+torch::Tensor dorefa_weight_backward(const torch::Tensor& grad, const torch::Tensor& t,
+                                     const torch::Tensor& max_abs, bool per_channel);
+
 // LSQ: s round(clip(v / s, -Q_N, Q_P)); `step` is float32 with 1 element (per
 // tensor) or v.size(0) elements (per channel along dim 0), any shape.
 torch::Tensor lsq_forward(const torch::Tensor& v, const torch::Tensor& step, int64_t qn,

@@ -1,8 +1,8 @@
 // Quantizer functions with their straight-through gradients, exactly as
 // method.md states them. All are differentiable torch ops (custom autograd
 // functions), so they sit on the training hot path without per-element loops.
-// On CPU float32 contiguous tensors the binary weight, signed, unsigned and LSQ
-// quantizers run fused one-pass kernels (fused_kernels.h) forward and backward;
+// On CPU float32 contiguous tensors the DoReFa and binary weight, signed,
+// unsigned and LSQ quantizers run fused one-pass kernels (fused_kernels.h) forward and backward;
 // anything else (CUDA, other dtypes, non-contiguous) runs the composed ATen
 // passes, which stay callable as ctmq::quant::reference:: (the kernels' oracle).
 //
@@ -90,8 +90,10 @@ torch::Tensor lsq_initial_step(const torch::Tensor& v, int bits, Granularity gra
 // The functions above that have fused CPU kernels, always composed of ATen
 // passes (the implementation before fused_kernels.h): same contracts, same
 // autograd. Forward and grad_x equal the fused versions bit for bit (up to the
-// sign of zero); LSQ's step gradient to float32 summation accuracy.
+// sign of zero; DoReFa's gradient for finite weights); LSQ's step gradient to
+// float32 summation accuracy.
 namespace reference {
+torch::Tensor dorefa_weight(const torch::Tensor& w, int bits, Granularity granularity);
 torch::Tensor binary_weight(const torch::Tensor& w);
 torch::Tensor unsigned_activation(const torch::Tensor& x, int bits);
 torch::Tensor signed_activation(const torch::Tensor& x, int bits);
