@@ -6,8 +6,10 @@
 // The step is bench/train_throughput.cc's (ResNet-20 width 16, 3x32x32 random
 // inputs, SGD momentum 0.9) with the trainer's distributed parts: BatchNorm
 // statistics summed over ranks when there are several (model::set_stats_reducer,
-// the default --sync-batch-norm multi-rank) and dist::GradientAllreducer after
-// backward. On one rank BatchNorm is torch's native kernel, as in the trainer.
+// the default --sync-batch-norm multi-rank) and dist::GradientAllreducer, its
+// buckets started during backward (--overlap-allreduce true, the trainer's
+// default) or after it. On one rank BatchNorm is torch's native kernel, as in
+// the trainer.
 //
 // With --sync-batch-norm per-rank the ranks keep their own statistics (DDP's
 // default; the trainer's [train] sync-batch-norm = per-rank): no BatchNorm
@@ -16,7 +18,8 @@
 // Efficiency = (img/s, 2 ranks x 1 thread) / (img/s, 1 rank x 2 threads).
 // The 2-rank step is split into compute (everything else), BatchNorm-sync
 // allreduces (time inside the reducer, including waiting for the other rank)
-// and the gradient allreduce (GradientAllreducer::average_gradients).
+// and the gradient allreduce (GradientAllreducer::average_gradients: with
+// overlap, what is left to wait for after backward).
 //
 // Allreduce model (ring; Thakur, Rabenseifner & Gropp 2005, "Optimization of
 // collective communication operations in MPICH"; the ring's bandwidth term is
@@ -30,6 +33,7 @@
 //
 //   ctmq-bench-mpi-scaling [--batch 64] [--bits 32,1] [--steps 10] [--repeats 3]
 //       [--width 16] [--mpirun mpirun] [--sync-batch-norm multi-rank|per-rank]
+//       [--overlap-allreduce true|false] [--allreduce-bucket-mb 4]
 //                                               (driver: launches the runs below)
 //   mpirun -n R ctmq-bench-mpi-scaling --child-step BATCH BITS --threads T [--steps N]
 //   mpirun -n 2 ctmq-bench-mpi-scaling --child-allreduce
@@ -70,6 +74,9 @@ struct Args : ctmq::bench::Timing {
   // The trainer's [train] sync-batch-norm on the ranks: multi-rank
   // (synchronised when there are several) or per-rank (DDP's default).
   std::string sync_batch_norm = "multi-rank";
+  // The trainer's [train] overlap-allreduce and allreduce-bucket-mb.
+  bool overlap_allreduce = true;
+  double allreduce_bucket_mb = 4;
 };
 
 // Mean over ranks of `values` (each rank's own timings).
@@ -103,7 +110,9 @@ nlohmann::json measure_step(ctmq::dist::Communicator& comm, const Args& a) {
     });
   }
   net->train();
-  ctmq::dist::GradientAllreducer allreducer(comm, net->parameters());
+  ctmq::dist::GradientAllreducer allreducer(comm, net->parameters(),
+                                            static_cast<int64_t>(a.allreduce_bucket_mb * (1 << 20)),
+                                            a.overlap_allreduce);
   double grad_bytes = 0;
   for (const auto& p : net->parameters())
     if (p.requires_grad()) grad_bytes += static_cast<double>(p.numel() * p.element_size());
@@ -204,9 +213,12 @@ std::optional<Args> parse(int argc, char** argv) {
       "width", flag(a.width), "ResNet-20 width")("mpirun", flag(a.mpirun), "the MPI launcher")(
       "sync-batch-norm", flag(a.sync_batch_norm),
       "multi-rank (BatchNorm statistics summed over the ranks, the trainer's default) | per-rank "
-      "(each rank its own, as DDP)")("child-step",
-                                     ctmq::bench::batch_bits_flag(a.batch, a.bits, step),
-                                     "time the step on every rank of this job and print JSON")(
+      "(each rank its own, as DDP)")("overlap-allreduce", flag(a.overlap_allreduce),
+                                     "start each gradient bucket's allreduce during backward "
+                                     "(the trainer's default); false = after backward")(
+      "allreduce-bucket-mb", flag(a.allreduce_bucket_mb), "MiB of gradients per bucket")(
+      "child-step", ctmq::bench::batch_bits_flag(a.batch, a.bits, step),
+      "time the step on every rank of this job and print JSON")(
       "child-allreduce", po::bool_switch(&allreduce),
       "fit the allreduce model on this job and print JSON");
   if (!ctmq::bench::parse_flags(argc, argv, "ctmq-bench-mpi-scaling",
@@ -242,6 +254,8 @@ int drive(const Args& a, const std::string& self) {
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   const std::string common = " --steps " + std::to_string(a.steps) + " --width " +
                              std::to_string(a.width) + " --sync-batch-norm " + a.sync_batch_norm +
+                             " --overlap-allreduce " + (a.overlap_allreduce ? "true" : "false") +
+                             " --allreduce-bucket-mb " + std::to_string(a.allreduce_bucket_mb) +
                              " --child-step " + std::to_string(a.batch);
   for (int bits : a.bit_list) {
     nlohmann::json one, two;

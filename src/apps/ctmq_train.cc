@@ -111,7 +111,10 @@ void add_options(po::options_description& options, train::TrainOptions& o, RawOp
      "[train] write TensorBoard event files to RUN/tensorboard/STAGE (tensorboard --logdir RUN/tensorboard)")
     ("requeue", bound(&raw.requeue)->value_name("BOOL"), "[train] must stay false: requeues are decided by the Slurm job (site REQUEUE, MAX_REQUEUES; docs/slurm.md); accepted so older configs load")
     ("sync-batch-norm", enum_value(&o.batch_norm_sync, train::kBatchNormSyncNames, "--sync-batch-norm")->value_name("MODE"),
-     "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic) | per-rank (each rank its own batch statistics, as DDP: no BatchNorm communication)");
+     "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic) | per-rank (each rank its own batch statistics, as DDP: no BatchNorm communication)")
+    ("overlap-allreduce", bound(&o.overlap_allreduce)->value_name("BOOL"),
+     "[train] start each gradient bucket's allreduce during backward, as soon as its gradients are in (as DDP); false = all after backward. Same sums either way")
+    ("allreduce-bucket-mb", bound(&o.allreduce_bucket_mb)->value_name("MIB"), "[train] gradients per allreduce bucket, MiB");
   // clang-format on
 }
 

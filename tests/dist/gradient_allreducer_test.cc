@@ -33,10 +33,11 @@ class IdenticalRanks : public SingleProcessCommunicator {
   int ranks_;
 };
 
-TEST(GradientAllreducer, FusesParametersIntoBucketsInOrderAndAverages) {
+TEST(GradientAllreducer, FusesParametersIntoBucketsInBackwardOrderAndAverages) {
   IdenticalRanks comm(4);
-  // 10 + 30 floats = 160 bytes fill a 160-byte bucket; 50 floats (200 bytes)
-  // get a bucket of their own; 7 more do not fit beside them.
+  // Buckets fill from the last parameter (backward's order): 7 floats, then
+  // 50 (200 bytes) do not fit beside them in 160 bytes and get a bucket of
+  // their own, then 30 + 10 floats = 160 bytes fill one.
   std::vector<torch::Tensor> params{
       torch::zeros({10}, torch::requires_grad()), torch::zeros({3, 10}, torch::requires_grad()),
       torch::zeros({50}, torch::requires_grad()), torch::zeros({5}),  // no gradient wanted: skipped
@@ -49,7 +50,7 @@ TEST(GradientAllreducer, FusesParametersIntoBucketsInOrderAndAverages) {
   GradientAllreducer reducer(comm, params, 160);
   EXPECT_EQ(reducer.num_buckets(), 3);
   reducer.average_gradients();
-  EXPECT_EQ(comm.reduced_sizes, (std::vector<int64_t>{40, 50, 7}));
+  EXPECT_EQ(comm.reduced_sizes, (std::vector<int64_t>{7, 50, 40}));
   for (size_t i = 0; i < params.size(); ++i) {
     if (!params[i].requires_grad()) continue;
     // Identical ranks: the average is the rank's own gradient.
@@ -72,6 +73,79 @@ TEST(GradientAllreducer, OneRankDoesNothing) {
   params[0].mutable_grad() = torch::full({3}, 2.0f);
   GradientAllreducer(comm, params).average_gradients();
   EXPECT_TRUE(torch::equal(params[0].grad(), torch::full({3}, 2.0f)));
+}
+
+// A small network of three layers; its parameters' gradients come from one
+// backward pass of a fixed batch.
+struct SmallNet {
+  SmallNet() {
+    torch::manual_seed(3);
+    net = torch::nn::Sequential(torch::nn::Linear(8, 16), torch::nn::ReLU(),
+                                torch::nn::Linear(16, 16), torch::nn::ReLU(),
+                                torch::nn::Linear(16, 4));
+    input = torch::randn({5, 8});
+  }
+  torch::Tensor loss() { return net->forward(input).pow(2).sum(); }
+  torch::nn::Sequential net{nullptr};
+  torch::Tensor input;
+};
+
+TEST(GradientAllreducer, OverlappedStartsBucketsDuringBackwardWithTheSameResult) {
+  SmallNet a, b;  // identical networks
+  IdenticalRanks after_comm(3), overlap_comm(3);
+  // 64-byte buckets: about one tensor each, so backward completes several
+  // buckets before it ends.
+  GradientAllreducer after(after_comm, a.net->parameters(), 64, /*overlap=*/false);
+  GradientAllreducer overlapped(overlap_comm, b.net->parameters(), 64, /*overlap=*/true);
+  ASSERT_FALSE(after.overlapping());
+  ASSERT_TRUE(overlapped.overlapping());
+  ASSERT_GT(overlapped.num_buckets(), 3);
+  a.loss().backward();
+  b.loss().backward();
+  // The overlapped reducer started every bucket from the hooks (the last one
+  // when the first layer's gradients came in), the other none yet.
+  EXPECT_TRUE(after_comm.reduced_sizes.empty());
+  EXPECT_EQ(static_cast<int64_t>(overlap_comm.reduced_sizes.size()), overlapped.num_buckets());
+  after.average_gradients();
+  overlapped.average_gradients();
+  EXPECT_EQ(after_comm.reduced_sizes, overlap_comm.reduced_sizes);  // same buckets, same order
+  const auto pa = a.net->parameters(), pb = b.net->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(torch::equal(pa[i].grad(), pb[i].grad())) << "parameter " << i;
+  }
+  // The next step starts afresh.
+  for (auto& p : pb) p.mutable_grad().zero_();
+  b.loss().backward();
+  overlapped.average_gradients();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(torch::equal(pa[i].grad(), pb[i].grad())) << "second step, parameter " << i;
+  }
+}
+
+TEST(GradientAllreducer, OverlappedRefusesTwoBackwardPassesInOneStep) {
+  SmallNet s;
+  IdenticalRanks comm(2);
+  GradientAllreducer reducer(comm, s.net->parameters(), 64, /*overlap=*/true);
+  s.loss().backward();
+  try {
+    s.loss().backward();
+    FAIL() << "a second backward pass before averaging was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("overlap-allreduce = false"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(GradientAllreducer, OverlappedUnusedParameterContributesZeros) {
+  IdenticalRanks comm(2);
+  std::vector<torch::Tensor> params{torch::ones({3}, torch::requires_grad()),
+                                    torch::ones({2}, torch::requires_grad())};
+  GradientAllreducer reducer(comm, params, 1 << 20, /*overlap=*/true);
+  (params[0] * 2).sum().backward();  // params[1] gets no gradient
+  reducer.average_gradients();
+  EXPECT_TRUE(torch::equal(params[0].grad(), torch::full({3}, 2.0f)));
+  ASSERT_TRUE(params[1].grad().defined());
+  EXPECT_TRUE(torch::equal(params[1].grad(), torch::zeros({2})));
 }
 
 TEST(ModuleSync, BroadcastsEveryParameterAndBuffer) {

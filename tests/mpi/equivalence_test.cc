@@ -119,6 +119,29 @@ TEST(PerRankBatchNorm, TrainsOnItsOwnStatisticsNotTheSynchronisedOnes) {
   if (comm.rank() == 0) std::filesystem::remove_all(run);
 }
 
+// The gradient allreduce started from hooks during backward (MPI_Iallreduce
+// per bucket, interleaved with the synchronised BatchNorm's blocking
+// allreduces) sums the same buckets as the reduction after backward: on two
+// ranks the weights agree bit for bit.
+TEST(OverlappedAllreduce, SameWeightsAsAfterBackward) {
+  auto& comm = ctmq::testing::mpi_context();
+  ASSERT_EQ(comm.size(), 2);
+  const std::string run = shared_dir(comm, "overlap");
+  TrainOptions after = stage_in(run + "/after", {32, 32});
+  after.overlap_allreduce = false;
+  TrainOptions overlapped = stage_in(run + "/overlapped", {32, 32});
+  overlapped.overlap_allreduce = true;
+  for (TrainOptions* o : {&after, &overlapped}) o->allreduce_bucket_mb = 0.01;  // ~10 buckets
+  ASSERT_EQ(train_stage(after, comm).outcome, StageOutcome::kCompleted);
+  ASSERT_EQ(train_stage(overlapped, comm).outcome, StageOutcome::kCompleted);
+  auto a = final_state(after), b = final_state(overlapped);
+  for (const auto& [name, tensor] : a) {
+    EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+  }
+  comm.barrier();
+  if (comm.rank() == 0) std::filesystem::remove_all(run);
+}
+
 INSTANTIATE_TEST_SUITE_P(BitDepths, TwoRanksEqualOneRank,
                          ::testing::Values(quant::BitDepths{32, 32}, quant::BitDepths{4, 4},
                                            quant::BitDepths{1, 1}),

@@ -5,15 +5,21 @@
 namespace ctmq::dist {
 
 GradientAllreducer::GradientAllreducer(Communicator& comm, std::vector<torch::Tensor> parameters,
-                                       int64_t bucket_bytes)
+                                       int64_t bucket_bytes, bool overlap)
     : comm_(comm) {
   CTMQ_ASSERT(bucket_bytes > 0);
   for (auto& p : parameters) {
     if (p.requires_grad()) parameters_.push_back(p);
   }
+  const int64_t count = static_cast<int64_t>(parameters_.size());
+  bucket_of_.assign(count, 0);
+  offset_of_.assign(count, 0);
+  arrived_.assign(count, false);
   int64_t bytes = 0;
-  for (int64_t i = 0; i < static_cast<int64_t>(parameters_.size()); ++i) {
+  bool on_cpu = true;
+  for (int64_t i = count - 1; i >= 0; --i) {  // backward's order
     const auto& p = parameters_[i];
+    on_cpu = on_cpu && p.device().is_cpu();
     const bool fits = !buckets_.empty() && bytes + p.numel() * p.element_size() <= bucket_bytes;
     const bool same_kind = !buckets_.empty() &&
                            parameters_[buckets_.back().members.front()].dtype() == p.dtype() &&
@@ -22,15 +28,68 @@ GradientAllreducer::GradientAllreducer(Communicator& comm, std::vector<torch::Te
       buckets_.emplace_back();
       bytes = 0;
     }
-    buckets_.back().members.push_back(i);
-    buckets_.back().numel += p.numel();
+    Bucket& bucket = buckets_.back();
+    bucket_of_[i] = static_cast<int64_t>(buckets_.size()) - 1;
+    offset_of_[i] = bucket.numel;
+    bucket.members.push_back(i);
+    bucket.numel += p.numel();
     bytes += p.numel() * p.element_size();
+  }
+  overlap_ = overlap && comm_.size() > 1 && (on_cpu || comm_.starts_from_any_thread());
+  if (!overlap_) return;
+  for (Bucket& bucket : buckets_) {
+    const auto& first = parameters_[bucket.members.front()];
+    bucket.flat = torch::empty({bucket.numel}, first.options().requires_grad(false));
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    hooks_.push_back(parameters_[i].register_hook(
+        [this, i](const torch::Tensor& grad) { on_gradient(i, grad); }));
+  }
+}
+
+GradientAllreducer::~GradientAllreducer() {
+  for (size_t i = 0; i < hooks_.size(); ++i) parameters_[i].remove_hook(hooks_[i]);
+}
+
+void GradientAllreducer::on_gradient(int64_t index, const torch::Tensor& grad) {
+  CTMQ_CHECK(!arrived_[index], "gradient allreduce: parameter "
+                                   << index << " got a second gradient before the "
+                                   << "gradients were averaged; overlapping the "
+                                   << "allreduce with backward needs one backward "
+                                   << "pass per step ([train] overlap-allreduce = "
+                                   << "false allows several)");
+  torch::NoGradGuard no_grad;
+  Bucket& bucket = buckets_[bucket_of_[index]];
+  const auto& p = parameters_[index];
+  bucket.flat.narrow(0, offset_of_[index], p.numel()).copy_(grad.reshape({-1}));
+  arrived_[index] = true;
+  ++bucket.arrived;
+  start_complete_buckets();
+  for (Bucket& b : buckets_) {  // let started reductions advance (MPI progresses inside calls)
+    if (b.pending) b.pending->test();
+  }
+}
+
+void GradientAllreducer::start_complete_buckets() {
+  while (next_to_start_ < num_buckets()) {
+    Bucket& bucket = buckets_[next_to_start_];
+    if (bucket.arrived < static_cast<int64_t>(bucket.members.size())) return;
+    bucket.pending = comm_.start_allreduce_sum(bucket.flat);
+    ++next_to_start_;
   }
 }
 
 void GradientAllreducer::average_gradients() {
   if (comm_.size() == 1) return;
   torch::NoGradGuard no_grad;
+  if (overlap_) {
+    average_overlapped();
+  } else {
+    average_after_backward();
+  }
+}
+
+void GradientAllreducer::average_after_backward() {
   const double scale = 1.0 / comm_.size();
   for (const auto& bucket : buckets_) {
     std::vector<torch::Tensor> flat_parts;
@@ -51,6 +110,36 @@ void GradientAllreducer::average_gradients() {
       offset += n;
     }
   }
+}
+
+void GradientAllreducer::average_overlapped() {
+  // Parameters backward did not reach contribute their .grad() (zeros if none).
+  for (int64_t b = next_to_start_; b < num_buckets(); ++b) {
+    Bucket& bucket = buckets_[b];
+    for (int64_t i : bucket.members) {
+      if (arrived_[i]) continue;
+      auto& p = parameters_[i];
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      bucket.flat.narrow(0, offset_of_[i], p.numel()).copy_(p.grad().reshape({-1}));
+      arrived_[i] = true;
+      ++bucket.arrived;
+    }
+  }
+  start_complete_buckets();
+  const double scale = 1.0 / comm_.size();
+  for (Bucket& bucket : buckets_) {
+    bucket.pending->wait();
+    bucket.pending.reset();
+    bucket.flat.mul_(scale);
+    for (int64_t i : bucket.members) {
+      auto& p = parameters_[i];
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      p.grad().copy_(bucket.flat.narrow(0, offset_of_[i], p.numel()).view_as(p.grad()));
+    }
+    bucket.arrived = 0;
+  }
+  arrived_.assign(arrived_.size(), false);
+  next_to_start_ = 0;
 }
 
 }  // namespace ctmq::dist

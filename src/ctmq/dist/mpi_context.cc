@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdlib>
 #include <iostream>
+#include <utility>
 
 #include "ctmq/common/error.h"
 #include "ctmq/common/log.h"
@@ -101,6 +102,59 @@ void MpiContext::allreduce_sum(std::vector<torch::Tensor>& tensors) {
     });
     if (!tensor.is_cpu()) tensor.copy_(host);
   }
+}
+
+namespace {
+
+// One MPI_Iallreduce per chunk of a host tensor (MPI counts are int).
+class MpiPendingReduction : public PendingReduction {
+ public:
+  MpiPendingReduction(torch::Tensor tensor, torch::Tensor host, MPI_Comm comm)
+      : tensor_(std::move(tensor)), host_(std::move(host)) {
+    const MPI_Datatype type = mpi_type_of(host_);
+    for_each_chunk(host_, [&](void* data, int count) {
+      requests_.push_back(MPI_REQUEST_NULL);
+      MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, comm, &requests_.back()));
+    });
+  }
+  ~MpiPendingReduction() override {
+    if (!done_) {
+      MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    }
+  }
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag,
+                          MPI_STATUSES_IGNORE));
+    if (flag) finish();
+    return done_;
+  }
+  void wait() override {
+    if (done_) return;
+    MPI_CHECK(
+        MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
+    finish();
+  }
+
+ private:
+  void finish() {
+    done_ = true;
+    if (!tensor_.is_cpu()) tensor_.copy_(host_);
+  }
+  torch::Tensor tensor_;
+  torch::Tensor host_;
+  std::vector<MPI_Request> requests_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<PendingReduction> MpiContext::start_allreduce_sum(torch::Tensor tensor) {
+  CTMQ_ASSERT(tensor.is_contiguous());
+  if (size_ == 1 || tensor.numel() == 0) return std::make_unique<FinishedReduction>();
+  torch::Tensor host = tensor.is_cpu() ? tensor : tensor.to(torch::kCPU);
+  return std::make_unique<MpiPendingReduction>(std::move(tensor), std::move(host), state_->comm);
 }
 
 void MpiContext::broadcast(std::vector<torch::Tensor>& tensors, int root) {

@@ -33,6 +33,10 @@ class MpiContext : public Communicator {
   int local_rank() const override { return local_rank_; }
 
   void allreduce_sum(std::vector<torch::Tensor>& tensors) override;
+  // MPI_Iallreduce on the host tensor (a device tensor is staged through host
+  // memory first, and copied back by wait()). Open MPI advances it inside MPI
+  // calls: test() is MPI_Test.
+  std::unique_ptr<PendingReduction> start_allreduce_sum(torch::Tensor tensor) override;
   void broadcast(std::vector<torch::Tensor>& tensors, int root) override;
   bool any(bool flag) override;
   void barrier() override;

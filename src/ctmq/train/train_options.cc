@@ -85,6 +85,9 @@ void validate(const TrainOptions& o) {
   CTMQ_CHECK(o.test_limit >= 0, "--test-limit " << o.test_limit << " must be >= 0 (0 = all)");
   CTMQ_CHECK(o.keep_checkpoints >= 2, "keep_checkpoints must be at least 2");
   CTMQ_CHECK(o.threads >= 0, "--threads must be >= 0 (0 = automatic)");
+  CTMQ_CHECK(o.allreduce_bucket_mb > 0 && o.allreduce_bucket_mb <= 1024,
+             "--allreduce-bucket-mb " << o.allreduce_bucket_mb
+                                      << " must be in (0, 1024] (MiB of gradients per allreduce)");
   CTMQ_CHECK(o.loader_workers >= -1, "--loader-workers " << o.loader_workers
                                                          << " must be >= -1 (-1 = automatic, "
                                                             "0 = on the training thread)");

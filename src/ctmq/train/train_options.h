@@ -134,6 +134,12 @@ struct TrainOptions {
   // with its own share of the batch (DDP's default, no BatchNorm communication;
   // the running statistics saved are rank 0's).
   BatchNormSync batch_norm_sync = BatchNormSync::kMultiRank;
+  // Gradient averaging over ranks (dist/gradient_allreducer.h): buckets of
+  // about allreduce_bucket_mb MiB, each reduced as soon as backward has
+  // produced its gradients (overlap_allreduce, as DDP) or all after backward.
+  // The sums are the same either way; only the schedule differs.
+  bool overlap_allreduce = true;
+  double allreduce_bucket_mb = 4;
   std::string resolved_config;  // INI text: written to the stage's config.ini and checkpoints
 
   // Test hook: called on every rank after each completed optimizer step with

@@ -307,7 +307,9 @@ void StageTrainer::prepare_network() {
   optimizer_ = make_optimizer(hyper_, net_->parameters());
   if (resume) resume->restore(*net_, *optimizer_);
   dist::broadcast_module_state(comm_, *net_, 0);
-  allreducer_.emplace(comm_, net_->parameters());
+  allreducer_.emplace(comm_, net_->parameters(),
+                      static_cast<int64_t>(o_.allreduce_bucket_mb * (1 << 20)),
+                      o_.overlap_allreduce);
   schedule_.emplace(hyper_.lr, decay_of(hyper_.optimizer), hyper_.warmup_steps, hyper_.total_steps);
   global_step_ = resume ? resume->meta().global_step : 0;
   result_.resumed_from = resume ? global_step_ : -1;
