@@ -2,7 +2,10 @@
 # Builds ctmq on the GPU machine (../shared/gpu.md: PyTorch 2.11 LibTorch with
 # CUDA) and runs a CUDA smoke chain and, optionally, the GPU benchmark.
 # Expects what bench/gpu/setup.sh names under .carry/.
-# Usage: bash bench/gpu/gpu_check.sh [smoke|bench|all]   (output table last)
+# Usage: bash bench/gpu/gpu_check.sh [smoke|bench|nccl|all]   (output table last)
+#   nccl: builds with NCCL (the nvidia-nccl wheel beside PyTorch) and the dist
+#   tests, runs the NCCL world-of-one test and a 1-epoch stage with
+#   --collectives nccl (one GPU: NCCL refuses two ranks on one GPU).
 set -uo pipefail
 what=${1:-all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -10,8 +13,18 @@ cd "$root" || exit 1
 # shellcheck source=SCRIPTDIR/setup.sh
 source bench/gpu/setup.sh
 t0=$(date +%s)
-ctmq_gpu_configure -DCTMQ_BUILD_TESTS=OFF || exit 1
-cmake --build build-gpu -j 16 -- -k 0 >"$out/build.log" 2>&1
+configure=(-DCTMQ_BUILD_TESTS=OFF)
+targets=()
+if [[ $what == nccl || $what == all ]]; then
+  nccl_h=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "include", "nccl.h"))' 2>/dev/null)
+  [[ -f $nccl_h ]] || nccl_h=$(find / -name nccl.h -path '*include*' 2>/dev/null | head -1)
+  echo "nccl.h: ${nccl_h:-not found}"
+  configure=(-DCTMQ_BUILD_TESTS=ON -DCTMQ_NCCL_ROOT="$(dirname "$(dirname "$nccl_h")")")
+  [[ $what == nccl ]] && targets=(--target ctmq_dist_tests ctmq-train ctmq-eval ctmq-shard)
+fi
+ctmq_gpu_configure "${configure[@]}" || exit 1
+grep -E "ctmq: (NCCL|no NCCL)" "$out/configure.log"
+cmake --build build-gpu -j 16 "${targets[@]}" -- -k 0 >"$out/build.log" 2>&1
 build_rc=$?
 t1=$(date +%s)
 grep -E "error|FAILED" "$out/build.log" | head -40
@@ -45,6 +58,20 @@ INI
     rows+=("train+eval $1 (cuda, 2 epochs 60k) rc=$rc $(awk "BEGIN{printf \"%.1f\", $s1 - $s0}") s: $(tail -1 "$out/eval-$1.log")")
   done
   tail -3 "$out/train-c0-fp.log"
+fi
+if [[ $what == nccl || $what == all ]]; then
+  build-gpu/tests/ctmq_dist_tests --gtest_filter='Collectives.*:NcclCommunicator.*' \
+    >"$out/nccl-test.log" 2>&1
+  rows+=("NCCL tests rc=$? $(grep -cE '^\[ +OK' "$out/nccl-test.log") ok, $(grep -cE '^\[ +SKIPPED' "$out/nccl-test.log") skipped")
+  run=/tmp/ctmq-gpu-nccl
+  rm -rf "$run" && mkdir -p "$run"
+  [[ -f /tmp/ctmq-shards/train/manifest.json ]] ||
+    bash data-prep/fashion-mnist.sh /tmp/ctmq-shards >"$out/shard.log" 2>&1
+  "$bin/ctmq-train" --run-dir "$run" --stage c0-fp --w-bits 32 --a-bits 32 --epochs 1 \
+    --train-manifest /tmp/ctmq-shards/train/manifest.json --arch small-resnet --batch 256 \
+    --device cuda --collectives nccl --sync-batch-norm always --allreduce-bucket-mb 0.05 \
+    >"$out/train-nccl.log" 2>&1
+  rows+=("train c0-fp --collectives nccl (world of one) rc=$?: $(grep -m1 -oE 'epoch 1[^,]*' "$out/train-nccl.log" | tail -1)")
 fi
 if [[ $what == bench || $what == all ]]; then
   if [[ -x $bin/bench/ctmq-bench-train-throughput ]]; then

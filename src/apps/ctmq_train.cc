@@ -15,6 +15,7 @@
 #include "ctmq/common/log.h"
 #include "ctmq/common/preemption.h"
 #include "ctmq/common/run_layout.h"
+#include "ctmq/dist/collectives.h"
 #include "ctmq/dist/mpi_context.h"
 #include "ctmq/plan/plan_tsv.h"
 #include "ctmq/quant/quant_options.h"
@@ -114,7 +115,9 @@ void add_options(po::options_description& options, train::TrainOptions& o, RawOp
      "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic) | per-rank (each rank its own batch statistics, as DDP: no BatchNorm communication)")
     ("overlap-allreduce", bound(&o.overlap_allreduce)->value_name("BOOL"),
      "[train] start each gradient bucket's allreduce during backward, as soon as its gradients are in (as DDP); false = all after backward. Same sums either way")
-    ("allreduce-bucket-mb", bound(&o.allreduce_bucket_mb)->value_name("MIB"), "[train] gradients per allreduce bucket, MiB");
+    ("allreduce-bucket-mb", bound(&o.allreduce_bucket_mb)->value_name("MIB"), "[train] gradients per allreduce bucket, MiB")
+    ("collectives", enum_value(&o.collectives, dist::kCollectivesNames, "--collectives")->value_name("ENGINE"),
+     "[train] auto (NCCL for several GPU ranks when built with it, else MPI) | mpi (GPU tensors staged through host memory) | nccl");
   // clang-format on
 }
 
@@ -209,7 +212,11 @@ int main(int argc, char** argv) {
                               options.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);
                               mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
                               signal_at_test_point("mpi-init");
-                              const train::StageResult result = train::train_stage(options, *mpi);
+                              const std::unique_ptr<dist::Communicator> nccl =
+                                  dist::device_communicator(*mpi, options.collectives,
+                                                            options.device);
+                              const train::StageResult result =
+                                  train::train_stage(options, nccl ? *nccl : *mpi);
                               return result.outcome == train::StageOutcome::kPreempted
                                          ? static_cast<int>(ExitCode::kPreempted)
                                          : static_cast<int>(ExitCode::kOk);

@@ -10,6 +10,7 @@
 
 #include "ctmq/common/enum_names.h"
 #include "ctmq/data/augment.h"
+#include "ctmq/dist/collectives.h"
 #include "ctmq/dist/device.h"
 #include "ctmq/model/network.h"
 #include "ctmq/model/torchvision_import.h"
@@ -140,6 +141,9 @@ struct TrainOptions {
   // The sums are the same either way; only the schedule differs.
   bool overlap_allreduce = true;
   double allreduce_bucket_mb = 4;
+  // The engine of GPU ranks' collectives (dist/collectives.h): ctmq-train
+  // builds the communicator it passes to train_stage from it.
+  dist::Collectives collectives = dist::Collectives::kAuto;
   std::string resolved_config;  // INI text: written to the stage's config.ini and checkpoints
 
   // Test hook: called on every rank after each completed optimizer step with

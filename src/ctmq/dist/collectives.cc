@@ -1,0 +1,25 @@
+#include "ctmq/dist/collectives.h"
+
+#include "ctmq/common/error.h"
+#include "ctmq/dist/nccl_communicator.h"
+
+namespace ctmq::dist {
+
+std::unique_ptr<Communicator> device_communicator(Communicator& control, Collectives collectives,
+                                                  DeviceKind device) {
+  switch (collectives) {
+    case Collectives::kMpi:
+      return nullptr;
+    case Collectives::kAuto:
+      if (device != DeviceKind::kCuda || control.size() == 1 || !nccl_available()) return nullptr;
+      break;
+    case Collectives::kNccl:
+      CTMQ_CHECK(device == DeviceKind::kCuda,
+                 "[train] collectives = nccl needs [train] device = cuda (NCCL reduces GPU "
+                 "tensors); CPU ranks use mpi");
+      break;
+  }
+  return make_nccl_communicator(control, static_cast<int>(rank_device(device, control).index()));
+}
+
+}  // namespace ctmq::dist
