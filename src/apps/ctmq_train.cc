@@ -199,27 +199,26 @@ int main(int argc, char** argv) {
   install_preemption_handlers();  // first: a signal held by the launcher arrives now
   signal_at_test_point("main");
   std::unique_ptr<dist::MpiContext> mpi;
-  return apps::run_mpi_main(kInfo.name, mpi,
-                            [&]() -> int {
-                              train::TrainOptions options;
-                              RawOptions raw;
-                              po::options_description desc("ctmq-train options");
-                              add_options(desc, options, raw);
-                              po::variables_map vm;
-                              if (!apps::parse_options(argc, argv, kInfo, desc, vm)) return 0;
-                              take_stage_facts_from_plan(vm, options, raw);
-                              to_options(raw, options);
-                              options.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);
-                              mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
-                              signal_at_test_point("mpi-init");
-                              const std::unique_ptr<dist::Communicator> nccl =
-                                  dist::device_communicator(*mpi, options.collectives,
-                                                            options.device);
-                              const train::StageResult result =
-                                  train::train_stage(options, nccl ? *nccl : *mpi);
-                              return result.outcome == train::StageOutcome::kPreempted
-                                         ? static_cast<int>(ExitCode::kPreempted)
-                                         : static_cast<int>(ExitCode::kOk);
-                            },
-                            {static_cast<int>(ExitCode::kPreempted)});
+  return apps::run_mpi_main(
+      kInfo.name, mpi,
+      [&]() -> int {
+        train::TrainOptions options;
+        RawOptions raw;
+        po::options_description desc("ctmq-train options");
+        add_options(desc, options, raw);
+        po::variables_map vm;
+        if (!apps::parse_options(argc, argv, kInfo, desc, vm)) return 0;
+        take_stage_facts_from_plan(vm, options, raw);
+        to_options(raw, options);
+        options.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);
+        mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
+        signal_at_test_point("mpi-init");
+        const std::unique_ptr<dist::Communicator> nccl =
+            dist::device_communicator(*mpi, options.collectives, options.device);
+        const train::StageResult result = train::train_stage(options, nccl ? *nccl : *mpi);
+        return result.outcome == train::StageOutcome::kPreempted
+                   ? static_cast<int>(ExitCode::kPreempted)
+                   : static_cast<int>(ExitCode::kOk);
+      },
+      {static_cast<int>(ExitCode::kPreempted)});
 }
