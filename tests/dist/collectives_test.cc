@@ -7,13 +7,13 @@
 
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "ctmq/dist/mpi_context.h"
 #include "ctmq/dist/nccl_communicator.h"
 #include "ctmq/dist/single_process_communicator.h"
+#include "test_support.h"
 
 namespace ctmq::dist {
 namespace {
@@ -28,14 +28,7 @@ class Ranks : public SingleProcessCommunicator {
   int ranks_;
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using ctmq::testing::error_of;
 
 TEST(Collectives, CpuRanksAndOneRankAlwaysUseMpi) {
   Ranks two(2), one(1);

@@ -96,19 +96,13 @@ class NcclCommunicator : public Communicator {
     std::vector<torch::Tensor> host;
     std::vector<torch::Tensor> device;
     split(tensors, host, device);
-    if (!device.empty()) {
-      c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
-      const cudaStream_t stream = at::cuda::getCurrentCUDAStream(device_).stream();
-      std::vector<ncclDataType_t> types;
-      for (const auto& t : device) types.push_back(nccl_type_of(t));
-      NCCL_CHECK(ncclGroupStart());
-      for (size_t i = 0; i < device.size(); ++i) {
-        NCCL_CHECK(ncclAllReduce(device[i].data_ptr(), device[i].data_ptr(),
-                                 static_cast<size_t>(device[i].numel()), types[i], ncclSum, comm_,
-                                 stream));
-      }
-      NCCL_CHECK(ncclGroupEnd());
-    }
+    std::vector<ncclDataType_t> types;
+    for (const auto& t : device) types.push_back(nccl_type_of(t));
+    grouped(device, [&](size_t i, cudaStream_t stream) {
+      NCCL_CHECK(ncclAllReduce(device[i].data_ptr(), device[i].data_ptr(),
+                               static_cast<size_t>(device[i].numel()), types[i], ncclSum, comm_,
+                               stream));
+    });
     if (!host.empty()) control_.allreduce_sum(host);
   }
 
@@ -136,16 +130,11 @@ class NcclCommunicator : public Communicator {
     std::vector<torch::Tensor> host;
     std::vector<torch::Tensor> device;
     split(tensors, host, device);
-    if (!device.empty()) {
-      c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
-      const cudaStream_t stream = at::cuda::getCurrentCUDAStream(device_).stream();
-      NCCL_CHECK(ncclGroupStart());
-      for (auto& t : device) {  // bytes: any dtype travels unchanged
-        NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.nbytes()),
-                                 ncclUint8, root, comm_, stream));
-      }
-      NCCL_CHECK(ncclGroupEnd());
-    }
+    grouped(device, [&](size_t i, cudaStream_t stream) {  // bytes: any dtype travels unchanged
+      NCCL_CHECK(ncclBroadcast(device[i].data_ptr(), device[i].data_ptr(),
+                               static_cast<size_t>(device[i].nbytes()), ncclUint8, root, comm_,
+                               stream));
+    });
     if (!host.empty()) control_.broadcast(host, root);
   }
 
@@ -161,6 +150,16 @@ class NcclCommunicator : public Communicator {
     CTMQ_CHECK(t.device().index() == device_, "NCCL communicator of GPU "
                                                   << device_ << " got a tensor on " << t.device()
                                                   << "; each rank keeps its model on its own GPU");
+  }
+  // call(i, stream) for each of `device`, in one NCCL group on the current stream.
+  template <typename Call>
+  void grouped(const std::vector<torch::Tensor>& device, const Call& call) {
+    if (device.empty()) return;
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
+    const cudaStream_t stream = at::cuda::getCurrentCUDAStream(device_).stream();
+    NCCL_CHECK(ncclGroupStart());
+    for (size_t i = 0; i < device.size(); ++i) call(i, stream);
+    NCCL_CHECK(ncclGroupEnd());
   }
   // CPU tensors go to `control`, empty ones nowhere.
   void split(std::vector<torch::Tensor>& tensors, std::vector<torch::Tensor>& host,
