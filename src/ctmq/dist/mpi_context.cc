@@ -1,6 +1,10 @@
 #include "ctmq/dist/mpi_context.h"
 
 #include <mpi.h>
+#if defined(OPEN_MPI) && OPEN_MPI
+#include <mpi-ext.h>  // MPIX_CUDA_AWARE_SUPPORT, MPIX_Query_cuda_support
+#endif
+#include <c10/core/impl/VirtualGuardImpl.h>
 
 #include <climits>
 #include <cstdlib>
@@ -52,6 +56,16 @@ void for_each_chunk(torch::Tensor& host, Op op) {
   }
 }
 
+// True when this MPI takes CUDA device pointers (Open MPI built with CUDA:
+// the compile-time macro says the library can, the query says this run does).
+bool query_cuda_aware() {
+#if defined(MPIX_CUDA_AWARE_SUPPORT)
+  return MPIX_Query_cuda_support() == 1;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 struct MpiContext::State {
@@ -81,7 +95,18 @@ MpiContext::MpiContext(int* argc, char*** argv) : state_(std::make_unique<State>
     MPI_Comm_free(&node);
   }
   local_rank_ = local;
+  cuda_aware_ = query_cuda_aware();
   if (size_ > 1) set_log_rank(rank_);
+}
+
+torch::Tensor MpiContext::buffer_for_mpi(const torch::Tensor& tensor) const {
+  if (tensor.is_cpu()) return tensor;
+  if (cuda_aware_ && tensor.is_cuda()) {
+    // MPI reads device memory directly: wait for the kernels that wrote it.
+    c10::impl::VirtualGuardImpl(tensor.device().type()).getStream(tensor.device()).synchronize();
+    return tensor;
+  }
+  return tensor.to(torch::kCPU);
 }
 
 MpiContext::~MpiContext() {
@@ -95,12 +120,12 @@ void MpiContext::allreduce_sum(std::vector<torch::Tensor>& tensors) {
   for (auto& tensor : tensors) {
     CTMQ_ASSERT(tensor.is_contiguous());
     if (size_ == 1 || tensor.numel() == 0) continue;
-    torch::Tensor host = tensor.is_cpu() ? tensor : tensor.to(torch::kCPU);
+    torch::Tensor host = buffer_for_mpi(tensor);
     MPI_Datatype type = mpi_type_of(host);
     for_each_chunk(host, [&](void* data, int count) {
       MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, state_->comm));
     });
-    if (!tensor.is_cpu()) tensor.copy_(host);
+    if (!host.is_same(tensor)) tensor.copy_(host);
   }
 }
 
@@ -140,7 +165,7 @@ class MpiPendingReduction : public PendingReduction {
  private:
   void finish() {
     done_ = true;
-    if (!tensor_.is_cpu()) tensor_.copy_(host_);
+    if (!host_.is_same(tensor_)) tensor_.copy_(host_);
   }
   torch::Tensor tensor_;
   torch::Tensor host_;
@@ -153,7 +178,7 @@ class MpiPendingReduction : public PendingReduction {
 std::unique_ptr<PendingReduction> MpiContext::start_allreduce_sum(torch::Tensor tensor) {
   CTMQ_ASSERT(tensor.is_contiguous());
   if (size_ == 1 || tensor.numel() == 0) return std::make_unique<FinishedReduction>();
-  torch::Tensor host = tensor.is_cpu() ? tensor : tensor.to(torch::kCPU);
+  torch::Tensor host = buffer_for_mpi(tensor);
   return std::make_unique<MpiPendingReduction>(std::move(tensor), std::move(host), state_->comm);
 }
 
@@ -162,13 +187,13 @@ void MpiContext::broadcast(std::vector<torch::Tensor>& tensors, int root) {
   for (auto& tensor : tensors) {
     CTMQ_ASSERT(tensor.is_contiguous());
     if (size_ == 1 || tensor.numel() == 0) continue;
-    torch::Tensor host = tensor.is_cpu() ? tensor : tensor.to(torch::kCPU);
+    torch::Tensor host = buffer_for_mpi(tensor);
     // Bytes: any dtype travels unchanged.
     torch::Tensor bytes = host.view({-1}).view(torch::kUInt8);
     for_each_chunk(bytes, [&](void* data, int count) {
       MPI_CHECK(MPI_Bcast(data, count, MPI_BYTE, root, state_->comm));
     });
-    if (!tensor.is_cpu()) tensor.copy_(host);
+    if (!host.is_same(tensor)) tensor.copy_(host);
   }
 }
 

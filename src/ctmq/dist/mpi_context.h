@@ -7,7 +7,9 @@
 //
 // Collectives run on a private duplicate of MPI_COMM_WORLD with errors
 // returned (not fatal); every MPI failure becomes a ctmq::Error naming the call.
-// Tensors on a GPU are staged through host memory (no CUDA-aware MPI needed).
+// Tensors on a GPU go to MPI directly when this MPI is CUDA-aware (Open MPI
+// built with CUDA: MPIX_Query_cuda_support), after the current stream has
+// finished writing them; otherwise they are staged through host memory.
 #pragma once
 
 #include <memory>
@@ -33,9 +35,8 @@ class MpiContext : public Communicator {
   int local_rank() const override { return local_rank_; }
 
   void allreduce_sum(std::vector<torch::Tensor>& tensors) override;
-  // MPI_Iallreduce on the host tensor (a device tensor is staged through host
-  // memory first, and copied back by wait()). Open MPI advances it inside MPI
-  // calls: test() is MPI_Test.
+  // MPI_Iallreduce (a device tensor staged through host memory is copied back
+  // by wait()). Open MPI advances it inside MPI calls: test() is MPI_Test.
   std::unique_ptr<PendingReduction> start_allreduce_sum(torch::Tensor tensor) override;
   void broadcast(std::vector<torch::Tensor>& tensors, int root) override;
   bool any(bool flag) override;
@@ -43,13 +44,18 @@ class MpiContext : public Communicator {
   // Prints `message` and calls MPI_Abort when size() > 1; with one rank it
   // exits with `exit_code` after finalising MPI.
   [[noreturn]] void abort(const std::string& message, int exit_code) override;
+  // True when GPU tensors go to MPI without host staging.
+  bool cuda_aware() const { return cuda_aware_; }
 
  private:
+  // The tensor itself (CPU, or GPU with CUDA-aware MPI) or a host copy.
+  torch::Tensor buffer_for_mpi(const torch::Tensor& tensor) const;
   struct State;
   std::unique_ptr<State> state_;
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
+  bool cuda_aware_ = false;
 };
 
 }  // namespace ctmq::dist
