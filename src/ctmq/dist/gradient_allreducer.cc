@@ -89,26 +89,28 @@ void GradientAllreducer::average_gradients() {
   }
 }
 
+const torch::Tensor& GradientAllreducer::grad_or_zeros(int64_t index) {
+  auto& p = parameters_[index];
+  if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+  return p.grad();
+}
+
+void GradientAllreducer::write_means(const Bucket& bucket, torch::Tensor& sums) {
+  sums.mul_(1.0 / comm_.size());
+  for (int64_t i : bucket.members) {
+    const torch::Tensor& grad = grad_or_zeros(i);
+    grad.copy_(sums.narrow(0, offset_of_[i], grad.numel()).view_as(grad));
+  }
+}
+
 void GradientAllreducer::average_after_backward() {
-  const double scale = 1.0 / comm_.size();
   for (const auto& bucket : buckets_) {
     std::vector<torch::Tensor> flat_parts;
     flat_parts.reserve(bucket.members.size());
-    for (int64_t i : bucket.members) {
-      auto& p = parameters_[i];
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      flat_parts.push_back(p.grad().reshape({-1}));
-    }
+    for (int64_t i : bucket.members) flat_parts.push_back(grad_or_zeros(i).reshape({-1}));
     std::vector<torch::Tensor> flat{torch::cat(flat_parts)};
     comm_.allreduce_sum(flat);
-    flat[0].mul_(scale);
-    int64_t offset = 0;
-    for (int64_t i : bucket.members) {
-      auto& p = parameters_[i];
-      const int64_t n = p.numel();
-      p.grad().copy_(flat[0].narrow(0, offset, n).view_as(p.grad()));
-      offset += n;
-    }
+    write_means(bucket, flat[0]);
   }
 }
 
@@ -118,24 +120,17 @@ void GradientAllreducer::average_overlapped() {
     Bucket& bucket = buckets_[b];
     for (int64_t i : bucket.members) {
       if (arrived_[i]) continue;
-      auto& p = parameters_[i];
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      bucket.flat.narrow(0, offset_of_[i], p.numel()).copy_(p.grad().reshape({-1}));
+      bucket.flat.narrow(0, offset_of_[i], parameters_[i].numel())
+          .copy_(grad_or_zeros(i).reshape({-1}));
       arrived_[i] = true;
       ++bucket.arrived;
     }
   }
   start_complete_buckets();
-  const double scale = 1.0 / comm_.size();
   for (Bucket& bucket : buckets_) {
     bucket.pending->wait();
     bucket.pending.reset();
-    bucket.flat.mul_(scale);
-    for (int64_t i : bucket.members) {
-      auto& p = parameters_[i];
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      p.grad().copy_(bucket.flat.narrow(0, offset_of_[i], p.numel()).view_as(p.grad()));
-    }
+    write_means(bucket, bucket.flat);
     bucket.arrived = 0;
   }
   arrived_.assign(arrived_.size(), false);

@@ -68,6 +68,10 @@ class GradientAllreducer {
   void start_complete_buckets();
   void average_after_backward();
   void average_overlapped();
+  // The parameter's .grad(), set to zeros first if it has none.
+  const torch::Tensor& grad_or_zeros(int64_t index);
+  // Divides a bucket's sums by the rank count and copies them to the .grad()s.
+  void write_means(const Bucket& bucket, torch::Tensor& sums);
 
   Communicator& comm_;
   std::vector<torch::Tensor> parameters_;
