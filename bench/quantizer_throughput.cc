@@ -16,14 +16,27 @@
 // overhead the step cannot avoid, measured without the step's noise.
 // Each figure is the best of --repeats runs.
 //
+// "paired k-bit / FP step" measures the overhead directly, as the step itself
+// sees it: an FP and a k-bit network in this process, their steps alternated
+// (--pairs of them); the ratio of each pair's times, its median and a 95%
+// distribution-free interval for the median (order statistics of the binomial,
+// e.g. Hollander & Wolfe, Nonparametric Statistical Methods, 3.6). Both steps
+// run the same network: at full precision each quantized conv's input passes
+// the activation limit (hardtanh) the quantizer replaces at k bits, so this is
+// what quantizing costs over ctmq's own FP step. The machine's drift between
+// two adjacent steps is far smaller than between separate runs.
+//
 //   ctmq-bench-quantizer-throughput [--threads 1] [--batch 64] [--repeats 5] [--steps 3]
+//       [--pairs 21]
 // docs/performance.md ("Training") has the command and figures.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,6 +49,7 @@ namespace {
 struct Args : ctmq::bench::Timing {
   Args() : Timing{/*threads=*/1, /*steps=*/3, /*repeats=*/5} {}
   int64_t batch = 64;
+  int pairs = 21;
 };
 
 using ctmq::bench::seconds_since;
@@ -87,25 +101,83 @@ void forward_backward(const std::vector<torch::Tensor>& xs, const std::vector<to
   }
 }
 
+// One training step (forward, cross-entropy, backward, SGD) of ResNet-20 at W=A
+// `bits`, as ctmq-train runs it on one rank; run() does one step.
+class TrainingStep {
+ public:
+  TrainingStep(int64_t batch, int bits)
+      : net_(seeded_resnet20(bits)),
+        sgd_(net_->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4)),
+        images_(torch::randn({batch, 3, 32, 32})),
+        labels_(torch::randint(0, 10, {batch}, torch::kInt64)) {
+    run();  // warm-up: allocator, pages, the LSQ/BatchNorm first-batch paths
+    run();
+  }
+  void run() {
+    sgd_.zero_grad();
+    torch::nn::functional::cross_entropy(net_->forward(images_), labels_).backward();
+    sgd_.step();
+  }
+
+ private:
+  static std::shared_ptr<ctmq::model::NetworkImpl> seeded_resnet20(int bits) {
+    torch::manual_seed(0);
+    return ctmq::bench::make_resnet20(16, bits);
+  }
+  std::shared_ptr<ctmq::model::NetworkImpl> net_;
+  torch::optim::SGD sgd_;
+  torch::Tensor images_, labels_;
+};
+
 double step_seconds(const Args& a, int bits) {
-  torch::manual_seed(0);
-  auto net = ctmq::bench::make_resnet20(16, bits);
-  torch::optim::SGD sgd(net->parameters(),
-                        torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
-  const torch::Tensor images = torch::randn({a.batch, 3, 32, 32});
-  const torch::Tensor labels = torch::randint(0, 10, {a.batch}, torch::kInt64);
-  auto step = [&] {
-    sgd.zero_grad();
-    torch::nn::functional::cross_entropy(net->forward(images), labels).backward();
-    sgd.step();
-  };
-  step();
-  step();
+  TrainingStep step(a.batch, bits);
   return best_of(a.repeats,
                  [&] {
-                   for (int i = 0; i < a.steps; ++i) step();
+                   for (int i = 0; i < a.steps; ++i) step.run();
                  }) /
          a.steps;
+}
+
+// The median of `ratios` and a distribution-free interval for it with at least
+// 95% coverage: the j-th smallest and j-th largest, j the largest rank with
+// P(Binomial(n, 1/2) < j) <= 2.5%. Needs n >= 6 (smaller n has no such rank).
+struct MedianInterval {
+  double median, low, high;
+};
+
+MedianInterval median_interval(std::vector<double> ratios) {
+  std::sort(ratios.begin(), ratios.end());
+  const size_t n = ratios.size();
+  const double median = n % 2 == 1 ? ratios[n / 2] : 0.5 * (ratios[n / 2 - 1] + ratios[n / 2]);
+  // j: the largest rank with P(X <= j - 1) <= 2.5%, X ~ Binomial(n, 1/2).
+  double term = std::pow(0.5, static_cast<double>(n));  // P(X = i)
+  double cdf = 0;                                       // P(X <= i)
+  size_t j = 1;                                         // n >= 6 (parse): P(X <= 0) = 2^-n <= 2.5%
+  for (size_t i = 0; i < n; ++i) {
+    cdf += term;
+    if (cdf > 0.025) break;
+    j = i + 1;
+    term *= static_cast<double>(n - i) / static_cast<double>(i + 1);
+  }
+  return {median, ratios[j - 1], ratios[n - j]};
+}
+
+// Per pair: the k-bit step's time over the FP step's time, the two alternated
+// (which one runs first alternates too).
+std::vector<double> paired_ratios(const Args& a, int bits) {
+  TrainingStep fp(a.batch, 32), quantized(a.batch, bits);
+  std::vector<double> ratios;
+  for (int p = 0; p < a.pairs; ++p) {
+    double fp_s = 0, q_s = 0;
+    for (int order = 0; order < 2; ++order) {
+      const bool fp_now = (order == 0) == (p % 2 == 0);
+      const auto start = std::chrono::steady_clock::now();
+      (fp_now ? fp : quantized).run();
+      (fp_now ? fp_s : q_s) = seconds_since(start);
+    }
+    ratios.push_back(q_s / fp_s);
+  }
+  return ratios;
 }
 
 // The flags (see the top of this file); nullopt after --help.
@@ -114,10 +186,12 @@ std::optional<Args> parse(int argc, char** argv) {
   Args a;
   ctmq::bench::po::options_description options("benchmark");
   ctmq::bench::add_timing_flags(options, a);
-  options.add_options()("batch", flag(a.batch), "images per step");
+  options.add_options()("batch", flag(a.batch), "images per step")(
+      "pairs", flag(a.pairs), "alternated FP and k-bit steps for the paired overhead (>= 6)");
   if (!ctmq::bench::parse_flags(argc, argv, "ctmq-bench-quantizer-throughput",
                                 "what the quantizers cost in one training step", options))
     return std::nullopt;
+  if (a.pairs < 6) throw std::invalid_argument("--pairs must be at least 6 (a 95% interval)");
   return a;
 }
 
@@ -159,8 +233,10 @@ int main(int argc, char** argv) try {
               static_cast<long>(a.batch));
   std::printf(
       "| bits | step ms | fused activations ms | composed activations ms | fused / composed | "
-      "fused weights ms | composed weights ms | fused quantizers / FP step | limit ms |\n"
-      "|---|---|---|---|---|---|---|---|---|\n");
+      "fused weights ms | composed weights ms | fused quantizers / FP step | limit ms | "
+      "FP activation limit ms | (fused - FP limit) / FP step | "
+      "paired k-bit / FP step (95%% interval) |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int bits : {4, 1}) {
     const Quantizer fused_a = [&](const torch::Tensor& x) { return q::signed_activation(x, bits); };
     const Quantizer composed_a = [&](const torch::Tensor& x) {
@@ -176,14 +252,23 @@ int main(int argc, char** argv) try {
     };
     forward_backward(xs, gxs, fused_a);  // warm-up: allocator and pages
     forward_backward(xs, gxs, composed_a);
+    const Quantizer limit_a = [&](const torch::Tensor& x) {
+      return q::activation_limit(x, q::ActivationQuantizer::kSigned);
+    };
+    forward_backward(xs, gxs, limit_a);
+    const double la = best_of(a.repeats, [&] { forward_backward(xs, gxs, limit_a); });
     const double fa = best_of(a.repeats, [&] { forward_backward(xs, gxs, fused_a); });
     const double ca = best_of(a.repeats, [&] { forward_backward(xs, gxs, composed_a); });
     const double fw = best_of(a.repeats, [&] { forward_backward(ws, gws, fused_w); });
     const double cw = best_of(a.repeats, [&] { forward_backward(ws, gws, composed_w); });
     const double step = step_seconds(a, bits);
-    std::printf("| W%dA%d | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.1f%% | %.1f |\n", bits,
-                bits, step * 1e3, fa * 1e3, ca * 1e3, fa / ca, fw * 1e3, cw * 1e3,
-                100.0 * (fa + fw) / fp_step, limit_ms);
+    const MedianInterval paired = median_interval(paired_ratios(a, bits));
+    std::printf(
+        "| W%dA%d | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.1f%% | %.1f | %.1f | %.1f%% | "
+        "%.3f (%.3f-%.3f) |\n",
+        bits, bits, step * 1e3, fa * 1e3, ca * 1e3, fa / ca, fw * 1e3, cw * 1e3,
+        100.0 * (fa + fw) / fp_step, limit_ms, la * 1e3, 100.0 * (fa - la + fw) / fp_step,
+        paired.median, paired.low, paired.high);
     std::fflush(stdout);
   }
   return 0;

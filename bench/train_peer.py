@@ -132,6 +132,8 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--channels-last", action="store_true",
+                   help="model and images in channels-last memory format (PyTorch's recipe)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -139,9 +141,11 @@ def main():
     net = ResNet20(args.width).to(device)
     net.set_bits(args.bits, args.bits)
     net.train()
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    net = net.to(memory_format=memory_format)
     sgd = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     model = torch.compile(net) if args.compile else net
-    images = torch.randn(args.batch, 3, 32, 32).to(device)
+    images = torch.randn(args.batch, 3, 32, 32).to(device).contiguous(memory_format=memory_format)
     labels = torch.randint(0, 10, (args.batch,)).to(device)
 
     def synchronize():
@@ -163,6 +167,7 @@ def main():
     elapsed = time.perf_counter() - start
     print(json.dumps({
         "impl": "pytorch-compile" if args.compile else "pytorch-eager",
+        "channels_last": args.channels_last,
         "torch": torch.__version__, "batch": args.batch, "device": args.device,
         "bits": args.bits, "threads": args.threads, "steps": args.steps,
         "images_per_s": args.batch * args.steps / elapsed,

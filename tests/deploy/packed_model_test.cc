@@ -46,7 +46,11 @@ std::shared_ptr<model::NetworkImpl> trained_w1a1(model::ModelOptions o, int64_t 
 // Logits agree up to float rounding, except on the rare image where a rounding
 // difference moves one activation across the quantizer's threshold and flips
 // a binary tap (docs/deploy.md): the bound is on the 99th percentile of the
-// per-image largest difference, and the predictions must all agree.
+// per-image largest difference. Predictions may differ on at most 1 % of the
+// images, where such a flip meets two nearly tied logits: the rounding of
+// LibTorch's float convolutions depends on the CPU (oneDNN picks AVX2 or
+// AVX-512 kernels), and on an AVX-512 machine the ResNet-20 below, trained for
+// 3 steps, has one such image of 200.
 struct Agreement {
   int64_t differing = 0;      // images whose predicted class differs
   double logit_diff_p99 = 0;  // 99th percentile over images of max |logit difference|
@@ -72,10 +76,10 @@ model::ModelOptions small(quant::ActivationQuantizer activation) {
   return o;
 }
 
-// Every prediction equal, logits within rounding on 99 % of the images.
+// Predictions equal on 99 % of the images, logits within rounding on 99 %.
 void expect_agreement(model::NetworkImpl& net, int64_t count, KernelPath path = KernelPath::kAuto) {
   const Agreement a = compare(net, count, path);
-  EXPECT_EQ(a.differing, 0);
+  EXPECT_LE(a.differing, count / 100);
   EXPECT_LT(a.logit_diff_p99, 1e-4);
 }
 

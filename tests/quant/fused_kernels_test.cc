@@ -70,12 +70,13 @@ std::vector<float> unsigned_points(int bits) {
   return points;
 }
 
-// Random upstream gradient with exact zeros and negative values.
+// Random upstream gradient with exact zeros and negative values, with x's
+// strides where x is dense (as autograd's gradient of a dense output).
 torch::Tensor upstream_like(const torch::Tensor& x, uint64_t seed) {
   torch::manual_seed(seed);
   torch::Tensor g = torch::randn(x.sizes(), x.options());
   g.view(-1).slice(0, 0, 7).zero_();
-  return g;
+  return torch::empty_like(x).copy_(g);
 }
 
 // Forward and grad_x of `fused` and `reference` on the same input and upstream.
@@ -203,12 +204,55 @@ TEST(FusedKernels, DoReFaWeightEqualsComposedAtEveryBitDepthAndGranularity) {
   }
 }
 
-TEST(FusedKernels, NonContiguousAndOtherDtypesFallBackToComposed) {
+// Dense tensors in another order of dimensions (a transposed matrix, the
+// trainer's channels-last activations) run the element-wise kernels in memory
+// order: the same values as the composed version and as the contiguous input,
+// and the input's strides kept.
+TEST(FusedKernels, DenseNonContiguousLayoutsRunFused) {
+  const torch::Tensor head = edge_input(signed_points(3), 1.5f, 60).view(-1);
+  torch::manual_seed(61);
+  const torch::Tensor values = torch::randn({8, 16, 16, 17}) * 1.5;  // 34,816 > 2 x 16384
+  values.view(-1).slice(0, 0, 100).copy_(head.slice(0, 0, 100));
+  const torch::Tensor channels_last = values.contiguous(torch::MemoryFormat::ChannelsLast);
+  const torch::Tensor transposed = edge_input(signed_points(3), 1.5f, 62).t();
+  for (const torch::Tensor& x : {channels_last, transposed}) {
+    ASSERT_FALSE(x.is_contiguous());
+    ASSERT_TRUE(fused::applicable(x));
+    ASSERT_TRUE(fused::applicable_pair(upstream_like(x, 1), x));
+    for (int bits : {1, 3, 8}) {
+      const std::string tag = std::to_string(x.dim()) + "-D, " + std::to_string(bits) + " bits";
+      expect_same([&](const torch::Tensor& t) { return signed_activation(t, bits); },
+                  [&](const torch::Tensor& t) { return reference::signed_activation(t, bits); }, x,
+                  "signed " + tag);
+      expect_same([&](const torch::Tensor& t) { return unsigned_activation(t, bits); },
+                  [&](const torch::Tensor& t) { return reference::unsigned_activation(t, bits); },
+                  x, "unsigned " + tag);
+      const torch::Tensor y = fused::signed_activation_forward(x, bits);
+      EXPECT_EQ(y.strides(), x.strides()) << tag;
+      EXPECT_TRUE(torch::equal(y, fused::signed_activation_forward(x.contiguous(), bits))) << tag;
+    }
+    expect_lsq_same(x, torch::full({1}, 0.05f), 4, "LSQ per tensor, " + std::to_string(x.dim()));
+  }
+  // Weights: the element-wise backward runs fused in any dense layout; the
+  // per-channel forwards need a contiguous weight and fall back otherwise.
+  const torch::Tensor weight =
+      (torch::randn({16, 16, 3, 3}) * 0.1).contiguous(torch::MemoryFormat::ChannelsLast);
+  ASSERT_FALSE(fused::applicable_rows(weight));
+  expect_same([](const torch::Tensor& t) { return binary_weight(t); },
+              [](const torch::Tensor& t) { return reference::binary_weight(t); }, weight,
+              "binary weight, channels-last");
+  expect_same([](const torch::Tensor& t) { return dorefa_weight(t, 4, Granularity::kPerChannel); },
+              [](const torch::Tensor& t) {
+                return reference::dorefa_weight(t, 4, Granularity::kPerChannel);
+              },
+              weight, "DoReFa weight, channels-last");
+}
+
+TEST(FusedKernels, NonDenseAndOtherDtypesFallBackToComposed) {
   const torch::Tensor base = edge_input(signed_points(3), 1.5f, 50);  // [4, 9001]
-  const torch::Tensor strided = base.t();                             // not contiguous
-  const torch::Tensor sliced = base.slice(1, 0, 9000, 2);
+  const torch::Tensor strided = base.slice(1, 0, 9000, 2);            // every other column
   const torch::Tensor as_double = base.to(torch::kFloat64);
-  for (const torch::Tensor& x : {strided, sliced, as_double}) {
+  for (const torch::Tensor& x : {strided, as_double}) {
     EXPECT_FALSE(fused::applicable(x));
     for (int bits : {1, 3}) {
       expect_same([&](const torch::Tensor& t) { return signed_activation(t, bits); },
@@ -220,10 +264,12 @@ TEST(FusedKernels, NonContiguousAndOtherDtypesFallBackToComposed) {
     }
     expect_lsq_same(x, torch::full({1}, 0.05, x.options()), 4, "fallback LSQ");
   }
-  // The non-contiguous result equals the fused one on the same values.
+  // A gradient whose strides differ from its input's falls back too.
+  EXPECT_FALSE(fused::applicable_pair(base.t().contiguous(), base.t()));
+  // The non-dense result equals the fused one on the same values.
   EXPECT_TRUE(
       torch::equal(signed_activation(strided, 3), signed_activation(strided.contiguous(), 3)));
-  const torch::Tensor strided_weight = sliced.unsqueeze(2);  // [4, 4500, 1], not contiguous
+  const torch::Tensor strided_weight = strided.unsqueeze(2);  // [4, 4500, 1], not contiguous
   EXPECT_FALSE(fused::applicable(strided_weight));
   expect_same([](const torch::Tensor& t) { return binary_weight(t); },
               [](const torch::Tensor& t) { return reference::binary_weight(t); }, strided_weight,

@@ -11,13 +11,24 @@
 
 #include "ctmq/common/error.h"
 
-// Bit-exactness with the composed ATen passes needs each multiply and add
-// rounded on its own: no contraction of c * h + h into a fused multiply-add
-// (GCC contracts by default under -std=gnu++17 when the target has FMA).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
+// Built with -ffp-contract=off -fno-trapping-math (CMakeLists.txt, this file
+// only). Bit-exactness with the composed ATen passes needs each multiply and
+// add rounded on its own: no contraction of c * h + h into a fused
+// multiply-add (GCC contracts by default under -std=gnu++17 when the target
+// has FMA). no-trapping-math (Clang's default, and how LibTorch is built) lets
+// GCC turn the clip's comparisons into vector selects instead of branches; it
+// changes no result. (A `#pragma GCC optimize` instead would stop GCC from
+// inlining std::fabs and the other functions declared before it.)
+
+// The element-wise loops (the *_span functions below) are compiled twice, for
+// AVX2 and for baseline x86-64 (SSE2), and the loader picks the AVX2 clone on a
+// CPU that has it (GCC/Clang function multi-versioning): twice the lanes of
+// the default build. The same IEEE operations run in each clone (no FMA:
+// contraction is off above), so the results are identical bit for bit.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CTMQ_ELEMENTWISE __attribute__((target_clones("avx2", "default")))
+#else
+#define CTMQ_ELEMENTWISE
 #endif
 
 namespace ctmq::quant::fused {
@@ -57,7 +68,7 @@ float levels(int bits) { return static_cast<float>((int64_t{1} << bits) - 1); }
 void check_bits(int bits) { CTMQ_ASSERT(bits >= 1 && bits <= 8); }
 
 void check_pair(const torch::Tensor& grad, const torch::Tensor& x) {
-  CTMQ_ASSERT(applicable(grad) && applicable(x) && grad.sizes() == x.sizes());
+  CTMQ_ASSERT(applicable_pair(grad, x));
 }
 
 // `values` as a contiguous float32 CPU vector (alpha or step: a few hundred elements).
@@ -73,16 +84,17 @@ void for_range(int64_t n, const Body& body) {
 }
 
 // LSQ's forward over one span sharing step s.
-void lsq_forward_span(const float* __restrict v, float* __restrict y, int64_t n, float s, float qn,
-                      float qp) {
+CTMQ_ELEMENTWISE void lsq_forward_span(const float* __restrict v, float* __restrict y, int64_t n,
+                                       float s, float qn, float qp) {
   for (int64_t i = 0; i < n; ++i) y[i] = round_half_even(clip(v[i] / s, -qn, qp)) * s;
 }
 
 // LSQ's backward over one span sharing step s: writes grad_v and returns the
 // span's sum of grad * (round(v/s) - v/s | -Q_N | Q_P) in float64, accumulated
 // in 8 interleaved lanes (independent, so the loop vectorises) and added in order.
-double lsq_backward_span(const float* __restrict g, const float* __restrict v, float* __restrict gv,
-                         int64_t n, float s, float qn, float qp) {
+CTMQ_ELEMENTWISE double lsq_backward_span(const float* __restrict g, const float* __restrict v,
+                                          float* __restrict gv, int64_t n, float s, float qn,
+                                          float qp) {
   double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   auto one = [&](int64_t k, double& lane) {
@@ -131,29 +143,69 @@ int64_t row_grain(int64_t inner) {
   return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, inner));
 }
 
+// Signed activation forward over one span, k >= 2: h = (2^k - 1) / 2.
+CTMQ_ELEMENTWISE void signed_forward_span(const float* __restrict in, float* __restrict out,
+                                          int64_t n, float h) {
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = round_half_even(clip(in[i], -1.0f, 1.0f) * h + h) / h - 1.0f;
+  }
+}
+
+// k = 1: +1 for x >= 0, -1 otherwise.
+CTMQ_ELEMENTWISE void sign_forward_span(const float* __restrict in, float* __restrict out,
+                                        int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = in[i] >= 0 ? 1.0f : -1.0f;
+}
+
+// Signed activation backward over one span: ApproxSign's slope (k = 1) or the
+// straight-through mask 1{|x| <= 1} (k >= 2).
+CTMQ_ELEMENTWISE void signed_backward_span(const float* __restrict g, const float* __restrict in,
+                                           float* __restrict out, int64_t n, bool approx_sign) {
+  if (approx_sign) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float slope = std::fabs(in[i]) * -2.0f + 2.0f;  // max(0, 2 - 2|x|)
+      out[i] = g[i] * (slope < 0.0f ? 0.0f : slope);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) out[i] = masked(g[i], std::fabs(in[i]) <= 1.0f);
+}
+
+CTMQ_ELEMENTWISE void unsigned_forward_span(const float* __restrict in, float* __restrict out,
+                                            int64_t count, float n) {
+  for (int64_t i = 0; i < count; ++i) out[i] = round_half_even(clip(in[i], 0.0f, 1.0f) * n) / n;
+}
+
+CTMQ_ELEMENTWISE void unsigned_backward_span(const float* __restrict g, const float* __restrict in,
+                                             float* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = masked(g[i], in[i] >= 0.0f && in[i] <= 1.0f);
+}
+
 }  // namespace
 
 bool applicable(const torch::Tensor& t) {
   return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 &&
-         t.layout() == torch::kStrided && t.is_contiguous();
+         t.layout() == torch::kStrided && t.is_non_overlapping_and_dense();
+}
+
+bool applicable_rows(const torch::Tensor& t) { return applicable(t) && t.is_contiguous(); }
+
+bool applicable_pair(const torch::Tensor& a, const torch::Tensor& b) {
+  return applicable(a) && applicable(b) && a.sizes() == b.sizes() && a.strides() == b.strides();
 }
 
 torch::Tensor signed_activation_forward(const torch::Tensor& x, int bits) {
   CTMQ_ASSERT(applicable(x));
   check_bits(bits);
   torch::Tensor y = torch::empty_like(x);
-  const float* __restrict in = x.data_ptr<float>();
-  float* __restrict out = y.data_ptr<float>();
-  if (bits == 1) {
-    for_range(x.numel(), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) out[i] = in[i] >= 0 ? 1.0f : -1.0f;
-    });
-    return y;
-  }
+  const float* in = x.data_ptr<float>();
+  float* out = y.data_ptr<float>();
   const float h = levels(bits) / 2;  // (2^k - 1) / 2 is exact in float
   for_range(x.numel(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      out[i] = round_half_even(clip(in[i], -1.0f, 1.0f) * h + h) / h - 1.0f;
+    if (bits == 1) {
+      sign_forward_span(in + begin, out + begin, end - begin);
+    } else {
+      signed_forward_span(in + begin, out + begin, end - begin, h);
     }
   });
   return y;
@@ -164,20 +216,11 @@ torch::Tensor signed_activation_backward(const torch::Tensor& grad, const torch:
   check_pair(grad, x);
   check_bits(bits);
   torch::Tensor gx = torch::empty_like(x);
-  const float* __restrict g = grad.data_ptr<float>();
-  const float* __restrict in = x.data_ptr<float>();
-  float* __restrict out = gx.data_ptr<float>();
-  if (bits == 1) {
-    for_range(x.numel(), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const float slope = std::fabs(in[i]) * -2.0f + 2.0f;  // max(0, 2 - 2|x|)
-        out[i] = g[i] * (slope < 0.0f ? 0.0f : slope);
-      }
-    });
-    return gx;
-  }
+  const float* g = grad.data_ptr<float>();
+  const float* in = x.data_ptr<float>();
+  float* out = gx.data_ptr<float>();
   for_range(x.numel(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = masked(g[i], std::fabs(in[i]) <= 1.0f);
+    signed_backward_span(g + begin, in + begin, out + begin, end - begin, bits == 1);
   });
   return gx;
 }
@@ -186,13 +229,11 @@ torch::Tensor unsigned_activation_forward(const torch::Tensor& x, int bits) {
   CTMQ_ASSERT(applicable(x));
   check_bits(bits);
   torch::Tensor y = torch::empty_like(x);
-  const float* __restrict in = x.data_ptr<float>();
-  float* __restrict out = y.data_ptr<float>();
+  const float* in = x.data_ptr<float>();
+  float* out = y.data_ptr<float>();
   const float n = levels(bits);
   for_range(x.numel(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      out[i] = round_half_even(clip(in[i], 0.0f, 1.0f) * n) / n;
-    }
+    unsigned_forward_span(in + begin, out + begin, end - begin, n);
   });
   return y;
 }
@@ -200,19 +241,17 @@ torch::Tensor unsigned_activation_forward(const torch::Tensor& x, int bits) {
 torch::Tensor unsigned_activation_backward(const torch::Tensor& grad, const torch::Tensor& x) {
   check_pair(grad, x);
   torch::Tensor gx = torch::empty_like(x);
-  const float* __restrict g = grad.data_ptr<float>();
-  const float* __restrict in = x.data_ptr<float>();
-  float* __restrict out = gx.data_ptr<float>();
+  const float* g = grad.data_ptr<float>();
+  const float* in = x.data_ptr<float>();
+  float* out = gx.data_ptr<float>();
   for_range(x.numel(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      out[i] = masked(g[i], in[i] >= 0.0f && in[i] <= 1.0f);
-    }
+    unsigned_backward_span(g + begin, in + begin, out + begin, end - begin);
   });
   return gx;
 }
 
 torch::Tensor binary_weight_forward(const torch::Tensor& w, const torch::Tensor& alpha) {
-  CTMQ_ASSERT(applicable(w) && w.dim() >= 1 && alpha.numel() == w.size(0));
+  CTMQ_ASSERT(applicable_rows(w) && w.dim() >= 1 && alpha.numel() == w.size(0));
   const std::vector<float> a = small_vector(alpha);
   torch::Tensor y = torch::empty_like(w);
   const int64_t channels = w.size(0);
@@ -233,7 +272,7 @@ torch::Tensor binary_weight_forward(const torch::Tensor& w, const torch::Tensor&
 
 std::pair<torch::Tensor, torch::Tensor> dorefa_weight_forward(const torch::Tensor& t, int bits,
                                                               bool per_channel) {
-  CTMQ_ASSERT(applicable(t) && t.numel() > 0 && bits >= 2 && bits <= 8);
+  CTMQ_ASSERT(applicable_rows(t) && t.numel() > 0 && bits >= 2 && bits <= 8);
   CTMQ_ASSERT(!per_channel || t.dim() >= 1);
   const int64_t rows = per_channel ? t.size(0) : 1;
   const int64_t inner = t.numel() / rows;
@@ -260,6 +299,7 @@ std::pair<torch::Tensor, torch::Tensor> dorefa_weight_forward(const torch::Tenso
 torch::Tensor dorefa_weight_backward(const torch::Tensor& grad, const torch::Tensor& t,
                                      const torch::Tensor& max_abs, bool per_channel) {
   check_pair(grad, t);
+  CTMQ_ASSERT(t.is_contiguous());
   const std::vector<float> m = small_vector(max_abs);
   const int64_t rows = static_cast<int64_t>(m.size());
   CTMQ_ASSERT(rows == (per_channel ? t.size(0) : 1) && t.numel() > 0);
@@ -319,7 +359,8 @@ torch::Tensor dorefa_weight_backward(const torch::Tensor& grad, const torch::Ten
 torch::Tensor lsq_forward(const torch::Tensor& v, const torch::Tensor& step, int64_t qn,
                           int64_t qp) {
   CTMQ_ASSERT(applicable(v));
-  CTMQ_ASSERT(step.numel() == 1 || (v.dim() >= 1 && step.numel() == v.size(0)));
+  CTMQ_ASSERT(step.numel() == 1 ||
+              (v.dim() >= 1 && step.numel() == v.size(0) && v.is_contiguous()));
   const std::vector<float> s = small_vector(step);
   torch::Tensor y = torch::empty_like(v);
   const float* in = v.data_ptr<float>();
@@ -347,7 +388,8 @@ std::pair<torch::Tensor, torch::Tensor> lsq_backward(const torch::Tensor& grad,
                                                      const torch::Tensor& step, int64_t qn,
                                                      int64_t qp, double grad_scale) {
   check_pair(grad, v);
-  CTMQ_ASSERT(step.numel() == 1 || (v.dim() >= 1 && step.numel() == v.size(0)));
+  CTMQ_ASSERT(step.numel() == 1 ||
+              (v.dim() >= 1 && step.numel() == v.size(0) && v.is_contiguous()));
   const std::vector<float> s = small_vector(step);
   torch::Tensor gv = torch::empty_like(v);
   const float* g = grad.data_ptr<float>();

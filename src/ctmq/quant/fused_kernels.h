@@ -26,13 +26,22 @@
 
 namespace ctmq::quant::fused {
 
-// True when the kernels below accept `t`: a CPU, float32, contiguous tensor
-// (default memory format). Callers fall back to the composed version otherwise.
+// True when the element-wise kernels below accept `t`: a CPU float32 tensor
+// whose elements fill its memory densely, in any order of dimensions (contiguous
+// or channels-last, the trainer's activations). Callers fall back to the
+// composed version otherwise.
 bool applicable(const torch::Tensor& t);
+// applicable() and contiguous (default memory format): what the kernels that
+// work per row of dim 0 need (binary weight, DoReFa weight, LSQ per channel).
+bool applicable_rows(const torch::Tensor& t);
+// Both applicable(), of one shape and the same strides: element i of one is
+// element i of the other in memory order (a gradient and its saved input).
+bool applicable_pair(const torch::Tensor& a, const torch::Tensor& b);
 
-// In every function below: REQUIRES applicable() of every tensor argument
-// except `alpha` and `step` (CTMQ_ASSERT), `grad` has x's shape, and
-// 1 <= bits <= 8. Results are new contiguous float32 tensors of x's shape.
+// In every function below: REQUIRES applicable() of the input, applicable_pair()
+// of (grad, input), applicable_rows() where a function works per row, `grad`
+// has x's shape, and 1 <= bits <= 8 (CTMQ_ASSERT). Results are new float32
+// tensors of x's shape and strides.
 
 // Signed activation, k >= 2: round(h clip(x, -1, 1) + h) / h - 1, h = (2^k - 1) / 2
 // (= 2 q_k((clip(x, -1, 1) + 1) / 2) - 1); k = 1: +1 for x >= 0, -1 otherwise.

@@ -46,14 +46,14 @@ struct UniformSte : public torch::autograd::Function<UniformSte> {
 };
 
 // Each function below takes `fused`: true runs fused_kernels.h where it
-// applies (CPU float32 contiguous tensors), false always runs the composed ATen
-// passes (the reference namespace: the oracle of the fused kernels).
-bool use_fused(AutogradContext* ctx, std::initializer_list<torch::Tensor> tensors) {
-  if (!ctx->saved_data["fused"].toBool()) return false;
-  for (const torch::Tensor& t : tensors) {
-    if (!fused::applicable(t)) return false;
-  }
-  return true;
+// applies (CPU float32 dense tensors; a gradient with its input's strides),
+// false always runs the composed ATen passes (the reference namespace: the
+// oracle of the fused kernels).
+bool use_fused(AutogradContext* ctx, const torch::Tensor& x) {
+  return ctx->saved_data["fused"].toBool() && fused::applicable(x);
+}
+bool use_fused(AutogradContext* ctx, const torch::Tensor& grad, const torch::Tensor& x) {
+  return ctx->saved_data["fused"].toBool() && fused::applicable_pair(grad, x);
 }
 
 struct UnsignedActivationFn : public torch::autograd::Function<UnsignedActivationFn> {
@@ -62,13 +62,13 @@ struct UnsignedActivationFn : public torch::autograd::Function<UnsignedActivatio
     ctx->save_for_backward({x});
     ctx->saved_data["fused"] = fused;
     ctx->saved_data["bits"] = bits;
-    if (use_fused(ctx, {x})) return fused::unsigned_activation_forward(x, bits);
+    if (use_fused(ctx, x)) return fused::unsigned_activation_forward(x, bits);
     const double n = levels(bits);
     return x.clamp(0, 1).mul_(n).round_().div_(n);  // q_k(clip(x, 0, 1)), one allocation
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const torch::Tensor x = ctx->get_saved_variables()[0];
-    if (use_fused(ctx, {x, grad[0]})) {
+    if (use_fused(ctx, grad[0], x)) {
       return {fused::unsigned_activation_backward(grad[0], x), torch::Tensor(), torch::Tensor()};
     }
     const torch::Tensor inside = x.ge(0).logical_and_(x.le(1));
@@ -82,7 +82,7 @@ struct SignedActivationFn : public torch::autograd::Function<SignedActivationFn>
     ctx->save_for_backward({x});
     ctx->saved_data["bits"] = bits;
     ctx->saved_data["fused"] = fused;
-    if (use_fused(ctx, {x})) return fused::signed_activation_forward(x, bits);
+    if (use_fused(ctx, x)) return fused::signed_activation_forward(x, bits);
     if (bits == 1) return binary_sign(x);
     // 2 round(n (c + 1) / 2) / n - 1 = round(h c + h) / h - 1 with h = n / 2:
     // five in-place passes over one allocation (this is on the training hot path).
@@ -92,7 +92,7 @@ struct SignedActivationFn : public torch::autograd::Function<SignedActivationFn>
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const torch::Tensor x = ctx->get_saved_variables()[0];
     const int64_t bits = ctx->saved_data["bits"].toInt();
-    if (use_fused(ctx, {x, grad[0]})) {
+    if (use_fused(ctx, grad[0], x)) {
       return {fused::signed_activation_backward(grad[0], x, bits), torch::Tensor(),
               torch::Tensor()};
     }
@@ -110,13 +110,15 @@ struct BinaryWeightFn : public torch::autograd::Function<BinaryWeightFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& w, bool fused) {
     ctx->save_for_backward({w});
     ctx->saved_data["fused"] = fused;
-    if (use_fused(ctx, {w})) return fused::binary_weight_forward(w, mean_abs_per_channel(w));
+    if (use_fused(ctx, w) && w.is_contiguous()) {
+      return fused::binary_weight_forward(w, mean_abs_per_channel(w));
+    }
     return binary_sign(w).mul_(mean_abs_per_channel(w));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const torch::Tensor w = ctx->get_saved_variables()[0];
     // 1{|W| <= 1}: the signed activation's k >= 2 mask.
-    if (use_fused(ctx, {w, grad[0]})) {
+    if (use_fused(ctx, grad[0], w)) {
       return {fused::signed_activation_backward(grad[0], w, 2), torch::Tensor()};
     }
     return {grad[0] * w.abs().le(1).to(grad[0].scalar_type()), torch::Tensor()};
@@ -159,7 +161,8 @@ struct LsqFn : public torch::autograd::Function<LsqFn> {
     ctx->saved_data["qp"] = qp;
     ctx->saved_data["grad_scale"] = grad_scale;
     ctx->saved_data["fused"] = fused;
-    if (use_fused(ctx, {v}) && step.scalar_type() == torch::kFloat32) {
+    if (use_fused(ctx, v) && step.scalar_type() == torch::kFloat32 &&
+        (step.numel() == 1 || v.is_contiguous())) {
       return fused::lsq_forward(v, step, qn, qp);
     }
     const torch::Tensor s = broadcast_step(step, v);
@@ -173,7 +176,8 @@ struct LsqFn : public torch::autograd::Function<LsqFn> {
     const double qp = static_cast<double>(ctx->saved_data["qp"].toInt());
     const double grad_scale = ctx->saved_data["grad_scale"].toDouble();
     const torch::Tensor& g = grad[0];
-    if (use_fused(ctx, {v, g}) && step.scalar_type() == torch::kFloat32) {
+    if (use_fused(ctx, g, v) && step.scalar_type() == torch::kFloat32 &&
+        (step.numel() == 1 || v.is_contiguous())) {
       auto [grad_v, grad_step] = fused::lsq_backward(g, v, step, static_cast<int64_t>(qn),
                                                      static_cast<int64_t>(qp), grad_scale);
       return {grad_v,          grad_step,       torch::Tensor(),
@@ -248,7 +252,7 @@ torch::Tensor uniform_quantize(const torch::Tensor& x, int bits) {
 torch::Tensor dorefa_weight(const torch::Tensor& w, int bits, Granularity granularity) {
   check_bits(bits, 2);
   if (bits == kFullPrecisionBits) return w;
-  if (fused::applicable(w) && w.numel() > 0 && w.dim() >= 1) {
+  if (fused::applicable_rows(w) && w.numel() > 0 && w.dim() >= 1) {
     return DoReFaWeightFn::apply(w, static_cast<int64_t>(bits),
                                  granularity == Granularity::kPerChannel);
   }
