@@ -27,9 +27,9 @@
 namespace ctmq::quant::fused {
 
 // True when the element-wise kernels below accept `t`: a CPU float32 tensor
-// whose elements fill its memory densely, in any order of dimensions (contiguous
-// or channels-last, the trainer's activations). Callers fall back to the
-// composed version otherwise.
+// whose elements fill its memory densely, in any order of dimensions (contiguous,
+// channels-last, a transposed matrix). Callers fall back to the composed
+// version otherwise.
 bool applicable(const torch::Tensor& t);
 // applicable() and contiguous (default memory format): what the kernels that
 // work per row of dim 0 need (binary weight, DoReFa weight, LSQ per channel).
