@@ -19,8 +19,8 @@
 // "paired k-bit / FP step" measures the overhead directly, as the step itself
 // sees it: an FP and a k-bit network in this process, their steps alternated
 // (--pairs of them); the ratio of each pair's times, its median and a 95%
-// distribution-free interval for the median (order statistics of the binomial,
-// e.g. Hollander & Wolfe, Nonparametric Statistical Methods, 3.6). Both steps
+// distribution-free interval for the median (order statistics, the binomial
+// sign-test interval). Both steps
 // run the same network: at full precision each quantized conv's input passes
 // the activation limit (hardtanh) the quantizer replaces at k bits, so this is
 // what quantizing costs over ctmq's own FP step. The machine's drift between
@@ -234,7 +234,7 @@ int main(int argc, char** argv) try {
   std::printf(
       "| bits | step ms | fused activations ms | composed activations ms | fused / composed | "
       "fused weights ms | composed weights ms | fused quantizers / FP step | limit ms | "
-      "FP activation limit ms | (fused - FP limit) / FP step | "
+      "FP activation limit ms | (fused - FP limit + weights) / FP step | "
       "paired k-bit / FP step (95%% interval) |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int bits : {4, 1}) {
