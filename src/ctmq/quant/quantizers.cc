@@ -110,7 +110,7 @@ struct BinaryWeightFn : public torch::autograd::Function<BinaryWeightFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& w, bool fused) {
     ctx->save_for_backward({w});
     ctx->saved_data["fused"] = fused;
-    if (use_fused(ctx, w) && w.is_contiguous()) {
+    if (ctx->saved_data["fused"].toBool() && fused::applicable_rows(w)) {
       return fused::binary_weight_forward(w, mean_abs_per_channel(w));
     }
     return binary_sign(w).mul_(mean_abs_per_channel(w));
@@ -152,6 +152,12 @@ torch::Tensor broadcast_step(const torch::Tensor& step, const torch::Tensor& v) 
   return step.view(channel_shape(v));
 }
 
+// What fused::lsq_forward/backward need of the step beyond use_fused(): float32,
+// and one step, or one per row of a contiguous v (they work per row then).
+bool lsq_step_fusable(const torch::Tensor& v, const torch::Tensor& step) {
+  return step.scalar_type() == torch::kFloat32 && (step.numel() == 1 || v.is_contiguous());
+}
+
 struct LsqFn : public torch::autograd::Function<LsqFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& v,
                                const torch::Tensor& step, int64_t qn, int64_t qp, double grad_scale,
@@ -161,8 +167,7 @@ struct LsqFn : public torch::autograd::Function<LsqFn> {
     ctx->saved_data["qp"] = qp;
     ctx->saved_data["grad_scale"] = grad_scale;
     ctx->saved_data["fused"] = fused;
-    if (use_fused(ctx, v) && step.scalar_type() == torch::kFloat32 &&
-        (step.numel() == 1 || v.is_contiguous())) {
+    if (use_fused(ctx, v) && lsq_step_fusable(v, step)) {
       return fused::lsq_forward(v, step, qn, qp);
     }
     const torch::Tensor s = broadcast_step(step, v);
@@ -176,8 +181,7 @@ struct LsqFn : public torch::autograd::Function<LsqFn> {
     const double qp = static_cast<double>(ctx->saved_data["qp"].toInt());
     const double grad_scale = ctx->saved_data["grad_scale"].toDouble();
     const torch::Tensor& g = grad[0];
-    if (use_fused(ctx, g, v) && step.scalar_type() == torch::kFloat32 &&
-        (step.numel() == 1 || v.is_contiguous())) {
+    if (use_fused(ctx, g, v) && lsq_step_fusable(v, step)) {
       auto [grad_v, grad_step] = fused::lsq_backward(g, v, step, static_cast<int64_t>(qn),
                                                      static_cast<int64_t>(qp), grad_scale);
       return {grad_v,          grad_step,       torch::Tensor(),
