@@ -6,9 +6,11 @@
 // Each measurement runs in its own process (peak RSS is per process); the
 // driver alternates ctmq and PyTorch per configuration and prints a table
 // (docs/performance.md, "Training"). PyTorch is measured as written by default
-// (NCHW, as ctmq runs) and with its channels-last recipe (model and images
-// converted; ctmq does not use it: docs/performance.md says why). The ratios
-// are ctmq's one-rank default (native-BN) over each PyTorch figure.
+// (NCHW) and with its channels-last recipe (model and images converted). ctmq
+// runs channels-last, its default (model::NetworkImpl::set_memory_format), and
+// its native-BN step also contiguous (NCHW), so the table shows what the format
+// gives. The ratios are ctmq's one-rank default (native-BN, channels-last) over
+// each PyTorch figure.
 //
 //   ctmq-bench-train-throughput [--threads 1] [--steps 5] [--repeats 2]
 //       [--python /usr/bin/python3] [--peer bench/train_peer.py]
@@ -16,7 +18,8 @@
 // With --device cuda the peer is also measured under torch.compile (a
 // "compiled" column, at the largest batch only: compiling costs ~30 s per
 // configuration) and every timing is bracketed by CUDA synchronisation.
-//   ctmq-bench-train-throughput --child BATCH BITS [--native-bn] ...   (one measurement)
+//   ctmq-bench-train-throughput --child BATCH BITS [--native-bn] [--contiguous] ...
+//       (one measurement)
 // "native-BN" is ctmq's model with torch's BatchNorm kernels, the one-rank
 // default; "ctmq" alone is the synchronised path several ranks take (see
 // docs/training.md).
@@ -44,7 +47,8 @@ struct Args : ctmq::bench::Timing {
   std::string python = "/usr/bin/python3";
   std::string peer = "bench/train_peer.py";
   bool child = false;
-  bool native_bn = false;  // --child only: torch's BatchNorm path instead of the trainer's
+  bool native_bn = false;   // --child only: torch's BatchNorm path instead of the trainer's
+  bool contiguous = false;  // --child only: NCHW activations instead of channels-last
   int64_t batch = 64;
   int bits = 32;
   std::string device = "cpu";
@@ -63,6 +67,7 @@ nlohmann::json measure(const Args& a) {
   torch::set_num_threads(a.threads);
   torch::manual_seed(0);
   auto net = ctmq::bench::make_resnet20(a.width, a.bits);
+  if (a.contiguous) net->set_memory_format(torch::MemoryFormat::Contiguous);
   const torch::Device device(a.device);
   net->to(device);
   if (!a.native_bn) ctmq::model::set_stats_reducer(*net, [](std::vector<torch::Tensor>&) {});
@@ -85,7 +90,8 @@ nlohmann::json measure(const Args& a) {
   synchronize();
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return {{"impl", a.native_bn ? "ctmq-libtorch-native-bn" : "ctmq-libtorch"},
+  return {{"impl", std::string(a.native_bn ? "ctmq-libtorch-native-bn" : "ctmq-libtorch") +
+                       (a.contiguous ? "-contiguous" : "")},
           {"torch", TORCH_VERSION},
           {"batch", a.batch},
           {"bits", a.bits},
@@ -111,7 +117,9 @@ std::optional<Args> parse(int argc, char** argv) {
       "child", ctmq::bench::batch_bits_flag(a.batch, a.bits, a.child),
       "run one measurement and print it as JSON")(
       "native-bn", po::bool_switch(&a.native_bn),
-      "with --child: torch's BatchNorm instead of the trainer's");
+      "with --child: torch's BatchNorm instead of the trainer's")(
+      "contiguous", po::bool_switch(&a.contiguous),
+      "with --child: NCHW activations instead of channels-last");
   if (!ctmq::bench::parse_flags(argc, argv, "ctmq-bench-train-throughput",
                                 "training throughput and peak memory, ctmq against PyTorch",
                                 options))
@@ -136,15 +144,15 @@ int main(int argc, char** argv) try {
   const bool cuda = a.device == "cuda";
   std::printf("device %s\n", a.device.c_str());
   std::printf(
-      "| batch | bits | ctmq img/s | ctmq native-BN img/s | PyTorch img/s | PyTorch channels-last "
-      "img/s | ctmq / PyTorch | ctmq / PyTorch channels-last | ctmq peak RSS MB | PyTorch peak "
-      "RSS MB |%s\n",
+      "| batch | bits | ctmq img/s | ctmq native-BN img/s | ctmq native-BN NCHW img/s | PyTorch "
+      "img/s | PyTorch channels-last img/s | ctmq / PyTorch | ctmq / PyTorch channels-last | ctmq "
+      "channels-last / NCHW | ctmq peak RSS MB | PyTorch peak RSS MB |%s\n",
       cuda ? " PyTorch compiled img/s | ctmq / compiled |" : "");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|%s\n", cuda ? "---|---|" : "");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|%s\n", cuda ? "---|---|" : "");
   for (int64_t batch : a.batches) {
     for (int bits : {32, 4, 1}) {
-      double best_ctmq = 0, best_native = 0, best_peer = 0, best_peer_cl = 0, rss_ctmq = 0,
-             rss_peer = 0;
+      double best_ctmq = 0, best_native = 0, best_nchw = 0, best_peer = 0, best_peer_cl = 0,
+             rss_ctmq = 0, rss_peer = 0;
       double best_compiled = 0;
       for (int r = 0; r < a.repeats; ++r) {  // alternate, keep the best of each
         auto c = ctmq::bench::run_child(self + " --child " + std::to_string(batch) + " " +
@@ -152,6 +160,10 @@ int main(int argc, char** argv) try {
         auto n = ctmq::bench::run_child(self + " --child " + std::to_string(batch) + " " +
                                         std::to_string(bits) + common + " --native-bn");
         best_native = std::max(best_native, n["images_per_s"].get<double>());
+        auto nchw =
+            ctmq::bench::run_child(self + " --child " + std::to_string(batch) + " " +
+                                   std::to_string(bits) + common + " --native-bn --contiguous");
+        best_nchw = std::max(best_nchw, nchw["images_per_s"].get<double>());
         auto p =
             ctmq::bench::run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
                                    " --bits " + std::to_string(bits) + common);
@@ -172,10 +184,11 @@ int main(int argc, char** argv) try {
       }
       const std::string tag =
           bits == 32 ? "fp32" : "W" + std::to_string(bits) + "A" + std::to_string(bits);
-      std::printf("| %ld | %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f |",
-                  static_cast<long>(batch), tag.c_str(), best_ctmq, best_native, best_peer,
-                  best_peer_cl, best_native / best_peer, best_native / best_peer_cl, rss_ctmq,
-                  rss_peer);
+      std::printf(
+          "| %ld | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.0f | %.0f |",
+          static_cast<long>(batch), tag.c_str(), best_ctmq, best_native, best_nchw, best_peer,
+          best_peer_cl, best_native / best_peer, best_native / best_peer_cl,
+          best_native / best_nchw, rss_ctmq, rss_peer);
       if (cuda) std::printf(" %.0f | %.2f |", best_compiled, best_native / best_compiled);
       std::printf("\n");
       std::fflush(stdout);

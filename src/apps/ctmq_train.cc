@@ -113,6 +113,8 @@ void add_options(po::options_description& options, train::TrainOptions& o, RawOp
     ("requeue", bound(&raw.requeue)->value_name("BOOL"), "[train] must stay false: requeues are decided by the Slurm job (site REQUEUE, MAX_REQUEUES; docs/slurm.md); accepted so older configs load")
     ("sync-batch-norm", enum_value(&o.batch_norm_sync, train::kBatchNormSyncNames, "--sync-batch-norm")->value_name("MODE"),
      "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic) | per-rank (each rank its own batch statistics, as DDP: no BatchNorm communication)")
+    ("memory-format", enum_value(&o.memory_format, model::kMemoryFormatNames, "--memory-format")->value_name("FORMAT"),
+     "[train] layout of the activations: channels-last (NHWC: oneDNN and cuDNN convolve it without reordering) | contiguous (NCHW). Same network and checkpoints; results differ by float rounding")
     ("overlap-allreduce", bound(&o.overlap_allreduce)->value_name("BOOL"),
      "[train] start each gradient bucket's allreduce during backward, as soon as its gradients are in (as DDP); false = all after backward. Same sums either way")
     ("allreduce-bucket-mb", bound(&o.allreduce_bucket_mb)->value_name("MIB"), "[train] gradients per allreduce bucket, MiB")

@@ -40,7 +40,9 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     const double count = ctx->saved_data["count"].toDouble();
     const auto* reducer = reinterpret_cast<const StatsReducer*>(ctx->saved_data["reducer"].toInt());
     const int64_t c = x.size(1);
-    const torch::Tensor g = grad[0].contiguous();
+    // In x's layout: the fused kernel below takes its fast path only when
+    // the gradient and x share one memory format.
+    const torch::Tensor g = grad[0].contiguous(x.suggest_memory_format());
     // torch's fused kernel gives the local sums in one pass (double
     // accumulators on CPU): its grad_weight output is sum dy * x_hat and its
     // grad_bias output sum dy, with x_hat from the global mean and invstd.

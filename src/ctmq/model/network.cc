@@ -29,6 +29,14 @@ void NetworkImpl::set_bit_depths(quant::BitDepths bits) {
   bits_ = bits;
 }
 
+void NetworkImpl::set_memory_format(torch::MemoryFormat format) {
+  CTMQ_CHECK(
+      format == torch::MemoryFormat::ChannelsLast || format == torch::MemoryFormat::Contiguous,
+      "memory format " << format
+                       << " is not supported; use one of: " << enum_choices(kMemoryFormatNames));
+  memory_format_ = format;
+}
+
 std::shared_ptr<NetworkImpl> make_network(const ModelOptions& options) {
   return std::make_shared<ResNetImpl>(options);
 }

@@ -66,6 +66,12 @@ struct Preprocessing {
   bool operator==(const Preprocessing& o) const { return mean == o.mean && std_dev == o.std_dev; }
 };
 
+// Names of the two memory formats a network can run in (set_memory_format).
+inline constexpr EnumTable<torch::MemoryFormat, 2> kMemoryFormatNames{{
+    {torch::MemoryFormat::ChannelsLast, "channels-last"},
+    {torch::MemoryFormat::Contiguous, "contiguous"},
+}};
+
 struct ModelOptions {
   Architecture architecture = Architecture::kSmallResNet;
   int64_t num_classes = 10;
@@ -86,12 +92,23 @@ class NetworkImpl : public torch::nn::Module {
   // re-initialised, latent weights and BatchNorm state are kept).
   void set_bit_depths(quant::BitDepths bits);
 
+  // The memory format of the activations (docs/choices.md): forward converts
+  // its input to it and every layer keeps it. kChannelsLast (NHWC strides, the
+  // default) lets oneDNN and cuDNN convolve without reordering each activation;
+  // kContiguous (NCHW) is torch's default layout. The function, parameters and
+  // parameter layouts are the same either way; outputs differ by float
+  // rounding only (tests/unit/memory_format_test.cc).
+  // Throws ctmq::Error for other formats.
+  void set_memory_format(torch::MemoryFormat format);
+  torch::MemoryFormat memory_format() const { return memory_format_; }
+
  protected:
   explicit NetworkImpl(ModelOptions options) : options_(std::move(options)) {}
 
  private:
   ModelOptions options_;
   quant::BitDepths bits_;
+  torch::MemoryFormat memory_format_ = torch::MemoryFormat::ChannelsLast;
 };
 
 // Builds the network of `options`, at full precision.

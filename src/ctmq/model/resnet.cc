@@ -110,7 +110,7 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   CTMQ_CHECK(x.dim() == 4 && x.size(1) == options().in_channels,
              "network input has shape " << x.sizes() << "; expected [N, " << options().in_channels
                                         << ", H, W]");
-  x = bn1_->forward(conv1_->forward(x));
+  x = bn1_->forward(conv1_->forward(x.contiguous(memory_format())));
   if (block_ == Block::kTorchvision && bit_depths().activation == quant::kFullPrecisionBits)
     x = torch::relu(x);
   if (imagenet_stem_) x = torch::max_pool2d(x, 3, 2, 1);

@@ -135,6 +135,9 @@ struct TrainOptions {
   // with its own share of the batch (DDP's default, no BatchNorm communication;
   // the running statistics saved are rank 0's).
   BatchNormSync batch_norm_sync = BatchNormSync::kMultiRank;
+  // Layout of the activations (model::NetworkImpl::set_memory_format):
+  // channels-last (NHWC) or contiguous (NCHW). Same function and checkpoints.
+  torch::MemoryFormat memory_format = torch::MemoryFormat::ChannelsLast;
   // Gradient averaging over ranks (dist/gradient_allreducer.h): buckets of
   // about allreduce_bucket_mb MiB, each reduced as soon as backward has
   // produced its gradients (overlap_allreduce, as DDP) or all after backward.

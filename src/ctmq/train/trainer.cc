@@ -262,6 +262,7 @@ void StageTrainer::prepare_network() {
   model_options_.preprocessing = {dataset_->mean(), dataset_->std_dev()};
   torch::manual_seed(o_.seed);
   net_ = model::make_network(model_options_);
+  net_->set_memory_format(o_.memory_format);
   net_->set_bit_depths(o_.bits);
 
   // Resume: rank 0 picks the newest valid checkpoint; every rank loads that one.
