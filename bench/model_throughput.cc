@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "ctmq/common/host_allocator.h"
 #include "ctmq/model/network.h"
 
 namespace {
@@ -86,6 +87,7 @@ double train_images_per_second(Net& net, int steps, int64_t batch) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ctmq::keep_freed_host_memory();  // as ctmq-train does (apps::run_main)
   int threads = 2, steps = 30;
   int64_t width = 16;
   for (int i = 1; i + 1 < argc; i += 2) {

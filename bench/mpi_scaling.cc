@@ -52,6 +52,7 @@
 
 #include "bench_support.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/host_allocator.h"
 #include "ctmq/dist/gradient_allreducer.h"
 #include "ctmq/dist/mpi_context.h"
 #include "ctmq/model/batch_norm.h"
@@ -296,6 +297,7 @@ int drive(const Args& a, const std::string& self) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  ctmq::keep_freed_host_memory();  // as ctmq-train does (apps::run_main)
   const std::optional<Args> parsed = parse(argc, argv);
   if (!parsed) return 0;
   const Args& a = *parsed;

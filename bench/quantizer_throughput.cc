@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "bench_support.h"
+#include "ctmq/common/host_allocator.h"
 #include "ctmq/model/network.h"
 #include "ctmq/quant/quantizers.h"
 
@@ -198,6 +199,7 @@ std::optional<Args> parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  ctmq::keep_freed_host_memory();  // as ctmq-train does (apps::run_main)
   namespace q = ctmq::quant;
   const std::optional<Args> parsed = parse(argc, argv);
   if (!parsed) return 0;

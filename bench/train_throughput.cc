@@ -9,8 +9,9 @@
 // (NCHW) and with its channels-last recipe (model and images converted). ctmq
 // runs channels-last, its default (model::NetworkImpl::set_memory_format), and
 // its native-BN step also contiguous (NCHW), so the table shows what the format
-// gives. The ratios are ctmq's one-rank default (native-BN, channels-last) over
-// each PyTorch figure.
+// gives, and once more with glibc's default allocator policy instead of ctmq's
+// (common/host_allocator.h). The ratios are ctmq's one-rank default (native-BN,
+// channels-last, ctmq's allocator policy) over each other figure.
 //
 //   ctmq-bench-train-throughput [--threads 1] [--steps 5] [--repeats 2]
 //       [--python /usr/bin/python3] [--peer bench/train_peer.py]
@@ -18,7 +19,8 @@
 // With --device cuda the peer is also measured under torch.compile (a
 // "compiled" column, at the largest batch only: compiling costs ~30 s per
 // configuration) and every timing is bracketed by CUDA synchronisation.
-//   ctmq-bench-train-throughput --child BATCH BITS [--native-bn] [--contiguous] ...
+//   ctmq-bench-train-throughput --child BATCH BITS [--native-bn] [--contiguous]
+//       [--default-malloc] ...
 //       (one measurement)
 // "native-BN" is ctmq's model with torch's BatchNorm kernels, the one-rank
 // default; "ctmq" alone is the synchronised path several ranks take (see
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "bench_support.h"
+#include "ctmq/common/host_allocator.h"
 #include "ctmq/model/batch_norm.h"
 #include "ctmq/model/network.h"
 
@@ -47,8 +50,9 @@ struct Args : ctmq::bench::Timing {
   std::string python = "/usr/bin/python3";
   std::string peer = "bench/train_peer.py";
   bool child = false;
-  bool native_bn = false;   // --child only: torch's BatchNorm path instead of the trainer's
-  bool contiguous = false;  // --child only: NCHW activations instead of channels-last
+  bool native_bn = false;       // --child only: torch's BatchNorm path instead of the trainer's
+  bool contiguous = false;      // --child only: NCHW activations instead of channels-last
+  bool default_malloc = false;  // --child only: glibc's default policy, not ctmq's
   int64_t batch = 64;
   int bits = 32;
   std::string device = "cpu";
@@ -119,7 +123,10 @@ std::optional<Args> parse(int argc, char** argv) {
       "native-bn", po::bool_switch(&a.native_bn),
       "with --child: torch's BatchNorm instead of the trainer's")(
       "contiguous", po::bool_switch(&a.contiguous),
-      "with --child: NCHW activations instead of channels-last");
+      "with --child: NCHW activations instead of channels-last")(
+      "default-malloc", po::bool_switch(&a.default_malloc),
+      "with --child: glibc's default allocator policy instead of ctmq's "
+      "(common/host_allocator.h)");
   if (!ctmq::bench::parse_flags(argc, argv, "ctmq-bench-train-throughput",
                                 "training throughput and peak memory, ctmq against PyTorch",
                                 options))
@@ -133,6 +140,7 @@ int main(int argc, char** argv) try {
   const std::optional<Args> parsed = parse(argc, argv);
   if (!parsed) return 0;
   const Args& a = *parsed;
+  if (!a.default_malloc) ctmq::keep_freed_host_memory();  // as ctmq-train does (apps::run_main)
   if (a.child) {
     std::cout << measure(a).dump() << std::endl;
     return 0;
@@ -144,52 +152,46 @@ int main(int argc, char** argv) try {
   const bool cuda = a.device == "cuda";
   std::printf("device %s\n", a.device.c_str());
   std::printf(
-      "| batch | bits | ctmq img/s | ctmq native-BN img/s | ctmq native-BN NCHW img/s | PyTorch "
-      "img/s | PyTorch channels-last img/s | ctmq / PyTorch | ctmq / PyTorch channels-last | ctmq "
-      "channels-last / NCHW | ctmq peak RSS MB | PyTorch peak RSS MB |%s\n",
+      "| batch | bits | ctmq img/s | ctmq native-BN img/s | ctmq native-BN NCHW img/s | ctmq "
+      "native-BN glibc-default malloc img/s | PyTorch img/s | PyTorch channels-last img/s | ctmq / "
+      "PyTorch | ctmq / PyTorch channels-last | ctmq channels-last / NCHW | ctmq policy / "
+      "default malloc | ctmq peak RSS MB | PyTorch peak RSS MB |%s\n",
       cuda ? " PyTorch compiled img/s | ctmq / compiled |" : "");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|%s\n", cuda ? "---|---|" : "");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|%s\n",
+              cuda ? "---|---|" : "");
   for (int64_t batch : a.batches) {
     for (int bits : {32, 4, 1}) {
-      double best_ctmq = 0, best_native = 0, best_nchw = 0, best_peer = 0, best_peer_cl = 0,
-             rss_ctmq = 0, rss_peer = 0;
-      double best_compiled = 0;
+      const std::string shape = std::to_string(batch) + " " + std::to_string(bits);
+      const std::string peer = a.python + " " + a.peer + " --batch " + std::to_string(batch) +
+                               " --bits " + std::to_string(bits) + common;
+      // Best img/s per configuration over the repeats, and the largest peak RSS.
+      std::map<std::string, double> best, rss;
+      auto run = [&](const std::string& name, const std::string& command) {
+        const nlohmann::json j = ctmq::bench::run_child(command);
+        best[name] = std::max(best[name], j["images_per_s"].get<double>());
+        rss[name] = std::max(rss[name], j["peak_rss_mb"].get<double>());
+      };
       for (int r = 0; r < a.repeats; ++r) {  // alternate, keep the best of each
-        auto c = ctmq::bench::run_child(self + " --child " + std::to_string(batch) + " " +
-                                        std::to_string(bits) + common);
-        auto n = ctmq::bench::run_child(self + " --child " + std::to_string(batch) + " " +
-                                        std::to_string(bits) + common + " --native-bn");
-        best_native = std::max(best_native, n["images_per_s"].get<double>());
-        auto nchw =
-            ctmq::bench::run_child(self + " --child " + std::to_string(batch) + " " +
-                                   std::to_string(bits) + common + " --native-bn --contiguous");
-        best_nchw = std::max(best_nchw, nchw["images_per_s"].get<double>());
-        auto p =
-            ctmq::bench::run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
-                                   " --bits " + std::to_string(bits) + common);
-        auto pcl =
-            ctmq::bench::run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
-                                   " --bits " + std::to_string(bits) + common + " --channels-last");
-        best_ctmq = std::max(best_ctmq, c["images_per_s"].get<double>());
-        best_peer = std::max(best_peer, p["images_per_s"].get<double>());
-        best_peer_cl = std::max(best_peer_cl, pcl["images_per_s"].get<double>());
-        rss_ctmq = std::max(rss_ctmq, c["peak_rss_mb"].get<double>());
-        rss_peer = std::max(rss_peer, p["peak_rss_mb"].get<double>());
+        run("sync", self + " --child " + shape + common);
+        run("native", self + " --child " + shape + common + " --native-bn");
+        run("nchw", self + " --child " + shape + common + " --native-bn --contiguous");
+        run("malloc", self + " --child " + shape + common + " --native-bn --default-malloc");
+        run("peer", peer);
+        run("peer-cl", peer + " --channels-last");
         if (cuda && batch == a.batches.back()) {  // compiling costs ~30 s per configuration
-          auto pc =
-              ctmq::bench::run_child(a.python + " " + a.peer + " --batch " + std::to_string(batch) +
-                                     " --bits " + std::to_string(bits) + common + " --compile");
-          best_compiled = std::max(best_compiled, pc["images_per_s"].get<double>());
+          run("compiled", peer + " --compile");
         }
       }
       const std::string tag =
           bits == 32 ? "fp32" : "W" + std::to_string(bits) + "A" + std::to_string(bits);
+      const double native = best["native"];
       std::printf(
-          "| %ld | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.0f | %.0f |",
-          static_cast<long>(batch), tag.c_str(), best_ctmq, best_native, best_nchw, best_peer,
-          best_peer_cl, best_native / best_peer, best_native / best_peer_cl,
-          best_native / best_nchw, rss_ctmq, rss_peer);
-      if (cuda) std::printf(" %.0f | %.2f |", best_compiled, best_native / best_compiled);
+          "| %ld | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f "
+          "| %.0f |",
+          static_cast<long>(batch), tag.c_str(), best["sync"], native, best["nchw"], best["malloc"],
+          best["peer"], best["peer-cl"], native / best["peer"], native / best["peer-cl"],
+          native / best["nchw"], native / best["malloc"], rss["sync"], rss["peer"]);
+      if (cuda) std::printf(" %.0f | %.2f |", best["compiled"], native / best["compiled"]);
       std::printf("\n");
       std::fflush(stdout);
     }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ctmq/common/error.h"
+#include "ctmq/common/host_allocator.h"
 #include "ctmq/common/log.h"
 #include "ctmq/common/version.h"
 #include "ctmq/plan/run_config.h"
@@ -195,6 +196,7 @@ int run_main(const std::string& program_name, const std::function<int()>& body) 
     return log_timestamp() + " " +
            (rank < 0 ? program_name : program_name + "[rank " + std::to_string(rank) + "]");
   };
+  keep_freed_host_memory();  // before any thread or tensor: see host_allocator.h
   try {
     return body();
   } catch (const ctmq::Error& e) {

@@ -85,7 +85,8 @@ void add_data_options(po::options_description& options, std::string* train_manif
                       std::string* test_manifest, int64_t* train_limit, int64_t* test_limit);
 
 // Runs `body`, turning any exception into one line on stderr (tagged with the
-// rank when known) and a non-zero exit code (see ctmq::ExitCode).
+// rank when known) and a non-zero exit code (see ctmq::ExitCode). Sets the
+// host allocator policy first (common/host_allocator.h).
 int run_main(const std::string& program, const std::function<int()>& body);
 
 // The error policy of every executable that runs under MPI (ctmq-train,

@@ -89,7 +89,7 @@ TEST_P(MemoryFormat, Float32OutputsAgreeToRounding) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BitDepthsAndBatchNorm, MemoryFormat,
-                         ::testing::Combine(::testing::Values(32, 4, 1), ::testing::Bool()));
+                         ::testing::Combine(::testing::Values(32, 4, 2, 1), ::testing::Bool()));
 
 // Every layer of a block keeps channels-last, so no layer reorders its input
 // (the speed of the format depends on it) and the fused quantizer kernels,

@@ -47,7 +47,10 @@ std::string fashion_mnist_test_manifest() {
 // evaluation after epoch 1 scores the first 500 test images.
 TrainOptions small_stage(const std::string& run_dir) {
   // log_every 3, not a divisor of 8: evaluation falls inside a log interval.
-  TrainOptions o = ctmq::testing::small_resnet_stage(run_dir, {2, 2}, /*width=*/8, /*images=*/256,
+  // Full precision: its top-1 after the first 8 steps was 29-34 % for seeds
+  // 1-6 in both memory formats, well above chance (10 %); at W2A2 it ranged
+  // from 13.6 to 38 %, as 2-bit rounding amplifies float32 differences.
+  TrainOptions o = ctmq::testing::small_resnet_stage(run_dir, {32, 32}, /*width=*/8, /*images=*/256,
                                                      /*epochs=*/2, /*batch=*/32, /*seed=*/5,
                                                      /*checkpoint_every=*/4, /*log_every=*/3);
   o.lr = 0.1;
