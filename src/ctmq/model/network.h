@@ -97,7 +97,7 @@ class NetworkImpl : public torch::nn::Module {
   // default) lets oneDNN and cuDNN convolve without reordering each activation;
   // kContiguous (NCHW) is torch's default layout. The function, parameters and
   // parameter layouts are the same either way; outputs differ by float
-  // rounding only (tests/unit/memory_format_test.cc).
+  // rounding only (tests/model/memory_format_test.cc).
   // Throws ctmq::Error for other formats.
   void set_memory_format(torch::MemoryFormat format);
   torch::MemoryFormat memory_format() const { return memory_format_; }
