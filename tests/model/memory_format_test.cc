@@ -8,6 +8,8 @@
 // ResNet-20 made float32 gradients 1.5% apart although both were right for
 // their own forward values (docs/performance.md). In float64 the layouts
 // agree to ~1e-15 and no element lands that close to a boundary.
+#include "ctmq/model/memory_format.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -114,6 +116,27 @@ TEST(MemoryFormatLayout, BlocksKeepChannelsLastAtEveryBitDepth) {
       }
     }
   }
+}
+
+// adaptive_avg_pool2d's backward returns NCHW for a channels-last input;
+// gradient_in_format (the network applies it before its pool) hands the ops
+// behind it their own layout again.
+TEST(MemoryFormatLayout, GradientInFormatUndoesThePoolsNchwGradient) {
+  for (bool keep : {false, true}) {
+    const torch::Tensor a =
+        torch::randn({4, 8, 6, 6}).contiguous(kChannelsLast).requires_grad_(true);
+    const torch::Tensor c = a * 2;
+    torch::Tensor reached;  // the gradient that reaches c, the op behind b
+    c.register_hook([&reached](const torch::Tensor& grad) { reached = grad; });
+    torch::Tensor b = c * 3;
+    if (keep) b = gradient_in_format(b, kChannelsLast);
+    torch::adaptive_avg_pool2d(b, {1, 1}).sum().backward();
+    ASSERT_TRUE(reached.defined());
+    EXPECT_EQ(reached.is_contiguous(kChannelsLast), keep) << (keep ? "with" : "without");
+    EXPECT_TRUE(torch::allclose(a.grad(), torch::full_like(a, 6.0 / 36)));
+  }
+  const torch::Tensor frozen = torch::randn({2, 3, 4, 4});
+  EXPECT_TRUE(gradient_in_format(frozen, kChannelsLast).is_same(frozen));
 }
 
 TEST(MemoryFormatLayout, NetworkTakesEitherInputLayoutAndRefusesOtherFormats) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ctmq/common/enum_names.h"
+#include "ctmq/model/memory_format.h"
 #include "ctmq/quant/bit_depths.h"
 #include "ctmq/quant/quant_options.h"
 
@@ -65,12 +66,6 @@ struct Preprocessing {
   bool known() const { return !mean.empty(); }
   bool operator==(const Preprocessing& o) const { return mean == o.mean && std_dev == o.std_dev; }
 };
-
-// Names of the two memory formats a network can run in (set_memory_format).
-inline constexpr EnumTable<torch::MemoryFormat, 2> kMemoryFormatNames{{
-    {torch::MemoryFormat::ChannelsLast, "channels-last"},
-    {torch::MemoryFormat::Contiguous, "contiguous"},
-}};
 
 struct ModelOptions {
   Architecture architecture = Architecture::kSmallResNet;

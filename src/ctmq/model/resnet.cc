@@ -115,14 +115,8 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
     x = torch::relu(x);
   if (imagenet_stem_) x = torch::max_pool2d(x, 3, 2, 1);
   for (auto& stage : stages_) x = stage->forward(x);
-  if (x.requires_grad()) {
-    // The pool's backward hands back an NCHW gradient whatever x's layout; in
-    // channels-last every backward op would then mix layouts, which ATen runs
-    // 3-9x slower (a strided loop, BatchNorm's generic kernel). One copy here
-    // keeps the whole backward in the activations' format.
-    const torch::MemoryFormat format = memory_format();
-    x.register_hook([format](const torch::Tensor& grad) { return grad.contiguous(format); });
-  }
+  // The pool's backward returns NCHW: back to the activations' format.
+  x = gradient_in_format(x, memory_format());
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   return fc_->forward(x);
 }
