@@ -8,6 +8,7 @@
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/json_integer.h"
 
 namespace ctmq::data {
 
@@ -86,15 +87,12 @@ Manifest parse_manifest(const std::string& text, const std::string& path) {
                           << "); rebuild it with ctmq-shard");
   }
   Manifest m;
-  // nlohmann converts a JSON float to an integer type by a C++ cast: out of
-  // range that is undefined behaviour (found by fuzz/manifest_fuzz.cc), in
-  // range a silent truncation. Integer fields must be JSON integers.
+  // Integer fields must be JSON integers (common/json_integer.h).
   auto integer = [&path](const json& v, const char* key) {
-    CTMQ_CHECK(v.is_number_integer() && (!v.is_number_unsigned() ||
-                                         v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)),
-               "manifest " << path << ": \"" << key << "\" must be an integer, found "
-                           << v.dump().substr(0, 40) << "; rebuild it with ctmq-shard");
-    return v.get<int64_t>();
+    const std::optional<int64_t> x = json_integer<int64_t>(v);
+    CTMQ_CHECK(x, "manifest " << path << ": \"" << key << "\" must be an integer, found "
+                              << v.dump().substr(0, 40) << "; rebuild it with ctmq-shard");
+    return *x;
   };
   auto integers = [&](const json& v, const char* key) {
     CTMQ_CHECK(v.is_array(), "manifest " << path << ": \"" << key << "\" must be an array");

@@ -5,6 +5,7 @@
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/json_integer.h"
 #include "ctmq/common/log.h"
 #include "ctmq/data/shard_dataset.h"
 #include "ctmq/data/shard_file.h"
@@ -54,14 +55,27 @@ bool load_part(const std::string& dir, int64_t index, const ShardPlan& plan, Sha
   try {
     j = json::parse(read_file(path));
     out.path = shard_path(dir, index);
-    out.first_index = j.at("first_index").get<int64_t>();
-    out.count = j.at("count").get<int64_t>();
-    out.bytes = j.at("bytes").get<int64_t>();
+    // Integers checked (common/json_integer.h); a bad one reads as malformed.
+    auto integer = [&j](const char* key) {
+      const std::optional<int64_t> x = json_integer<int64_t>(j.at(key));
+      if (!x) throw json::type_error::create(302, std::string(key) + " is not an integer", &j);
+      return *x;
+    };
+    auto counts = [&j](auto zero, const char* key) {
+      const auto x = json_integers<decltype(zero)>(j.at(key));
+      if (!x) throw json::type_error::create(302, std::string(key) + " is not integers", &j);
+      return *x;
+    };
+    out.first_index = integer("first_index");
+    out.count = integer("count");
+    out.bytes = integer("bytes");
     out.crc32 = parse_crc32_hex(j.at("crc32").get<std::string>(), path);
-    out.class_counts = j.at("class_counts").get<std::vector<int64_t>>();
-    out.pixel_sum = j.at("pixel_sum").get<std::vector<uint64_t>>();
-    out.pixel_sum_squares = j.at("pixel_sum_squares").get<std::vector<uint64_t>>();
-    out.pixel_count = j.value("pixel_count", uint64_t{0});
+    out.class_counts = counts(int64_t{0}, "class_counts");
+    out.pixel_sum = counts(uint64_t{0}, "pixel_sum");
+    out.pixel_sum_squares = counts(uint64_t{0}, "pixel_sum_squares");
+    const std::optional<uint64_t> pixel_count = json_integer_or<uint64_t>(j, "pixel_count", 0);
+    if (!pixel_count) throw json::type_error::create(302, "pixel_count is not an integer", &j);
+    out.pixel_count = *pixel_count;
     if (j.at("plan").get<std::string>() != crc32_hex(plan.fingerprint)) {
       why = "its part summary " + path + " belongs to another build (different inputs or options)";
       return false;

@@ -7,6 +7,7 @@
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/byte_coding.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/json_integer.h"
 #include "ctmq/common/sealed_file.h"
 #include "ctmq/quant/quant_options.h"
 
@@ -41,14 +42,30 @@ size_t append_aligned(std::string& data, const void* bytes, size_t size) {
 
 template <typename T>
 T field(const nlohmann::json& j, const char* key, const std::string& path) {
-  CTMQ_CHECK(j.contains(key), "packed model file " << path << ": header has no \"" << key
+  CTMQ_CHECK(j.is_object() && j.contains(key), "packed model file "
+                                                   << path << ": header has no \"" << key
                                                    << "\"; re-export it with ctmq-export");
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
+  const nlohmann::json& v = j.at(key);
+  auto wrong_type = [&] {
     CTMQ_FAIL("packed model file " << path << ": header field \"" << key << "\" is "
-                                   << j.at(key).dump() << ", not of the expected type");
+                                   << v.dump().substr(0, 40) << ", not of the expected type");
+  };
+  if constexpr (std::is_integral_v<T>) {
+    const std::optional<T> x = json_integer<T>(v);
+    if (!x) wrong_type();
+    return *x;
+  } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+    const std::optional<T> x = json_integers<int64_t>(v);
+    if (!x) wrong_type();
+    return *x;
+  } else {
+    try {
+      return v.get<T>();
+    } catch (const nlohmann::json::exception&) {
+      wrong_type();
+    }
   }
+  return T{};  // not reached: wrong_type throws
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/json_integer.h"
 #include "ctmq/train/checkpoint.h"
 #include "ctmq/train/stage_lock.h"
 
@@ -38,26 +39,32 @@ Progress read_progress(const std::string& path, int epochs) {
   while (std::getline(in, line)) {
     auto r = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (r.is_discarded() || !r.is_object() || r.value("kind", "train") != "train" ||
-        !r.contains("global_step") || !r["global_step"].is_number()) {
-      continue;
+        !r.contains("global_step") || !json_integer<int64_t>(r["global_step"]) ||
+        !json_integer_or<int64_t>(r, "total_steps", 0) ||
+        !json_integer_or<int64_t>(r, "epoch", 0) || !json_integer_or<int64_t>(r, "step", 0)) {
+      continue;  // torn, another kind, or integers that are not (common/json_integer.h)
     }
     // elapsed_s counts from each process's start: a smaller value is a resume.
     if (first.is_null() || r.value("elapsed_s", 0.0) < last.value("elapsed_s", 0.0)) first = r;
     last = r;
   }
   if (last.is_null()) return p;
-  p.global_step = last["global_step"].get<int64_t>();
+  // Every integer below was checked when its record was kept.
+  auto integer = [](const nlohmann::json& r, const char* key, int64_t fallback) {
+    return *json_integer_or<int64_t>(r, key, fallback);
+  };
+  p.global_step = integer(last, "global_step", 0);
   p.images_per_s = last.value("images_per_s", -1.0);
-  if (last.contains("total_steps") && last["total_steps"].is_number() &&
-      last["total_steps"].get<int64_t>() > 0) {
-    p.total_steps = last["total_steps"].get<int64_t>();
-  } else if (last.value("epoch", 0L) >= 1) {
+  const int64_t epoch = integer(last, "epoch", 0);
+  if (integer(last, "total_steps", 0) > 0) {
+    p.total_steps = integer(last, "total_steps", 0);
+  } else if (epoch >= 1) {
     // Records older than total_steps: global_step = epoch x steps per epoch + step.
-    const int64_t per_epoch = (p.global_step - last.value("step", 0L)) / last.value("epoch", 1L);
+    const int64_t per_epoch = (p.global_step - integer(last, "step", 0)) / epoch;
     if (per_epoch > 0) p.total_steps = per_epoch * epochs;
   }
   const double seconds = last.value("elapsed_s", 0.0) - first.value("elapsed_s", 0.0);
-  const int64_t steps = p.global_step - first["global_step"].get<int64_t>();
+  const int64_t steps = p.global_step - integer(first, "global_step", 0);
   if (seconds > 0 && steps > 0) p.steps_per_s = static_cast<double>(steps) / seconds;
   return p;
 }

@@ -6,6 +6,7 @@
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/json_integer.h"
 
 namespace ctmq::train {
 
@@ -16,8 +17,9 @@ MetricsLog::MetricsLog(std::string path, int64_t resume_global_step) : path_(std
     bool dropped = false;
     while (std::getline(in, line)) {
       auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (record.is_discarded() || !record.contains("global_step") ||
-          record["global_step"].get<int64_t>() > resume_global_step) {
+      const std::optional<int64_t> step =
+          record.is_object() ? json_integer_or<int64_t>(record, "global_step", -1) : std::nullopt;
+      if (!step || *step < 0 || *step > resume_global_step) {
         dropped = true;  // a torn last line, or a step the resumed run redoes
         continue;
       }
