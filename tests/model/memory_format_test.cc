@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ctmq/common/error.h"
@@ -61,14 +62,21 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).norm().item<double>() / (norm > 0 ? norm : 1.0);
 }
 
-class MemoryFormat : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+// Parameter: (k for WkAk, synchronised BatchNorm or not).
+class MemoryFormat : public ::testing::TestWithParam<std::tuple<int, bool>> {
+ protected:
+  int k() const { return std::get<0>(GetParam()); }
+  // The step in channels-last and in contiguous activations, in that order.
+  std::pair<Result, Result> both_formats(torch::ScalarType dtype) const {
+    const quant::BitDepths bits{k(), k()};
+    const bool synchronised_bn = std::get<1>(GetParam());
+    return {step(kChannelsLast, dtype, bits, synchronised_bn),
+            step(kContiguous, dtype, bits, synchronised_bn)};
+  }
+};
 
 TEST_P(MemoryFormat, SameOutputsGradientsAndStatisticsInFloat64) {
-  const int k = std::get<0>(GetParam());
-  const bool synchronised_bn = std::get<1>(GetParam());
-  const quant::BitDepths bits{k, k};
-  const Result nhwc = step(kChannelsLast, torch::kDouble, bits, synchronised_bn);
-  const Result nchw = step(kContiguous, torch::kDouble, bits, synchronised_bn);
+  const auto [nhwc, nchw] = both_formats(torch::kDouble);
   EXPECT_LT(relative_difference(nhwc.logits, nchw.logits), 1e-12);
   ASSERT_EQ(nhwc.grads.size(), nchw.grads.size());
   for (size_t i = 0; i < nhwc.grads.size(); ++i) {
@@ -81,13 +89,9 @@ TEST_P(MemoryFormat, SameOutputsGradientsAndStatisticsInFloat64) {
 }
 
 TEST_P(MemoryFormat, Float32OutputsAgreeToRounding) {
-  const int k = std::get<0>(GetParam());
-  const bool synchronised_bn = std::get<1>(GetParam());
-  const quant::BitDepths bits{k, k};
-  const Result nhwc = step(kChannelsLast, torch::kFloat, bits, synchronised_bn);
-  const Result nchw = step(kContiguous, torch::kFloat, bits, synchronised_bn);
+  const auto [nhwc, nchw] = both_formats(torch::kFloat);
   // Quantizer rounding can move a few activations by one level, hence 1e-3.
-  EXPECT_LT(relative_difference(nhwc.logits, nchw.logits), k == 32 ? 1e-5 : 1e-3);
+  EXPECT_LT(relative_difference(nhwc.logits, nchw.logits), k() == 32 ? 1e-5 : 1e-3);
 }
 
 INSTANTIATE_TEST_SUITE_P(BitDepthsAndBatchNorm, MemoryFormat,
