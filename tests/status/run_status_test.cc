@@ -131,5 +131,34 @@ TEST(RunStatus, ADamagedDoneNoteOrAStaleLockIsShownNotThrown) {
   EXPECT_TRUE(s[1].lock_holder.empty());
 }
 
+// Damaged metrics.jsonl lines (a float past int64's range, fields of the
+// wrong type) are skipped like torn lines, not thrown or cast (the cast was
+// undefined behaviour; common/json_integer.h).
+TEST(RunStatus, MetricsRecordsOfTheWrongTypesAreSkipped) {
+  testing::TempDir dir;
+  const RunLayout run(dir.path());
+  const plan::StagePlan plan = five_stages();
+  finish(run, "c0-fp", 20);
+  save_checkpoint(run, "c1-w2a2", 6);
+  write_metrics(run, "c1-w2a2", {{2, 1.0}, {4, 2.0}, {6, 3.0}}, 20, 10);
+  {
+    std::ofstream out(run.metrics("c1-w2a2"), std::ios::app);
+    out << R"({"kind":"train","global_step":1e300,"total_steps":20,"elapsed_s":4})"
+        << "\n"
+        << R"({"kind":5,"global_step":7,"elapsed_s":4})"
+        << "\n"
+        << R"({"kind":"train","global_step":7,"total_steps":2.5e40,"elapsed_s":4})"
+        << "\n"
+        << R"({"kind":"train","global_step":7,"epoch":"zero","elapsed_s":4})"
+        << "\n"
+        << R"({"kind":"train","global_step":7,"elapsed_s":"late"})"
+        << "\n";
+  }
+  std::vector<StageStatus> s;
+  ASSERT_NO_THROW(s = read_run_status(run, plan));
+  EXPECT_EQ(s[1].total_steps, 20);
+  EXPECT_EQ(s[1].state, StageState::kPartial) << state_text(s[1]);
+}
+
 }  // namespace
 }  // namespace ctmq::status

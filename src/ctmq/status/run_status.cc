@@ -38,8 +38,13 @@ Progress read_progress(const std::string& path, int epochs) {
   nlohmann::json first, last;  // first and newest record of the newest process
   while (std::getline(in, line)) {
     auto r = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (r.is_discarded() || !r.is_object() || r.value("kind", "train") != "train" ||
-        !r.contains("global_step") || !json_integer<int64_t>(r["global_step"]) ||
+    auto number_or_absent = [&r](const char* key) {
+      return !r.contains(key) || r[key].is_number();
+    };
+    if (r.is_discarded() || !r.is_object() || (r.contains("kind") && !r["kind"].is_string()) ||
+        r.value("kind", "train") != "train" || !number_or_absent("elapsed_s") ||
+        !number_or_absent("images_per_s") || !r.contains("global_step") ||
+        !json_integer<int64_t>(r["global_step"]) ||
         !json_integer_or<int64_t>(r, "total_steps", 0) ||
         !json_integer_or<int64_t>(r, "epoch", 0) || !json_integer_or<int64_t>(r, "step", 0)) {
       continue;  // torn, another kind, or integers that are not (common/json_integer.h)
