@@ -15,10 +15,11 @@
 //
 //   ctmq-bench-train-throughput [--threads 1] [--steps 5] [--repeats 2]
 //       [--python /usr/bin/python3] [--peer bench/train_peer.py]
-//       [--device cpu|cuda] [--batches 64,256]
-// With --device cuda the peer is also measured under torch.compile (a
-// "compiled" column, at the largest batch only: compiling costs ~30 s per
-// configuration) and every timing is bracketed by CUDA synchronisation.
+//       [--device cpu|cuda] [--batches 64,256] [--compiled]
+// With --compiled (PyTorch 2.x: --python from pipeline/install-torch.sh) the
+// peer is also measured under torch.compile (inductor), a "compiled" column;
+// with --device cuda always, at the largest batch only (compiling costs ~30 s
+// per configuration), and every timing is bracketed by CUDA synchronisation.
 //   ctmq-bench-train-throughput --child BATCH BITS [--native-bn] [--contiguous]
 //       [--default-malloc] ...
 //       (one measurement)
@@ -56,6 +57,7 @@ struct Args : ctmq::bench::Timing {
   int64_t batch = 64;
   int bits = 32;
   std::string device = "cpu";
+  bool compiled = false;  // also the peer under torch.compile (always on with cuda)
   std::vector<int64_t> batches = {64, 256};
 };
 
@@ -116,7 +118,9 @@ std::optional<Args> parse(int argc, char** argv) {
   options.add_options()("width", flag(a.width), "ResNet-20 width")(
       "device", flag(a.device), "cpu or cuda")("batches", ctmq::bench::list_flag(a.batches),
                                                "batch sizes, comma-separated")(
-      "python", flag(a.python), "interpreter with torch for the peer")("peer", flag(a.peer),
+      "python", flag(a.python), "interpreter with torch for the peer")(
+      "compiled", po::bool_switch(&a.compiled),
+      "also the peer under torch.compile (inductor; PyTorch 2.x; always on with --device cuda)")("peer", flag(a.peer),
                                                                        "the PyTorch peer script")(
       "child", ctmq::bench::batch_bits_flag(a.batch, a.bits, a.child),
       "run one measurement and print it as JSON")(
@@ -150,15 +154,16 @@ int main(int argc, char** argv) try {
                              std::to_string(a.steps) + " --width " + std::to_string(a.width) +
                              " --device " + a.device;
   const bool cuda = a.device == "cuda";
-  std::printf("device %s\n", a.device.c_str());
+  const bool compiled = cuda || a.compiled;
+  std::printf("device %s, peer %s\n", a.device.c_str(), a.python.c_str());
   std::printf(
       "| batch | bits | ctmq img/s | ctmq native-BN img/s | ctmq native-BN NCHW img/s | ctmq "
       "native-BN glibc-default malloc img/s | PyTorch img/s | PyTorch channels-last img/s | ctmq / "
       "PyTorch | ctmq / PyTorch channels-last | ctmq channels-last / NCHW | ctmq policy / "
       "default malloc | ctmq peak RSS MB | PyTorch peak RSS MB |%s\n",
-      cuda ? " PyTorch compiled img/s | ctmq / compiled |" : "");
+      compiled ? " PyTorch compiled img/s | ctmq / compiled |" : "");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|%s\n",
-              cuda ? "---|---|" : "");
+              compiled ? "---|---|" : "");
   for (int64_t batch : a.batches) {
     for (int bits : {32, 4, 1}) {
       const std::string shape = std::to_string(batch) + " " + std::to_string(bits);
@@ -178,7 +183,8 @@ int main(int argc, char** argv) try {
         run("malloc", self + " --child " + shape + common + " --native-bn --default-malloc");
         run("peer", peer);
         run("peer-cl", peer + " --channels-last");
-        if (cuda && batch == a.batches.back()) {  // compiling costs ~30 s per configuration
+        // On a GPU compiling costs ~30 s per configuration: the largest batch only.
+        if (compiled && (!cuda || batch == a.batches.back())) {
           run("compiled", peer + " --compile");
         }
       }
@@ -191,7 +197,7 @@ int main(int argc, char** argv) try {
           static_cast<long>(batch), tag.c_str(), best["sync"], native, best["nchw"], best["malloc"],
           best["peer"], best["peer-cl"], native / best["peer"], native / best["peer-cl"],
           native / best["nchw"], native / best["malloc"], rss["sync"], rss["peer"]);
-      if (cuda) std::printf(" %.0f | %.2f |", best["compiled"], native / best["compiled"]);
+      if (compiled) std::printf(" %.0f | %.2f |", best["compiled"], native / best["compiled"]);
       std::printf("\n");
       std::fflush(stdout);
     }

@@ -248,3 +248,10 @@ ctmq_archive_stage() {
 ctmq_top1() {
   python3 "$CTMQ_ROOT/analysis/stage_status.py" top1 "$1" 2>/dev/null || echo "?"
 }
+
+# ctmq_torch_venv: the virtual environment that holds the supported PyPI
+# PyTorch (pipeline/install-torch.sh makes it): $CTMQ_TORCH_VENV, else
+# ~/.cache/ctmq/pytorch-VERSION with VERSION from pipeline/pytorch-version.
+ctmq_torch_venv() {
+  echo "${CTMQ_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/ctmq/pytorch-$(<"$CTMQ_ROOT/pipeline/pytorch-version")}"
+}

@@ -60,6 +60,7 @@ std::string fashion_mnist_dir() {
 // both), so a test finds them however it is started (ctest, or by hand).
 std::string bin_dir() { return env_or("CTMQ_BIN_DIR", CTMQ_TEST_BINARY_DIR); }
 std::string source_dir() { return env_or("CTMQ_SOURCE_DIR", CTMQ_TEST_SOURCE_DIR); }
+std::string peer_python() { return env_or("CTMQ_PEER_PYTHON", CTMQ_TEST_PEER_PYTHON); }
 
 LabelledImages load_fashion_mnist_train(int64_t count) {
   const std::string dir = fashion_mnist_dir();

@@ -32,6 +32,11 @@ std::string bin_dir();
 // Source tree root (env CTMQ_SOURCE_DIR).
 std::string source_dir();
 
+// The Python with PyTorch 2.x and tensorboard that the peer tests run
+// ($CTMQ_PEER_PYTHON, else the one CMake was given); "" when there is none
+// (those tests then skip, saying how to get it: pipeline/install-torch.sh).
+std::string peer_python();
+
 // The first `count` images of Fashion-MNIST's training split, read straight
 // from the gzipped IDX files with zlib (independent of ctmq's data layer, so
 // it can serve as an oracle): images uint8 [count, 1, 28, 28], labels int64.

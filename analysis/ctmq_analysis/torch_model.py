@@ -328,7 +328,7 @@ def load(path):
     """The network of export `path`, in evaluation mode, on the CPU."""
     d = read_description(path)
     try:
-        state = torch.load(path, map_location="cpu")
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many kinds for a damaged zip or pickle
         raise ExportError(path, "torch.load cannot read it (%s: %s); export again"
                           % (type(e).__name__, e))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds ctmq on the GPU machine (../shared/gpu.md: PyTorch 2.11 LibTorch with
-# CUDA) and runs a CUDA smoke chain and, optionally, the GPU benchmark.
-# Expects what bench/gpu/setup.sh names under .carry/.
+# Builds ctmq on the GPU machine (the image's PyTorch LibTorch with CUDA and
+# NCCL, docs/building.md) and runs a CUDA smoke chain and, optionally, the GPU benchmark.
+# Expects .carry/ from bench/gpu/prepare-carry.sh (carried to the machine).
 # Usage: bash bench/gpu/gpu_check.sh [smoke|bench|nccl|all]   (output table last)
 #   nccl: builds with NCCL (the nvidia-nccl wheel beside PyTorch) and the dist
 #   tests, runs the NCCL world-of-one test and a 1-epoch stage with
@@ -15,15 +15,13 @@ source bench/gpu/setup.sh
 t0=$(date +%s)
 configure=(-DCTMQ_BUILD_TESTS=OFF)
 targets=()
+[[ $what == bench || $what == all ]] && configure+=(-DCTMQ_BUILD_BENCH=ON)
 if [[ $what == nccl || $what == all ]]; then
-  nccl_h=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "include", "nccl.h"))' 2>/dev/null)
-  [[ -f $nccl_h ]] || nccl_h=$(find / -name nccl.h -path '*include*' 2>/dev/null | head -1)
-  echo "nccl.h: ${nccl_h:-not found}"
-  configure=(-DCTMQ_BUILD_TESTS=ON -DCTMQ_NCCL_ROOT="$(dirname "$(dirname "$nccl_h")")")
+  # NCCL: the nvidia-nccl wheel beside PyTorch, found by cmake/ctmq_torch.cmake.
+  configure+=(-DCTMQ_BUILD_TESTS=ON)
   [[ $what == nccl ]] && targets=(--target ctmq_dist_tests ctmq-train ctmq-eval ctmq-shard)
 fi
 ctmq_gpu_configure "${configure[@]}" || exit 1
-grep -E "ctmq: (NCCL|no NCCL)" "$out/configure.log"
 cmake --build build-gpu -j 16 "${targets[@]}" -- -k 0 >"$out/build.log" 2>&1
 build_rc=$?
 t1=$(date +%s)
@@ -44,6 +42,8 @@ arch = small-resnet
 [train]
 batch = 256
 device = cuda
+# the GPU image may have no protobuf (CTMQ_TENSORBOARD off)
+tensorboard = false
 INI
   for stage in "c0-fp 32 32 none" "c1-w1a1 1 1 c0-fp"; do
     read -ra fields <<<"$stage"
@@ -69,7 +69,7 @@ if [[ $what == nccl || $what == all ]]; then
     bash data-prep/fashion-mnist.sh /tmp/ctmq-shards >"$out/shard.log" 2>&1
   "$bin/ctmq-train" --run-dir "$run" --stage c0-fp --w-bits 32 --a-bits 32 --epochs 1 \
     --train-manifest /tmp/ctmq-shards/train/manifest.json --arch small-resnet --batch 256 \
-    --device cuda --collectives nccl --sync-batch-norm always --allreduce-bucket-mb 0.05 \
+    --device cuda --collectives nccl --sync-batch-norm always --allreduce-bucket-mb 0.05 --tensorboard false \
     >"$out/train-nccl.log" 2>&1
   rows+=("train c0-fp --collectives nccl (world of one) rc=$?: $(grep -m1 -oE 'epoch 1[^,]*' "$out/train-nccl.log" | tail -1)")
 fi

@@ -7,6 +7,9 @@
 #include <new>
 #include <sstream>
 
+#include <torch/version.h>
+
+#include "ctmq/common/build_features.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/host_allocator.h"
 #include "ctmq/common/log.h"
@@ -127,7 +130,8 @@ bool parse_options(int argc, char** argv, const AppInfo& info, po::options_descr
     return false;
   }
   if (vm.count("version")) {
-    std::cout << info.name << " " << CTMQ_VERSION << "\n";
+    std::cout << info.name << " " << CTMQ_VERSION << " (LibTorch " << TORCH_VERSION
+              << "; built with: " << build_feature_list() << ")\n";
     return false;
   }
   if (vm.count("config")) {

@@ -34,7 +34,7 @@ def check_logits(directory):
     assert models, "no exports in %s" % directory
     for path in models:
         name = os.path.basename(path)[:-3]
-        expected = torch.load(os.path.join(directory, name + ".expected"))
+        expected = torch.load(os.path.join(directory, name + ".expected"), weights_only=True)
         net = torch_model.load(path)
         with torch.no_grad():
             logits = net(torch_model.normalise(expected["pixels"], net.description))
@@ -113,7 +113,7 @@ def check_refusals(model):
                        bad)
 
         fresh()
-        state = torch.load(model)
+        state = torch.load(model, weights_only=True)
         state.pop(next(iter(state)))
         torch.save(state, bad)
         rewrite_description(bad, lambda d: None)

@@ -228,6 +228,52 @@ TEST_F(TorchvisionImport, EveryAcceptedFileImportsIdenticalTensors) {
   }
 }
 
+// The same weights loaded and saved again by the PyPI PyTorch 2.x
+// (weights_only=True, its default): its zip records (byteorder,
+// serialization_id, format version) import to identical tensors.
+TEST_F(TorchvisionImport, FilesSavedByPyTorch2ImportToIdenticalTensors) {
+  const std::string python = ctmq::testing::peer_python();
+  if (python.empty())
+    GTEST_SKIP() << "no PyTorch 2.x environment (bash pipeline/install-torch.sh; pipeline/test.sh "
+                    "passes it as CTMQ_PEER_PYTHON)";
+  const std::string command =
+      "'" + python + "' -c 'import sys, torch; d = sys.argv[1]\n"
+      "assert int(torch.__version__.split(\".\")[0]) >= 2, torch.__version__\n"
+      "for n in (\"ordered\", \"plain\", \"small_zip\"):\n"
+      "    torch.save(torch.load(d + \"/\" + n + \".pt\", weights_only=True), d + \"/torch2_\" + n + \".pt\")' '" +
+      dir_->path() + "'";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  auto reference_net = resnet18(10);
+  import_torchvision_state_dict(*reference_net, path("ordered.pt"));
+  const auto reference = state(*reference_net);
+  for (const char* file : {"torch2_ordered.pt", "torch2_plain.pt"}) {
+    EXPECT_EQ(read_torch_saved_file(path(file)).format, TorchFileFormat::kZip) << file;
+    auto net = resnet18(10);
+    import_torchvision_state_dict(*net, path(file));
+    const auto imported = state(*net);
+    ASSERT_EQ(imported.size(), reference.size()) << file;
+    for (const auto& [name, tensor] : imported)
+      EXPECT_TRUE(torch::equal(tensor, reference.at(name))) << file << " " << name;
+    net->eval();
+    torch::NoGradGuard no_grad;
+    EXPECT_LT((net->forward(io_["input"]) - io_["logits"]).abs().max().item<double>(), 1e-4) << file;
+  }
+  const auto small = read_torch_saved_tensors(path("small_zip.pt"));
+  const auto small2 = read_torch_saved_tensors(path("torch2_small_zip.pt"));
+  ASSERT_EQ(small.size(), small2.size());
+  for (const auto& [name, tensor] : small) {
+    bool found = false;
+    for (const auto& [name2, tensor2] : small2) {
+      if (name2 != name) continue;
+      found = true;
+      EXPECT_EQ(tensor2.scalar_type(), tensor.scalar_type()) << name;
+      EXPECT_EQ(tensor2.sizes(), tensor.sizes()) << name;
+      EXPECT_TRUE(torch::equal(tensor2, tensor)) << name;
+    }
+    EXPECT_TRUE(found) << name;
+  }
+}
+
 TEST_F(TorchvisionImport, MetadataSaysTheBatchCountsAreMissing) {
   // _metadata at BatchNorm version 2 promises num_batches_tracked; torchvision refuses it too.
   const std::string what = import_error("missing_v2.pt", 10);

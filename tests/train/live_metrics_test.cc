@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/crc.hpp>
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -200,6 +203,42 @@ TEST_F(LiveMetricsTest, EventFileMatchesMetricsAndEvaluationLeavesWeightsBitIden
   }
   EXPECT_EQ(scalars.size(), expected);
   EXPECT_EQ(records.size(), 6u + 1u);  // train at steps 3, 6, 9, 12, 15, 16; eval at 8
+}
+
+// The real tensorboard package (the PyTorch 2.x environment's, the reader that
+// `tensorboard --logdir` runs) sees every scalar: the same tags, steps and
+// float32 values as the record-by-record parse above, and nothing else.
+TEST_F(LiveMetricsTest, TensorBoardPackageReadsEveryScalarWithItsTagStepAndValue) {
+  const std::string python = ctmq::testing::peer_python();
+  if (python.empty())
+    GTEST_SKIP() << "no PyTorch 2.x environment with tensorboard (bash pipeline/install-torch.sh; "
+                    "pipeline/test.sh passes it as CTMQ_PEER_PYTHON)";
+  TrainOptions options = small_stage(dir_.path() + "/run");
+  options.eval_every = 1;
+  ASSERT_EQ(train_stage(options, comm_).outcome, StageOutcome::kCompleted);
+  const std::string directory = RunLayout(options.run_dir).tensorboard(options.stage);
+  const std::vector<std::string> files = event_files(directory);
+  ASSERT_EQ(files.size(), 1u);
+  std::vector<std::string> expected;
+  for (const auto& [key, value] : scalars_of(read_events(files[0]))) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "%lld\t%s\t%.9g", static_cast<long long>(key.first),
+                  key.second.c_str(), static_cast<double>(value));
+    expected.emplace_back(line);
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_EQ(expected.size(), 6u * 4u + 3u);  // 6 training records x 4 tags, one evaluation x 3
+
+  const std::string out = dir_.path() + "/read.tsv";
+  const std::string command = "'" + python + "' '" + ctmq::testing::source_dir() +
+                              "/tests/train/tensorboard_read.py' '" + directory + "' > '" + out +
+                              "'";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::vector<std::string> read;
+  std::istringstream in(read_file(out));
+  for (std::string line; std::getline(in, line);) read.push_back(line);
+  std::sort(read.begin(), read.end());
+  EXPECT_EQ(read, expected);
 }
 
 TEST_F(LiveMetricsTest, ResumedStageAddsAnEventFileAndAFreshStartRemovesOldOnes) {

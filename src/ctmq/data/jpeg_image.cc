@@ -54,12 +54,6 @@ Header read_header(tjhandle handle, const std::string& bytes, const std::string&
 
 }  // namespace
 
-bool has_jpeg_signature(const std::string& bytes) {
-  return bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
-         static_cast<unsigned char>(bytes[1]) == 0xD8 &&
-         static_cast<unsigned char>(bytes[2]) == 0xFF;
-}
-
 void read_jpeg_size_bytes(const std::string& bytes, const std::string& path, int64_t& height,
                           int64_t& width) {
   Handle handle = open_decompressor();

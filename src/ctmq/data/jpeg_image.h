@@ -1,18 +1,25 @@
 // JPEG decoding with libjpeg-turbo's TurboJPEG API (the only file that
-// includes <turbojpeg.h> in the library). Baseline and progressive files load,
+// includes <turbojpeg.h> in the library). Optional at configure (CTMQ_JPEG,
+// docs/building.md): a build without it compiles jpeg_image_unavailable.cc,
+// whose functions throw ctmq::Error naming the option and the package. Baseline and progressive files load,
 // in every colour space libjpeg reads: gray, YCbCr (and RGB), CMYK and YCCK.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ctmq/data/decoded_image.h"
 
 namespace ctmq::data {
 
 // True when `bytes` start with a JPEG's SOI marker and the next marker's
-// 0xFF (FF D8 FF).
-bool has_jpeg_signature(const std::string& bytes);
+// 0xFF (FF D8 FF). Available in every build, with or without JPEG decoding.
+inline bool has_jpeg_signature(const std::string& bytes) {
+  return bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+         static_cast<unsigned char>(bytes[1]) == 0xD8 &&
+         static_cast<unsigned char>(bytes[2]) == 0xFF;
+}
 
 // Width and height from the JPEG's frame header (the whole file's bytes, as
 // markers such as EXIF may come before it). Throws ctmq::Error naming `path`
