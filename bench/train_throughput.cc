@@ -120,8 +120,8 @@ std::optional<Args> parse(int argc, char** argv) {
                                                "batch sizes, comma-separated")(
       "python", flag(a.python), "interpreter with torch for the peer")(
       "compiled", po::bool_switch(&a.compiled),
-      "also the peer under torch.compile (inductor; PyTorch 2.x; always on with --device cuda)")("peer", flag(a.peer),
-                                                                       "the PyTorch peer script")(
+      "also the peer under torch.compile (inductor; PyTorch 2.x; always on with --device cuda)")(
+      "peer", flag(a.peer), "the PyTorch peer script")(
       "child", ctmq::bench::batch_bits_flag(a.batch, a.bits, a.child),
       "run one measurement and print it as JSON")(
       "native-bn", po::bool_switch(&a.native_bn),

@@ -92,6 +92,17 @@ endif()
 # (the nvidia-* wheels); ctmq's programs must not need the driver
 # (libcuda.so.1) to start, so that a CUDA build runs on CPU-only nodes too.
 target_link_options(ctmq_torch INTERFACE "LINKER:--as-needed")
+# A PyPI LibTorch loads the CUDA libraries of the nvidia-* wheels beside it
+# (libtorch_cuda.so's own RPATH). ctmq's programs search those directories
+# first too, so that a CUDA module's or toolkit's libcudart.so of another
+# minor version is never loaded in their place.
+if(CTMQ_TORCH_HAS_CUDA)
+  file(GLOB wheel_library_dirs LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/lib")
+  foreach(dir IN LISTS wheel_library_dirs)
+    get_filename_component(dir "${dir}" REALPATH)
+    target_link_options(ctmq_torch INTERFACE "LINKER:-rpath,${dir}")
+  endforeach()
+endif()
 
 # NCCL: the wheel beside PyTorch first (the library PyTorch itself loads),
 # then CTMQ_NCCL_ROOT, then the CUDA toolkit and the default paths.

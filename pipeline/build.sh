@@ -33,8 +33,9 @@ case $torch in
   *) ctmq_die "--torch $torch: use debian or pypi" ;;
 esac
 jobs=${JOBS:-$(nproc)}
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCTMQ_BUILD_TESTS=$tests -DCTMQ_BUILD_BENCH=$tests "${cmake_args[@]}" >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log" >&2; ctmq_die "configure failed (log: $build.configure.log)"; }
-grep '^-- ctmq:' "$build.configure.log" || true
+  -DCTMQ_BUILD_TESTS=$tests -DCTMQ_BUILD_BENCH=$tests "${cmake_args[@]}" >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log" >&2; ctmq_die "configure failed (log: $build/configure.log)"; }
+grep '^-- ctmq:' "$build/configure.log" || true
 cmake --build "$build" -j "$jobs"

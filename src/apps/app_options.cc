@@ -1,13 +1,13 @@
 #include "apps/app_options.h"
 
+#include <torch/version.h>
+
 #include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <new>
 #include <sstream>
-
-#include <torch/version.h>
 
 #include "ctmq/common/build_features.h"
 #include "ctmq/common/error.h"

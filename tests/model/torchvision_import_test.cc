@@ -237,10 +237,12 @@ TEST_F(TorchvisionImport, FilesSavedByPyTorch2ImportToIdenticalTensors) {
     GTEST_SKIP() << "no PyTorch 2.x environment (bash pipeline/install-torch.sh; pipeline/test.sh "
                     "passes it as CTMQ_PEER_PYTHON)";
   const std::string command =
-      "'" + python + "' -c 'import sys, torch; d = sys.argv[1]\n"
+      "'" + python +
+      "' -c 'import sys, torch; d = sys.argv[1]\n"
       "assert int(torch.__version__.split(\".\")[0]) >= 2, torch.__version__\n"
       "for n in (\"ordered\", \"plain\", \"small_zip\"):\n"
-      "    torch.save(torch.load(d + \"/\" + n + \".pt\", weights_only=True), d + \"/torch2_\" + n + \".pt\")' '" +
+      "    torch.save(torch.load(d + \"/\" + n + \".pt\", weights_only=True), d + \"/torch2_\" + n "
+      "+ \".pt\")' '" +
       dir_->path() + "'";
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   auto reference_net = resnet18(10);
@@ -256,7 +258,8 @@ TEST_F(TorchvisionImport, FilesSavedByPyTorch2ImportToIdenticalTensors) {
       EXPECT_TRUE(torch::equal(tensor, reference.at(name))) << file << " " << name;
     net->eval();
     torch::NoGradGuard no_grad;
-    EXPECT_LT((net->forward(io_["input"]) - io_["logits"]).abs().max().item<double>(), 1e-4) << file;
+    EXPECT_LT((net->forward(io_["input"]) - io_["logits"]).abs().max().item<double>(), 1e-4)
+        << file;
   }
   const auto small = read_torch_saved_tensors(path("small_zip.pt"));
   const auto small2 = read_torch_saved_tensors(path("torch2_small_zip.pt"));

@@ -5,12 +5,12 @@
 // trained weights bit-identical; bad options fail naming them.
 #include <gtest/gtest.h>
 
-#include <boost/crc.hpp>
 #include <algorithm>
+#include <boost/crc.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <csignal>
 #include <filesystem>
 #include <map>
 #include <memory>

@@ -16,7 +16,8 @@ struct FeatureInfo {
 
 constexpr FeatureInfo kFeatures[] = {
     {BuildFeature::kCuda, "cuda", "CTMQ_CUDA",
-     "a CUDA build of LibTorch (PyTorch from PyPI: bash pipeline/install-torch.sh)", CTMQ_BUILT_CUDA},
+     "a CUDA build of LibTorch (PyTorch from PyPI: bash pipeline/install-torch.sh)",
+     CTMQ_BUILT_CUDA},
     {BuildFeature::kNccl, "nccl", "CTMQ_NCCL",
      "NCCL (nccl.h and libnccl.so.2: the CUDA toolkit, a site module, or the nvidia-nccl wheel)",
      CTMQ_BUILT_NCCL},

@@ -7,10 +7,10 @@ namespace ctmq::data {
 
 DecodedImage resize_region(const ImageView&, int64_t, int64_t, int64_t height, int64_t width,
                            int64_t out_height, int64_t out_width) {
-  throw_missing_feature(BuildFeature::kSwscale,
-                        "resizing a " + std::to_string(width) + " x " + std::to_string(height) +
-                            " image to " + std::to_string(out_width) + " x " +
-                            std::to_string(out_height));
+  throw_missing_feature(BuildFeature::kSwscale, "resizing a " + std::to_string(width) + " x " +
+                                                    std::to_string(height) + " image to " +
+                                                    std::to_string(out_width) + " x " +
+                                                    std::to_string(out_height));
 }
 
 }  // namespace ctmq::data

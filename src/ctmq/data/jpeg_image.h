@@ -1,8 +1,8 @@
 // JPEG decoding with libjpeg-turbo's TurboJPEG API (the only file that
 // includes <turbojpeg.h> in the library). Optional at configure (CTMQ_JPEG,
 // docs/building.md): a build without it compiles jpeg_image_unavailable.cc,
-// whose functions throw ctmq::Error naming the option and the package. Baseline and progressive files load,
-// in every colour space libjpeg reads: gray, YCbCr (and RGB), CMYK and YCCK.
+// whose functions throw ctmq::Error naming the option and the package. Baseline and progressive
+// files load, in every colour space libjpeg reads: gray, YCbCr (and RGB), CMYK and YCCK.
 #pragma once
 
 #include <cstdint>

@@ -7,8 +7,9 @@
 namespace ctmq::train {
 
 EventFileWriter::EventFileWriter(const std::string& directory) {
-  throw_missing_feature(BuildFeature::kTensorBoard, "writing TensorBoard event files to " + directory,
-                        "or set [train] tensorboard = false (--tensorboard false) to train without them");
+  throw_missing_feature(
+      BuildFeature::kTensorBoard, "writing TensorBoard event files to " + directory,
+      "or set [train] tensorboard = false (--tensorboard false) to train without them");
 }
 
 void EventFileWriter::write_scalars(int64_t, const std::vector<std::pair<std::string, double>>&) {}
