@@ -33,9 +33,11 @@ if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST} AND NOT TORCH_CUDA_ARCH_LIST)
   set(TORCH_CUDA_ARCH_LIST "9.0")
 endif()
 
-# TorchConfig.cmake searches the default library paths before its own lib/:
-# put the prefix of a torch.utils.cmake_prefix_path entry (.../torch/share/cmake)
-# first, so that its lib/ is searched before /usr/lib.
+# TorchConfig.cmake searches the default library paths before its own lib/,
+# so with Debian's libtorch-dev installed a PyPI config would link Debian's
+# libtorch.so beside the wheel's headers. Put the prefix of a
+# torch.utils.cmake_prefix_path entry (.../torch/share/cmake) first, so that
+# its lib/ is searched before /usr/lib, and refuse any mix that remains.
 foreach(entry IN LISTS CMAKE_PREFIX_PATH)
   if(EXISTS "${entry}/Torch/TorchConfig.cmake")
     get_filename_component(torch_prefix "${entry}/../.." ABSOLUTE)
@@ -44,20 +46,27 @@ foreach(entry IN LISTS CMAKE_PREFIX_PATH)
   endif()
 endforeach()
 find_package(Torch REQUIRED)
-# TorchConfig.cmake searches the default library paths before its own lib/,
-# so with Debian's libtorch-dev installed a PyPI config would link Debian's
-# libtorch.so beside the wheel's headers. Search the wheel first, and refuse
-# any mix that remains.
-get_filename_component(CTMQ_TORCH_PREFIX "${TORCH_INSTALL_PREFIX}" REALPATH)
-get_filename_component(CTMQ_TORCH_LIBRARY_REAL "${TORCH_LIBRARY}" REALPATH)
-if(NOT CTMQ_TORCH_LIBRARY_REAL MATCHES "^${CTMQ_TORCH_PREFIX}/")
+# ctmq_torch_library_is_own(VAR): VAR is TRUE when TORCH_LIBRARY lies under
+# TORCH_INSTALL_PREFIX (symbolic links resolved).
+function(ctmq_torch_library_is_own var)
+  get_filename_component(prefix "${TORCH_INSTALL_PREFIX}" REALPATH)
+  get_filename_component(library "${TORCH_LIBRARY}" REALPATH)
+  string(FIND "${library}" "${prefix}/" position)
+  if(position EQUAL 0)
+    set(${var} TRUE PARENT_SCOPE)
+  else()
+    set(${var} FALSE PARENT_SCOPE)
+  endif()
+endfunction()
+ctmq_torch_library_is_own(own)
+if(NOT own)  # Torch_DIR given some other way: search its prefix first and retry
   list(PREPEND CMAKE_PREFIX_PATH "${TORCH_INSTALL_PREFIX}")
   foreach(var TORCH_LIBRARY c10_LIBRARY C10_CUDA_LIBRARY kineto_LIBRARY)
     unset(${var} CACHE)
   endforeach()
   find_package(Torch REQUIRED)
-  get_filename_component(CTMQ_TORCH_LIBRARY_REAL "${TORCH_LIBRARY}" REALPATH)
-  if(NOT CTMQ_TORCH_LIBRARY_REAL MATCHES "^${CTMQ_TORCH_PREFIX}/")
+  ctmq_torch_library_is_own(own)
+  if(NOT own)
     message(FATAL_ERROR "LibTorch's config at ${Torch_DIR} found its library at ${TORCH_LIBRARY}, "
                         "outside its own prefix ${TORCH_INSTALL_PREFIX}: two LibTorch installations are mixed. "
                         "Set -DTorch_DIR to the one you mean, in a fresh build directory.")

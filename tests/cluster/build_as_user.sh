@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # README "Building on a cluster", tried as a user without root: as USER (an
-# account that cannot write outside its home), clone this checkout into
+# account that cannot write outside its home), copy this checkout into
 # USER's home, configure with exactly the README's line against the PyTorch
 # of USER's own virtual environment (VENV: pip install torch cmake ninja, no
 # root), build the programs alone, and check what a cluster user meets:
@@ -28,8 +28,8 @@ as_user() { su - "$user" -c "$1"; }
 as_user "touch /usr/local/ctmq-root-check" 2>/dev/null && fail "$user can write to /usr/local: not a user without root"
 home=$(getent passwd "$user" | cut -d: -f6)
 work=$home/ctmq-cluster-check
-as_user "rm -rf '$work' && git clone -q '$src' '$work'" || fail "git clone as $user"
-# Uncommitted work is tried too: copy the working tree's tracked files.
+# The checkout's tracked files (uncommitted work included), owned by the user.
+as_user "rm -rf '$work' && mkdir -p '$work'" || fail "making $work as $user"
 (cd "$src" && git ls-files -z | tar --null -T - -cf -) | as_user "tar -xf - -C '$work'"
 extra=""
 [[ $optional == off ]] && extra="-DCTMQ_JPEG=OFF -DCTMQ_SWSCALE=OFF -DCTMQ_TENSORBOARD=OFF"

@@ -20,7 +20,12 @@ void use_one_intra_op_thread_here() {
   // at::set_num_threads would change every thread's count. The OpenMP
   // runtime is the one LibTorch loaded, found at run time so that ctmq does
   // not link an OpenMP library of its own (gcc's libgomp or clang's libomp).
-  at::internal::lazy_init_num_threads();
+  // The initialisation goes through at::get_num_threads(), compiled inside
+  // LibTorch: at::internal::lazy_init_num_threads() is inline with a
+  // thread_local flag, and from PyTorch 2.x LibTorch keeps its own hidden
+  // copy of that flag, so calling the inline function here left LibTorch's
+  // flag unset and its first parallel op reset the count (1.13 shared one).
+  (void)at::get_num_threads();
   using SetNumThreads = void (*)(int);
   static const auto omp_set_num_threads =
       reinterpret_cast<SetNumThreads>(::dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
