@@ -17,6 +17,7 @@ packages=(
   libprotobuf-dev protobuf-compiler  # TensorBoard event files (src/ctmq/train/tensorboard_event.proto)
   slurmctld slurmd slurm-client munge
   python3 python3-matplotlib python3-numpy python3-pil python3-torch python3-torchvision
+  python3-venv  # pipeline/install-torch.sh: the PyPI PyTorch in a virtual environment
   dataset-fashion-mnist
 )
 

@@ -6,6 +6,7 @@
 #include "ctmq/common/checksum.h"
 #include "ctmq/common/error.h"
 #include "ctmq/common/version.h"
+#include "ctmq/deploy/torch_save.h"
 #include "ctmq/quant/quant_conv.h"
 #include "ctmq/quant/quant_linear.h"
 
@@ -77,8 +78,8 @@ std::string state_dict_description_path(const std::string& output) { return outp
 std::string encode_state_dict(model::NetworkImpl& net) {
   c10::impl::GenericDict dict(c10::StringType::get(), c10::TensorType::get());
   for (const auto& [name, tensor] : named_tensors(net)) dict.insert(name, tensor);
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
-  return std::string(bytes.begin(), bytes.end());
+  // No TorchScript type tags: torch.load(weights_only=True) reads it.
+  return torch_save_untagged(c10::IValue(dict));
 }
 
 std::string describe_network(model::NetworkImpl& net, const std::string& state_dict_bytes,
