@@ -57,15 +57,21 @@ as_user "cd '$work' && CTMQ_BIN_DIR='$work/build' bash data-prep/fashion-mnist.s
   { as_user "tail '$work/shard.log'"; fail "sharding Fashion-MNIST from $fm"; }
 stage=(--run-dir "$work/run" --train-manifest "$work/shards/train/manifest.json" --arch small-resnet
        --width 4 --train-limit 512 --batch 64 --epochs 1 --threads 2)
-if [[ $optional == off ]]; then
-  rc=0
-  as_user "'$work/build/ctmq-train' ${stage[*]} --stage c0-fp --w-bits 32 --a-bits 32" >"$work.tb.log" 2>&1 || rc=$?
-  [[ $rc -ne 0 ]] || fail "a stage asking for TensorBoard files trained without protobuf"
-  if ! { grep -q "CTMQ_TENSORBOARD" "$work.tb.log" && grep -q "libprotobuf-dev" "$work.tb.log"; }; then
-    cat "$work.tb.log"
-    fail "the TensorBoard refusal does not name the option and the package"
+# expect_refusal WHAT OPTION PACKAGE COMMAND: COMMAND, run as the user, fails
+# and its error names the configure option and the package.
+expect_refusal() {
+  local what=$1 option=$2 package=$3 log=$work.refusal.log rc=0
+  as_user "$4" >"$log" 2>&1 || rc=$?
+  [[ $rc -ne 0 ]] || fail "$what succeeded in a build without it"
+  if ! { grep -q "$option" "$log" && grep -q "$package" "$log"; }; then
+    cat "$log"
+    fail "$what: the refusal does not name $option and $package"
   fi
-  grep -m1 "error" "$work.tb.log"
+  grep -m1 "error" "$log"
+}
+if [[ $optional == off ]]; then
+  expect_refusal "a stage asking for TensorBoard files" CTMQ_TENSORBOARD libprotobuf-dev \
+    "'$work/build/ctmq-train' ${stage[*]} --stage c0-fp --w-bits 32 --a-bits 32"
   [[ ! -e $work/run/stages/c0-fp/DONE ]] || fail "the refused stage left a DONE"
   # A JPEG image folder: one real Fashion-MNIST image, encoded by Pillow.
   as_user "mkdir -p '$work/jpeg/train/a' '$work/jpeg/train/b'"
@@ -78,14 +84,8 @@ for i, cls in enumerate("ab"):
     Image.frombytes("L", (28, 28), data[16 + 784 * i:16 + 784 * (i + 1)]).save("%s/%s/%d.jpg" % (sys.argv[1], cls, i))
 PY
   chown -R "$user" "$work/jpeg"
-  rc=0
-  as_user "'$work/build/ctmq-shard' --format image-folder --input '$work/jpeg/train' --channels 1 --output '$work/jpeg-shards'" >"$work.jpeg.log" 2>&1 || rc=$?
-  [[ $rc -ne 0 ]] || fail "ctmq-shard read a JPEG folder without libjpeg-turbo"
-  if ! { grep -q "CTMQ_JPEG" "$work.jpeg.log" && grep -q "libturbojpeg0-dev" "$work.jpeg.log"; }; then
-    cat "$work.jpeg.log"
-    fail "the JPEG refusal does not name the option and the package"
-  fi
-  grep -m1 "error" "$work.jpeg.log"
+  expect_refusal "ctmq-shard on a JPEG folder" CTMQ_JPEG libturbojpeg0-dev \
+    "'$work/build/ctmq-shard' --format image-folder --input '$work/jpeg/train' --channels 1 --output '$work/jpeg-shards'"
   stage+=(--tensorboard false)
 fi
 as_user "'$work/build/ctmq-train' ${stage[*]} --stage c0-fp --w-bits 32 --a-bits 32" >"$work.train.log" 2>&1 ||
