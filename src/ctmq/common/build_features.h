@@ -1,5 +1,5 @@
-// What this build of ctmq was configured with (docs/building.md, "Optional
-// parts"): the parts a GPU image or a cluster may lack are optional at
+// What this build of ctmq was configured with (docs/building.md, "Configure
+// options"): the parts a GPU image or a cluster may lack are optional at
 // configure time, and using a missing one at run time is one clear error that
 // names the configure option and the package to install.
 #pragma once

@@ -3,8 +3,9 @@
 // analysis/ctmq_analysis/torch_model.py rebuilds it).
 //
 // Two files, both written atomically:
-//   OUTPUT       torch.save's zip format (LibTorch's torch::pickle_save of a
-//                dict): Python's torch.load(OUTPUT) returns a dict of module
+//   OUTPUT       torch.save's zip format, a plain dict without TorchScript type
+//                tags (deploy/torch_save.h): Python's torch.load(OUTPUT), also
+//                with weights_only=True, returns a dict of module
 //                path -> tensor, the names of Module::named_parameters() and
 //                named_buffers() ("layer1.0.conv1.weight", "bn1.running_mean",
 //                LSQ "weight_step"/"input_step", PACT "input_clip"), latent
