@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README's main command. On a fresh Debian machine: installs the packages
-# (pipeline/install-deps.sh, needs root), builds (pipeline/build.sh), shards
+# (pipeline/install-deps.sh, needs root), builds the programs against Debian's
+# LibTorch 1.13 (pipeline/build.sh; no tests or benchmarks), shards
 # Fashion-MNIST (data-prep/fashion-mnist.sh), then runs the quick chain
 # (pipeline/configs/fashion-mnist-quick.ini: 2 cycles of 2 -> 1 bits and both
 # baselines, about 10 minutes on 2 cores), prints every stage's accuracy, and
