@@ -66,6 +66,21 @@ bool query_cuda_aware() {
 #endif
 }
 
+const char* thread_level_name(int level) {
+  switch (level) {
+    case MPI_THREAD_SINGLE:
+      return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED:
+      return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED:
+      return "MPI_THREAD_SERIALIZED";
+    case MPI_THREAD_MULTIPLE:
+      return "MPI_THREAD_MULTIPLE";
+    default:
+      return "unknown";
+  }
+}
+
 }  // namespace
 
 struct MpiContext::State {
@@ -76,27 +91,45 @@ struct MpiContext::State {
 MpiContext::MpiContext(int* argc, char*** argv) : state_(std::make_unique<State>()) {
   int initialised = 0;
   MPI_CHECK(MPI_Initialized(&initialised));
+  int provided = MPI_THREAD_SINGLE;
   if (!initialised) {
-    int provided = 0;
-    MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided));
     state_->initialised_here = true;
+  } else {
+    MPI_CHECK(MPI_Query_thread(&provided));
+  }
+  if (provided < MPI_THREAD_SERIALIZED) {
+    if (state_->initialised_here) MPI_Finalize();
+    CTMQ_FAIL(
+        "this MPI library grants thread level "
+        << thread_level_name(provided)
+        << ", below MPI_THREAD_SERIALIZED, which ctmq needs: synchronised BatchNorm's backward "
+           "and the gradient hooks call MPI from autograd's threads, one at a time; use an MPI "
+           "built with thread support (Open MPI, MPICH and Intel MPI are by default)");
   }
   MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &state_->comm));
   MPI_CHECK(MPI_Comm_set_errhandler(state_->comm, MPI_ERRORS_RETURN));
   MPI_CHECK(MPI_Comm_rank(state_->comm, &rank_));
   MPI_CHECK(MPI_Comm_size(state_->comm, &size_));
 
-  int local = env_int("OMPI_COMM_WORLD_LOCAL_RANK", -1);
-  if (local < 0) local = env_int("SLURM_LOCALID", -1);
-  if (local < 0) {
-    MPI_Comm node = MPI_COMM_NULL;
-    MPI_CHECK(MPI_Comm_split_type(state_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
-    MPI_CHECK(MPI_Comm_rank(node, &local));
-    MPI_Comm_free(&node);
-  }
-  local_rank_ = local;
-  cuda_aware_ = query_cuda_aware();
+  // The node: the ranks that share memory with this one, whatever the
+  // launcher says (under mpirun inside a Slurm allocation SLURM_LOCALID is 0
+  // on every rank). The launchers' own variables are only checked against it.
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_split_type(state_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
+  MPI_CHECK(MPI_Comm_size(node, &local_size_));
+  MPI_Comm_free(&node);
   if (size_ > 1) set_log_rank(rank_);
+  for (const char* variable : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}) {
+    const int claimed = env_int(variable, -1);
+    if (claimed >= 0 && claimed != local_rank_) {
+      CTMQ_WARN(variable << "=" << claimed << " but this rank is rank " << local_rank_ << " of the "
+                         << local_size_ << " ranks on its node (MPI_COMM_TYPE_SHARED); using "
+                         << local_rank_);
+    }
+  }
+  cuda_aware_ = query_cuda_aware();
 }
 
 torch::Tensor MpiContext::buffer_for_mpi(const torch::Tensor& tensor) const {

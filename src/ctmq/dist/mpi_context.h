@@ -1,9 +1,11 @@
 // MpiContext: the MPI implementation of Communicator (communicator.h).
 //
-// RAII: the constructor initialises MPI (MPI_Init_thread, FUNNELED) unless
-// someone already did, and the destructor finalises it if this object
-// initialised it. Without a launcher Open MPI starts as a singleton, so the
-// same executable runs on one rank with no mpirun.
+// RAII: the constructor initialises MPI (MPI_Init_thread, asking for
+// MPI_THREAD_SERIALIZED: synchronised BatchNorm's backward and the gradient
+// hooks call MPI from autograd's threads, never two at once) unless someone
+// already did, and throws ctmq::Error when the level granted is lower; the
+// destructor finalises MPI if this object initialised it. Without a launcher Open MPI starts as a
+// singleton, so the same executable runs on one rank with no mpirun.
 //
 // Collectives run on a private duplicate of MPI_COMM_WORLD with errors
 // returned (not fatal); every MPI failure becomes a ctmq::Error naming the call.
@@ -30,9 +32,13 @@ class MpiContext : public Communicator {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  // OMPI_COMM_WORLD_LOCAL_RANK, else SLURM_LOCALID, else the rank within a
-  // shared-memory split of the world communicator.
+  // The rank among the ranks of this node: a shared-memory split of the
+  // world communicator (MPI_COMM_TYPE_SHARED). The launchers' variables
+  // (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID) are only
+  // checked against it, a warning naming any that disagrees.
   int local_rank() const override { return local_rank_; }
+  // How many ranks this node runs (the same split).
+  int local_size() const { return local_size_; }
 
   void allreduce_sum(std::vector<torch::Tensor>& tensors) override;
   // MPI_Iallreduce (a device tensor staged through host memory is copied back
@@ -55,6 +61,7 @@ class MpiContext : public Communicator {
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
+  int local_size_ = 1;
   bool cuda_aware_ = false;
 };
 
