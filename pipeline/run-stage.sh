@@ -16,6 +16,9 @@
 #   --launcher-options "OPTS"  more srun or mpirun options, split at spaces
 #                  (the Slurm templates pass site.conf's SRUN_OPTIONS or
 #                  MPIRUN_OPTIONS)
+# Every variable named in CTMQ_EXPORT_ENV (space-separated names; the Slurm
+# jobs set it from the site file's EXPORT_ENV) reaches every rank: mpirun gets
+# -x NAME for each, srun passes the whole environment.
 # The launcher replaces this script (exec), so signals sent to this process
 # (Slurm's USR1, TERM) reach mpirun/srun, which pass them to every rank.
 # Exit status: ctmq-train's or ctmq-eval's (0 done, 75 preempted, else failed).
@@ -70,7 +73,10 @@ case $launcher in
   none)
     ((ranks == 1)) || ctmq_die "--launcher none runs 1 rank; use mpirun or srun for $ranks"
     exec "${cmd[@]}" ;;
-  mpirun) exec mpirun -n "$ranks" --bind-to none "${extra[@]}" "${cmd[@]}" ;;
+  mpirun)
+    forward=()
+    for name in ${CTMQ_EXPORT_ENV:-}; do forward+=(-x "$name"); done
+    exec mpirun -n "$ranks" --bind-to none "${forward[@]}" "${extra[@]}" "${cmd[@]}" ;;
   srun)
     mpi_flag=()
     [[ -n $mpi ]] && mpi_flag=(--mpi="$mpi")

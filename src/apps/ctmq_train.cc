@@ -36,6 +36,9 @@ const apps::AppInfo kInfo{
      "mpirun -n 4 ctmq-train --config run.ini --run-dir runs/a --stage c1-w1a1 --w-bits 1 "
      "--a-bits 1 --init c0-fp"},
     {{0, "stage complete (or already DONE)"},
+     {69,
+      "a collective did not complete within [train] collective-timeout, or NCCL reported an "
+      "error: another rank died, hung or cannot be reached; the last checkpoint is intact"},
      {75,
       "preempted by SIGUSR1/SIGTERM; checkpoint written if a step ran; rerun the same "
       "command to continue (docs/slurm.md)"}}};
@@ -112,14 +115,16 @@ void add_options(po::options_description& options, train::TrainOptions& o, RawOp
      "[train] write TensorBoard event files to RUN/tensorboard/STAGE (tensorboard --logdir RUN/tensorboard)")
     ("requeue", bound(&raw.requeue)->value_name("BOOL"), "[train] must stay false: requeues are decided by the Slurm job (site REQUEUE, MAX_REQUEUES; docs/slurm.md); accepted so older configs load")
     ("sync-batch-norm", enum_value(&o.batch_norm_sync, train::kBatchNormSyncNames, "--sync-batch-norm")->value_name("MODE"),
-     "[train] multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic) | per-rank (each rank its own batch statistics, as DDP: no BatchNorm communication)")
+     "[train] auto (per-rank on cuda, multi-rank on cpu) | multi-rank (synchronised BatchNorm when ranks > 1) | always (also on one rank: 1 and R ranks run identical arithmetic) | per-rank (each rank its own batch statistics, as DDP: no BatchNorm communication; running statistics averaged over ranks before evaluations and checkpoints)")
     ("memory-format", enum_value(&o.memory_format, model::kMemoryFormatNames, "--memory-format")->value_name("FORMAT"),
      "[train] layout of the activations: channels-last (NHWC: oneDNN and cuDNN convolve it without reordering) | contiguous (NCHW). Same network and checkpoints; results differ by float rounding")
     ("overlap-allreduce", bound(&o.overlap_allreduce)->value_name("BOOL"),
      "[train] start each gradient bucket's allreduce during backward, as soon as its gradients are in (as DDP); false = all after backward. Same sums either way")
     ("allreduce-bucket-mb", bound(&o.allreduce_bucket_mb)->value_name("MIB"), "[train] gradients per allreduce bucket, MiB")
     ("collectives", enum_value(&o.collectives, dist::kCollectivesNames, "--collectives")->value_name("ENGINE"),
-     "[train] auto (NCCL for several GPU ranks when built with it, else MPI) | mpi (GPU tensors staged through host memory) | nccl");
+     "[train] auto (NCCL for several GPU ranks when built with it, else MPI) | mpi (GPU tensors staged through host memory) | nccl")
+    ("collective-timeout", bound(&o.collective_timeout_s)->value_name("SECONDS"),
+     "[train] end a rank whose collective has not completed after SECONDS (a dead, hung or unreachable peer), exit 69, or 75 after a preemption signal (then at most 60 s); 0 = wait for ever");
   // clang-format on
 }
 
@@ -214,9 +219,10 @@ int main(int argc, char** argv) {
         to_options(raw, options);
         options.resolved_config = apps::resolved_config_ini(kInfo, desc, vm);
         mpi = std::make_unique<dist::MpiContext>(&argc, &argv);
+        mpi->set_collective_timeout(options.collective_timeout_s);
         signal_at_test_point("mpi-init");
-        const std::unique_ptr<dist::Communicator> nccl =
-            dist::device_communicator(*mpi, options.collectives, options.device);
+        const std::unique_ptr<dist::Communicator> nccl = dist::device_communicator(
+            *mpi, options.collectives, options.device, options.collective_timeout_s);
         const train::StageResult result = train::train_stage(options, nccl ? *nccl : *mpi);
         return result.outcome == train::StageOutcome::kPreempted
                    ? static_cast<int>(ExitCode::kPreempted)

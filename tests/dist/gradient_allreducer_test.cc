@@ -11,14 +11,20 @@ namespace ctmq::dist {
 namespace {
 
 // Pretends to be rank 0 of `ranks` identical ranks: a sum is the tensor
-// times `ranks`. Records the sizes of the allreduced tensors.
+// times `ranks`. Records the sizes of the allreduced floating-point tensors
+// (the gradient buckets); integer ones (the first step's census of used
+// parameters) are only counted.
 class IdenticalRanks : public SingleProcessCommunicator {
  public:
   explicit IdenticalRanks(int ranks) : ranks_(ranks) {}
   int size() const override { return ranks_; }
   void allreduce_sum(std::vector<torch::Tensor>& tensors) override {
     for (auto& t : tensors) {
-      reduced_sizes.push_back(t.numel());
+      if (t.is_floating_point()) {
+        reduced_sizes.push_back(t.numel());
+      } else {
+        ++integer_reductions;
+      }
       t.mul_(ranks_);
     }
   }
@@ -27,6 +33,7 @@ class IdenticalRanks : public SingleProcessCommunicator {
     EXPECT_EQ(root, 0);
   }
   std::vector<int64_t> reduced_sizes;
+  int integer_reductions = 0;
   int broadcast_count = 0;
 
  private:
@@ -56,15 +63,6 @@ TEST(GradientAllreducer, FusesParametersIntoBucketsInBackwardOrderAndAverages) {
     // Identical ranks: the average is the rank's own gradient.
     EXPECT_TRUE(torch::allclose(params[i].grad(), before[i])) << "parameter " << i;
   }
-}
-
-TEST(GradientAllreducer, MissingGradientBecomesZeros) {
-  IdenticalRanks comm(2);
-  std::vector<torch::Tensor> params{torch::ones({3}, torch::requires_grad())};
-  GradientAllreducer reducer(comm, params);
-  reducer.average_gradients();
-  ASSERT_TRUE(params[0].grad().defined());
-  EXPECT_TRUE(torch::equal(params[0].grad(), torch::zeros({3})));
 }
 
 TEST(GradientAllreducer, OneRankDoesNothing) {
@@ -136,17 +134,56 @@ TEST(GradientAllreducer, OverlappedRefusesTwoBackwardPassesInOneStep) {
   }
 }
 
-TEST(GradientAllreducer, OverlappedUnusedParameterContributesZeros) {
+// A parameter no rank uses (LSQ's weight step at 32 or 1 bit): in the first
+// step it contributes zeros; then it is dropped, its gradient left undefined
+// as on one rank (an optimizer skips it: no weight decay), and the bucket it
+// held starts during backward from the second step on.
+class UnusedParameter : public ::testing::TestWithParam<bool> {};
+
+TEST_P(UnusedParameter, IsDroppedAfterTheFirstStep) {
+  const bool overlap = GetParam();
   IdenticalRanks comm(2);
   std::vector<torch::Tensor> params{torch::ones({3}, torch::requires_grad()),
                                     torch::ones({2}, torch::requires_grad())};
-  GradientAllreducer reducer(comm, params, 1 << 20, /*overlap=*/true);
+  GradientAllreducer reducer(comm, params, 1 << 20, overlap);
+  ASSERT_EQ(reducer.num_buckets(), 1);
   (params[0] * 2).sum().backward();  // params[1] gets no gradient
+  EXPECT_TRUE(comm.reduced_sizes.empty()) << "the bucket waited for the unused parameter";
   reducer.average_gradients();
+  EXPECT_EQ(comm.reduced_sizes, (std::vector<int64_t>{5}));  // zeros for params[1]
+  EXPECT_EQ(comm.integer_reductions, 1);                     // the census, first step only
   EXPECT_TRUE(torch::equal(params[0].grad(), torch::full({3}, 2.0f)));
-  ASSERT_TRUE(params[1].grad().defined());
-  EXPECT_TRUE(torch::equal(params[1].grad(), torch::zeros({2})));
+  EXPECT_FALSE(params[1].grad().defined());
+  EXPECT_EQ(reducer.num_dropped(), 1);
+
+  // Second step: a bucket of params[0] alone, started by its hook when overlapping.
+  params[0].mutable_grad().zero_();
+  (params[0] * 3).sum().backward();
+  if (overlap) EXPECT_EQ(comm.reduced_sizes, (std::vector<int64_t>{5, 3}));
+  reducer.average_gradients();
+  EXPECT_EQ(comm.reduced_sizes, (std::vector<int64_t>{5, 3}));
+  EXPECT_EQ(comm.integer_reductions, 1);
+  EXPECT_TRUE(torch::equal(params[0].grad(), torch::full({3}, 3.0f)));
+  EXPECT_FALSE(params[1].grad().defined());
+
+  // A dropped parameter that gets a gradient later is an error, not a silent
+  // un-averaged update.
+  params[0].mutable_grad().zero_();
+  (params[0].sum() + params[1].sum()).backward();
+  try {
+    reducer.average_gradients();
+    FAIL() << "a gradient of a dropped parameter was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("no rank gave it one in the first step"),
+              std::string::npos)
+        << e.what();
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(Schedules, UnusedParameter, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Overlapped" : "AfterBackward";
+                         });
 
 TEST(ModuleSync, BroadcastsEveryParameterAndBuffer) {
   IdenticalRanks comm(2);

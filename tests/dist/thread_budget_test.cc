@@ -103,18 +103,5 @@ TEST_F(CgroupTree, NoQuotaAnywhereIsNoLimit) {
   EXPECT_EQ(cgroup_cpu_limit("", root_.string()), std::nullopt);
 }
 
-TEST(RanksPerNode, LauncherEnvironmentThenWorldSize) {
-  SingleProcessCommunicator one;
-  unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  unsetenv("SLURM_NTASKS_PER_NODE");
-  EXPECT_EQ(ranks_per_node(one), 1);
-  setenv("SLURM_NTASKS_PER_NODE", "4", 1);
-  EXPECT_EQ(ranks_per_node(one), 4);
-  setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
-  EXPECT_EQ(ranks_per_node(one), 2);
-  unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  unsetenv("SLURM_NTASKS_PER_NODE");
-}
-
 }  // namespace
 }  // namespace ctmq::dist

@@ -24,6 +24,8 @@ enum class ExitCode : int {
   kError = 1,      // a ctmq::Error: bad input, options, files
   kUsage = 2,      // unknown or malformed command-line option
   kBug = 3,        // an internal assertion failed
+  kPeerLost = 69,  // a collective did not complete within [train] collective-timeout, or
+                   // NCCL reported an error: another rank died, hung or is unreachable
   kPreempted = 75  // stopped by SIGUSR1/SIGTERM after a checkpoint; rerun to continue
 };
 

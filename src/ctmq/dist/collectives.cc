@@ -6,7 +6,7 @@
 namespace ctmq::dist {
 
 std::unique_ptr<Communicator> device_communicator(Communicator& control, Collectives collectives,
-                                                  DeviceKind device) {
+                                                  DeviceKind device, double timeout_s) {
   switch (collectives) {
     case Collectives::kMpi:
       return nullptr;
@@ -19,7 +19,8 @@ std::unique_ptr<Communicator> device_communicator(Communicator& control, Collect
                  "tensors); CPU ranks use mpi");
       break;
   }
-  return make_nccl_communicator(control, static_cast<int>(rank_device(device, control).index()));
+  const torch::Device gpu = rank_device(device, control, /*log=*/false);
+  return make_nccl_communicator(control, static_cast<int>(gpu.index()), timeout_s);
 }
 
 }  // namespace ctmq::dist

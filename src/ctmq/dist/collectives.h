@@ -24,8 +24,9 @@ inline constexpr EnumTable<Collectives, 3> kCollectivesNames{{
 //          ranks or in a build without NCCL;
 //   kAuto: NCCL when the ranks train on GPUs, there are several and the build
 //          has NCCL (nccl_available()); otherwise none.
+// `timeout_s`: NCCL's collective timeout (make_nccl_communicator).
 // Collective: every rank calls it with the same arguments.
 std::unique_ptr<Communicator> device_communicator(Communicator& control, Collectives collectives,
-                                                  DeviceKind device);
+                                                  DeviceKind device, double timeout_s = 0);
 
 }  // namespace ctmq::dist

@@ -42,8 +42,10 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // Rank on this node (from the launcher's environment), to pick a GPU.
+  // Rank among the ranks of this node, and how many there are (MPI's
+  // shared-memory split, not the launcher's variables).
   virtual int local_rank() const = 0;
+  virtual int local_size() const = 0;
 
   // In-place sum over ranks. REQUIRES: contiguous tensors, same shapes and
   // dtypes (float32/float64/int64) on every rank, in the same order.

@@ -1,8 +1,7 @@
 // Which device a rank computes on: the one home of the device choice of
-// ctmq-train and ctmq-eval ([train] device, ctmq-eval --device).
-//
-// One GPU per local rank (the Slurm and mpirun convention: ranks on a node
-// take GPUs 0, 1, ... in local-rank order, wrapping when there are fewer GPUs).
+// ctmq-train and ctmq-eval ([train] device, ctmq-eval --device). The GPU of
+// each rank is chosen among the ranks that see the same GPUs
+// (dist/placement.h), never from launcher variables.
 #pragma once
 
 #include <torch/torch.h>
@@ -28,9 +27,13 @@ inline DeviceKind parse_device_kind(const std::string& name,
 }
 inline std::string device_kind_name(DeviceKind kind) { return enum_name(kDeviceKindNames, kind); }
 
-// The CPU, or the CUDA device local_rank % device count. Throws ctmq::Error
-// (telling the user to use cpu) for kCuda when this LibTorch sees no CUDA
-// device.
-torch::Device rank_device(DeviceKind kind, const Communicator& comm);
+// The CPU, or this rank's CUDA device (dist::assign_gpus over every rank's
+// view). Collective: every rank calls it. With `log`, every rank logs its
+// placement line (describe_placement). Throws ctmq::Error (telling the user
+// to use cpu) for kCuda when this LibTorch sees no CUDA device, and when two
+// ranks would share a GPU, unless CTMQ_ALLOW_SHARED_GPU=1 is set (tests that
+// run several ranks on one GPU; NCCL then also needs a distinct NCCL_HOSTID
+// per rank).
+torch::Device rank_device(DeviceKind kind, Communicator& comm, bool log = true);
 
 }  // namespace ctmq::dist

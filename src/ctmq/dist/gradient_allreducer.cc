@@ -6,21 +6,35 @@ namespace ctmq::dist {
 
 GradientAllreducer::GradientAllreducer(Communicator& comm, std::vector<torch::Tensor> parameters,
                                        int64_t bucket_bytes, bool overlap)
-    : comm_(comm) {
+    : comm_(comm), bucket_bytes_(bucket_bytes) {
   CTMQ_ASSERT(bucket_bytes > 0);
   for (auto& p : parameters) {
     if (p.requires_grad()) parameters_.push_back(p);
   }
   const int64_t count = static_cast<int64_t>(parameters_.size());
-  bucket_of_.assign(count, 0);
-  offset_of_.assign(count, 0);
   arrived_.assign(count, false);
-  int64_t bytes = 0;
+  dropped_.assign(count, false);
   bool on_cpu = true;
+  for (const auto& p : parameters_) on_cpu = on_cpu && p.device().is_cpu();
+  overlap_ = overlap && comm_.size() > 1 && (on_cpu || comm_.starts_from_any_thread());
+  build_buckets();
+  if (!overlap_) return;
+  for (int64_t i = 0; i < count; ++i) {
+    hooks_.push_back(parameters_[i].register_hook(
+        [this, i](const torch::Tensor& grad) { on_gradient(i, grad); }));
+  }
+}
+
+void GradientAllreducer::build_buckets() {
+  const int64_t count = static_cast<int64_t>(parameters_.size());
+  buckets_.clear();
+  bucket_of_.assign(count, -1);
+  offset_of_.assign(count, 0);
+  int64_t bytes = 0;
   for (int64_t i = count - 1; i >= 0; --i) {  // backward's order
+    if (dropped_[i]) continue;
     const auto& p = parameters_[i];
-    on_cpu = on_cpu && p.device().is_cpu();
-    const bool fits = !buckets_.empty() && bytes + p.numel() * p.element_size() <= bucket_bytes;
+    const bool fits = !buckets_.empty() && bytes + p.numel() * p.element_size() <= bucket_bytes_;
     const bool same_kind = !buckets_.empty() &&
                            parameters_[buckets_.back().members.front()].dtype() == p.dtype() &&
                            parameters_[buckets_.back().members.front()].device() == p.device();
@@ -35,20 +49,16 @@ GradientAllreducer::GradientAllreducer(Communicator& comm, std::vector<torch::Te
     bucket.numel += p.numel();
     bytes += p.numel() * p.element_size();
   }
-  overlap_ = overlap && comm_.size() > 1 && (on_cpu || comm_.starts_from_any_thread());
   if (!overlap_) return;
   for (Bucket& bucket : buckets_) {
     const auto& first = parameters_[bucket.members.front()];
     bucket.flat = torch::empty({bucket.numel}, first.options().requires_grad(false));
   }
-  for (int64_t i = 0; i < count; ++i) {
-    hooks_.push_back(parameters_[i].register_hook(
-        [this, i](const torch::Tensor& grad) { on_gradient(i, grad); }));
-  }
 }
 
 GradientAllreducer::~GradientAllreducer() {
-  for (size_t i = 0; i < hooks_.size(); ++i) parameters_[i].remove_hook(hooks_[i]);
+  for (size_t i = 0; i < hooks_.size(); ++i)
+    if (!dropped_[i]) parameters_[i].remove_hook(hooks_[i]);
 }
 
 void GradientAllreducer::on_gradient(int64_t index, const torch::Tensor& grad) {
@@ -82,11 +92,53 @@ void GradientAllreducer::start_complete_buckets() {
 void GradientAllreducer::average_gradients() {
   if (comm_.size() == 1) return;
   torch::NoGradGuard no_grad;
+  const bool first = steps_ == 0;
+  std::vector<bool> unused;
+  if (first) unused = globally_unused();
+  for (int64_t i = 0; i < static_cast<int64_t>(parameters_.size()); ++i) {
+    CTMQ_CHECK(!dropped_[i] || !parameters_[i].grad().defined(),
+               "gradient allreduce: parameter "
+                   << i << " got a gradient, but no rank gave it one in the first step, so it "
+                   << "was left out of the reductions (a parameter must be used in every step "
+                   << "or in none of a stage)");
+  }
   if (overlap_) {
     average_overlapped();
   } else {
     average_after_backward();
   }
+  ++steps_;
+  if (first) drop(unused);
+}
+
+std::vector<bool> GradientAllreducer::globally_unused() {
+  const int64_t count = static_cast<int64_t>(parameters_.size());
+  std::vector<torch::Tensor> used{torch::zeros({count}, torch::kInt64)};
+  auto flags = used[0].accessor<int64_t, 1>();
+  for (int64_t i = 0; i < count; ++i)
+    flags[i] = (overlap_ ? arrived_[i] : parameters_[i].grad().defined()) ? 1 : 0;
+  comm_.allreduce_sum(used);
+  std::vector<bool> unused(count);
+  for (int64_t i = 0; i < count; ++i) unused[i] = used[0][i].item<int64_t>() == 0;
+  return unused;
+}
+
+void GradientAllreducer::drop(const std::vector<bool>& unused) {
+  bool any = false;
+  for (int64_t i = 0; i < static_cast<int64_t>(parameters_.size()); ++i) {
+    if (!unused[i]) continue;
+    any = true;
+    dropped_[i] = true;
+    parameters_[i].mutable_grad() = torch::Tensor();  // as on one rank: no gradient
+    if (overlap_) parameters_[i].remove_hook(hooks_[i]);
+  }
+  if (any) build_buckets();
+}
+
+int64_t GradientAllreducer::num_dropped() const {
+  int64_t n = 0;
+  for (bool d : dropped_) n += d ? 1 : 0;
+  return n;
 }
 
 const torch::Tensor& GradientAllreducer::grad_or_zeros(int64_t index) {

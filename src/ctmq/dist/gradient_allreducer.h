@@ -23,8 +23,15 @@
 // REQUIRES: every rank passes the same parameters (same shapes, same order),
 // and, when overlapping, one backward pass between average_gradients() calls
 // (a second gradient for a parameter before it is an error). A parameter that
-// got no gradient this step contributes zeros (its .grad() is set to zeros),
-// so ranks never disagree on the bucket layout.
+// got no gradient this step on this rank contributes zeros (its .grad() is
+// set to zeros), so ranks never disagree on the bucket layout.
+//
+// Unused parameters (as DDP's find_unused_parameters, decided once): after
+// the first step, the parameters no rank gave a gradient (LSQ's weight step
+// at 32 or 1 bit) have their .grad() reset to undefined, as on one rank, so
+// an optimizer skips them (no weight decay either), and are left out of the
+// buckets, which no longer wait for them. A dropped parameter must get no
+// gradient later in the stage: one that does is an error.
 #pragma once
 
 #include <torch/torch.h>
@@ -52,6 +59,8 @@ class GradientAllreducer {
   void average_gradients();
 
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
+  // Parameters left out after the first step because no rank used them.
+  int64_t num_dropped() const;
   // True when the reductions start from gradient hooks during backward.
   bool overlapping() const { return overlap_; }
 
@@ -63,6 +72,11 @@ class GradientAllreducer {
     int64_t arrived = 0;
     std::unique_ptr<PendingReduction> pending;
   };
+  // Buckets over the parameters not dropped, in backward's order.
+  void build_buckets();
+  // Per parameter: true when no rank has its gradient this step (collective).
+  std::vector<bool> globally_unused();
+  void drop(const std::vector<bool>& unused);
   void on_gradient(int64_t index, const torch::Tensor& grad);
   // Starts, in order, the buckets whose gradients are all in.
   void start_complete_buckets();
@@ -76,8 +90,11 @@ class GradientAllreducer {
   Communicator& comm_;
   std::vector<torch::Tensor> parameters_;
   std::vector<Bucket> buckets_;
+  int64_t bucket_bytes_;
   bool overlap_ = false;
-  std::vector<int64_t> bucket_of_;  // per parameter
+  int64_t steps_ = 0;               // average_gradients() calls done
+  std::vector<bool> dropped_;       // per parameter: unused on every rank
+  std::vector<int64_t> bucket_of_;  // per parameter, -1 when dropped
   std::vector<int64_t> offset_of_;  // per parameter, in its bucket's flat
   std::vector<bool> arrived_;       // per parameter, this step
   std::vector<unsigned> hooks_;     // per parameter, when overlapping

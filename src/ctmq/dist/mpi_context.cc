@@ -142,7 +142,19 @@ torch::Tensor MpiContext::buffer_for_mpi(const torch::Tensor& tensor) const {
   return tensor.to(torch::kCPU);
 }
 
+void MpiContext::set_collective_timeout(double seconds) {
+  watchdog_.reset();
+  if (seconds > 0 && size_ > 1)
+    watchdog_ = std::make_unique<CollectiveWatchdog>(rank_, "MPI", seconds);
+}
+
+std::optional<CollectiveWatchdog::Guard> MpiContext::guard(const char* what, int64_t bytes) {
+  if (!watchdog_) return std::nullopt;
+  return watchdog_->blocking(std::string(what) + " of " + std::to_string(bytes) + " bytes");
+}
+
 MpiContext::~MpiContext() {
+  watchdog_.reset();
   if (state_->comm != MPI_COMM_NULL) MPI_Comm_free(&state_->comm);
   int finalised = 0;
   MPI_Finalized(&finalised);
@@ -155,6 +167,7 @@ void MpiContext::allreduce_sum(std::vector<torch::Tensor>& tensors) {
     if (size_ == 1 || tensor.numel() == 0) continue;
     torch::Tensor host = buffer_for_mpi(tensor);
     MPI_Datatype type = mpi_type_of(host);
+    const auto watching = guard("MPI_Allreduce", static_cast<int64_t>(host.nbytes()));
     for_each_chunk(host, [&](void* data, int count) {
       MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, state_->comm));
     });
@@ -167,8 +180,9 @@ namespace {
 // One MPI_Iallreduce per chunk of a host tensor (MPI counts are int).
 class MpiPendingReduction : public PendingReduction {
  public:
-  MpiPendingReduction(torch::Tensor tensor, torch::Tensor host, MPI_Comm comm)
-      : tensor_(std::move(tensor)), host_(std::move(host)) {
+  MpiPendingReduction(torch::Tensor tensor, torch::Tensor host, MPI_Comm comm,
+                      CollectiveWatchdog* watchdog)
+      : tensor_(std::move(tensor)), host_(std::move(host)), watchdog_(watchdog) {
     const MPI_Datatype type = mpi_type_of(host_);
     for_each_chunk(host_, [&](void* data, int count) {
       requests_.push_back(MPI_REQUEST_NULL);
@@ -177,6 +191,7 @@ class MpiPendingReduction : public PendingReduction {
   }
   ~MpiPendingReduction() override {
     if (!done_) {
+      const auto watching = guard();
       MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
     }
   }
@@ -190,12 +205,17 @@ class MpiPendingReduction : public PendingReduction {
   }
   void wait() override {
     if (done_) return;
+    const auto watching = guard();
     MPI_CHECK(
         MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
     finish();
   }
 
  private:
+  std::optional<CollectiveWatchdog::Guard> guard() {
+    if (!watchdog_) return std::nullopt;
+    return watchdog_->blocking("MPI_Iallreduce of " + std::to_string(host_.nbytes()) + " bytes");
+  }
   void finish() {
     done_ = true;
     if (!host_.is_same(tensor_)) tensor_.copy_(host_);
@@ -203,6 +223,7 @@ class MpiPendingReduction : public PendingReduction {
   torch::Tensor tensor_;
   torch::Tensor host_;
   std::vector<MPI_Request> requests_;
+  CollectiveWatchdog* watchdog_;
   bool done_ = false;
 };
 
@@ -212,7 +233,8 @@ std::unique_ptr<PendingReduction> MpiContext::start_allreduce_sum(torch::Tensor 
   CTMQ_ASSERT(tensor.is_contiguous());
   if (size_ == 1 || tensor.numel() == 0) return std::make_unique<FinishedReduction>();
   torch::Tensor host = buffer_for_mpi(tensor);
-  return std::make_unique<MpiPendingReduction>(std::move(tensor), std::move(host), state_->comm);
+  return std::make_unique<MpiPendingReduction>(std::move(tensor), std::move(host), state_->comm,
+                                               watchdog_.get());
 }
 
 void MpiContext::broadcast(std::vector<torch::Tensor>& tensors, int root) {
@@ -223,6 +245,7 @@ void MpiContext::broadcast(std::vector<torch::Tensor>& tensors, int root) {
     torch::Tensor host = buffer_for_mpi(tensor);
     // Bytes: any dtype travels unchanged.
     torch::Tensor bytes = host.view({-1}).view(torch::kUInt8);
+    const auto watching = guard("MPI_Bcast", bytes.numel());
     for_each_chunk(bytes, [&](void* data, int count) {
       MPI_CHECK(MPI_Bcast(data, count, MPI_BYTE, root, state_->comm));
     });
@@ -233,12 +256,15 @@ void MpiContext::broadcast(std::vector<torch::Tensor>& tensors, int root) {
 bool MpiContext::any(bool flag) {
   if (size_ == 1) return flag;
   int local = flag ? 1 : 0, global = 0;
+  const auto watching = guard("MPI_Allreduce (any)", sizeof(int));
   MPI_CHECK(MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_LOR, state_->comm));
   return global != 0;
 }
 
 void MpiContext::barrier() {
-  if (size_ > 1) MPI_CHECK(MPI_Barrier(state_->comm));
+  if (size_ == 1) return;
+  const auto watching = guard("MPI_Barrier", 0);
+  MPI_CHECK(MPI_Barrier(state_->comm));
 }
 
 void MpiContext::abort(const std::string& message, int exit_code) {

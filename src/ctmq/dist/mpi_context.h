@@ -15,9 +15,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "ctmq/dist/collective_watchdog.h"
 #include "ctmq/dist/communicator.h"
 
 namespace ctmq::dist {
@@ -38,7 +40,7 @@ class MpiContext : public Communicator {
   // checked against it, a warning naming any that disagrees.
   int local_rank() const override { return local_rank_; }
   // How many ranks this node runs (the same split).
-  int local_size() const { return local_size_; }
+  int local_size() const override { return local_size_; }
 
   void allreduce_sum(std::vector<torch::Tensor>& tensors) override;
   // MPI_Iallreduce (a device tensor staged through host memory is copied back
@@ -52,10 +54,16 @@ class MpiContext : public Communicator {
   [[noreturn]] void abort(const std::string& message, int exit_code) override;
   // True when GPU tensors go to MPI without host staging.
   bool cuda_aware() const { return cuda_aware_; }
+  // Ends this rank when a blocking collective (or the wait for a started
+  // reduction) takes longer than `seconds` (dist/collective_watchdog.h);
+  // <= 0 switches the watchdog off (the default). Ignored on one rank.
+  void set_collective_timeout(double seconds);
 
  private:
   // The tensor itself (CPU, or GPU with CUDA-aware MPI) or a host copy.
   torch::Tensor buffer_for_mpi(const torch::Tensor& tensor) const;
+  // The watchdog's guard over a blocking call, when there is a watchdog.
+  std::optional<CollectiveWatchdog::Guard> guard(const char* what, int64_t bytes);
   struct State;
   std::unique_ptr<State> state_;
   int rank_ = 0;
@@ -63,6 +71,7 @@ class MpiContext : public Communicator {
   int local_rank_ = 0;
   int local_size_ = 1;
   bool cuda_aware_ = false;
+  std::unique_ptr<CollectiveWatchdog> watchdog_;
 };
 
 }  // namespace ctmq::dist

@@ -35,6 +35,13 @@ bool nccl_available();
 // rank calls it. Throws ctmq::Error naming NCCL's error and what to check
 // (one GPU per rank: NCCL refuses two ranks on one GPU), or, without
 // CTMQ_WITH_NCCL, saying how to build with NCCL or to use MPI.
-std::unique_ptr<Communicator> make_nccl_communicator(Communicator& control, int device_index);
+//
+// Failures: a failed NCCL call, or the communicator's destruction while an
+// exception unwinds, aborts it (ncclCommAbort: never blocks on a dead peer);
+// a watchdog (dist/collective_watchdog.h) polls NCCL's asynchronous errors
+// and, when `timeout_s` > 0, ends the rank if an enqueued collective has not
+// run after `timeout_s` seconds ([train] collective-timeout).
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& control, int device_index,
+                                                     double timeout_s = 0);
 
 }  // namespace ctmq::dist

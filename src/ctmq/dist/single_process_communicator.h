@@ -14,6 +14,7 @@ class SingleProcessCommunicator : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   int local_rank() const override { return 0; }
+  int local_size() const override { return 1; }
   void allreduce_sum(std::vector<torch::Tensor>&) override {}
   void broadcast(std::vector<torch::Tensor>&, int) override {}
   bool any(bool flag) override { return flag; }

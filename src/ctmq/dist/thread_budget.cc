@@ -47,16 +47,6 @@ std::optional<int> v2_limit(const std::filesystem::path& root, std::filesystem::
 
 }  // namespace
 
-int ranks_per_node(const Communicator& comm) {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"}) {
-    if (const char* value = std::getenv(name)) {
-      int n = std::atoi(value);
-      if (n > 0) return n;
-    }
-  }
-  return comm.size();
-}
-
 int affinity_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);

@@ -10,13 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "ctmq/dist/communicator.h"
-
 namespace ctmq::dist {
-
-// Ranks on this node: OMPI_COMM_WORLD_LOCAL_SIZE, else SLURM_NTASKS_PER_NODE,
-// else every rank of `comm` (a single node).
-int ranks_per_node(const Communicator& comm);
 
 // CPUs in this thread's affinity mask (sched_getaffinity); at least 1.
 int affinity_cpus();

@@ -7,6 +7,7 @@
 #include "ctmq/common/error.h"
 #include "ctmq/data/distributed_sampler.h"
 #include "ctmq/model/batch_norm.h"
+#include "ctmq/quant/layer_quantizer.h"
 
 namespace ctmq::eval {
 namespace {
@@ -103,9 +104,11 @@ int64_t recalibrate_batch_norm(model::NetworkImpl& net, const data::ShardDataset
     bn->reset_running_stats();
     bn->options.momentum(c10::nullopt);  // cumulative average over the batches below
   }
-  if (comm.size() > 1)
-    model::set_stats_reducer(net,
-                             [&comm](std::vector<torch::Tensor>& t) { comm.allreduce_sum(t); });
+  if (comm.size() > 1) {
+    auto sum = [&comm](std::vector<torch::Tensor>& t) { comm.allreduce_sum(t); };
+    model::set_stats_reducer(net, sum);
+    quant::set_rank_sum(net, sum);
+  }
 
   torch::NoGradGuard no_grad;
   net.to(options.device);
@@ -118,6 +121,7 @@ int64_t recalibrate_batch_norm(model::NetworkImpl& net, const data::ShardDataset
   }
   net.eval();
   model::set_stats_reducer(net, {});
+  quant::set_rank_sum(net, {});
   for (size_t i = 0; i < norms.size(); ++i) norms[i]->options.momentum(momenta[i]);
   return used;
 }

@@ -178,10 +178,8 @@ void BatchNorm2dImpl::pretty_print(std::ostream& stream) const {
 
 void set_stats_reducer(torch::nn::Module& net, StatsReducer reducer) {
   if (auto* self = dynamic_cast<BatchNorm2dImpl*>(&net)) self->set_stats_reducer(reducer);
-  if (auto* self = dynamic_cast<quant::QuantizedLayer*>(&net)) self->set_rank_sum(reducer);
   for (const auto& m : net.modules(/*include_self=*/false)) {
     if (auto* bn = dynamic_cast<BatchNorm2dImpl*>(m.get())) bn->set_stats_reducer(reducer);
-    if (auto* layer = dynamic_cast<quant::QuantizedLayer*>(m.get())) layer->set_rank_sum(reducer);
   }
 }
 

@@ -56,9 +56,9 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
 };
 TORCH_MODULE(BatchNorm2d);
 
-// Installs `reducer` into every BatchNorm2d of `net` (an empty one removes it),
-// and into every quantized layer, whose data-dependent initialisation (LSQ
-// input steps) then uses the global batch (quant::QuantizedLayer::set_rank_sum).
+// Installs `reducer` into every BatchNorm2d of `net` (an empty one removes
+// it). The quantized layers' sum over ranks is separate
+// (quant::set_rank_sum): ranks with per-rank BatchNorm still need it.
 void set_stats_reducer(torch::nn::Module& net, StatsReducer reducer);
 
 }  // namespace ctmq::model

@@ -106,4 +106,10 @@ torch::Tensor LayerQuantizer::input(const torch::Tensor& x, bool training) {
   return lsq_quantize(x, input_step_, k, lsq_grad_scale(features, k));
 }
 
+void set_rank_sum(torch::nn::Module& net, const RankSum& sum) {
+  if (auto* self = dynamic_cast<QuantizedLayer*>(&net)) self->set_rank_sum(sum);
+  for (const auto& m : net.modules(/*include_self=*/false))
+    if (auto* layer = dynamic_cast<QuantizedLayer*>(m.get())) layer->set_rank_sum(sum);
+}
+
 }  // namespace ctmq::quant

@@ -45,8 +45,9 @@ class QuantizedLayer {
 // A step of 0 means "not initialised yet": the weight step is set from the
 // weight by set_bit_depths(); the input step from the first training batch
 // (LSQ's 2 mean|x| / sqrt(Q_P)). NOTE: with several ranks that first batch
-// differs per rank unless a RankSum is installed (model::set_stats_reducer
-// installs the BatchNorm reducer here too): then it is the global batch's.
+// differs per rank unless a RankSum is installed (set_rank_sum below, which
+// the trainer installs whenever there are several ranks): then it is the
+// global batch's, and every replica starts from the same step.
 class LayerQuantizer {
  public:
   // Registers the state above on `owner`. Keeps the current bit depths (so
@@ -72,5 +73,9 @@ class LayerQuantizer {
   bool input_step_ready_ = false;
   RankSum rank_sum_;
 };
+
+// Installs `sum` into every quantized layer of `net` (an empty one removes
+// it): their data-dependent initialisation then uses the global batch.
+void set_rank_sum(torch::nn::Module& net, const RankSum& sum);
 
 }  // namespace ctmq::quant

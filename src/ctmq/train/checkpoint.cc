@@ -143,7 +143,11 @@ std::string CheckpointStore::path_for(int64_t global_step) const {
 }
 
 Checkpoint CheckpointStore::load(const std::string& path, torch::Device device) {
-  const std::string bytes = read_file(path);
+  return from_bytes(read_file(path), path, device);
+}
+
+Checkpoint CheckpointStore::from_bytes(const std::string& bytes, const std::string& path,
+                                       torch::Device device) {
   const auto version = static_cast<uint32_t>(kCheckpointFormatVersion);
   const size_t payload = unseal(bytes, kCheckpointSeal, path, version, version).payload_size;
   Checkpoint checkpoint;

@@ -87,6 +87,10 @@ class CheckpointStore {
 
   // Reads and verifies one file; throws ctmq::Error naming it if it is corrupt.
   static Checkpoint load(const std::string& path, torch::Device device = torch::kCPU);
+  // The same from the file's bytes, read elsewhere (rank 0 reads, the others
+  // get the bytes from it); `path` names the file in errors.
+  static Checkpoint from_bytes(const std::string& bytes, const std::string& path,
+                               torch::Device device = torch::kCPU);
 
   // The file a checkpoint after `global_step` steps is written to.
   std::string path_for(int64_t global_step) const;

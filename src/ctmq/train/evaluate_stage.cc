@@ -10,6 +10,7 @@
 #include "ctmq/common/preemption.h"
 #include "ctmq/common/run_layout.h"
 #include "ctmq/dist/module_sync.h"
+#include "ctmq/dist/shared_directory.h"
 #include "ctmq/dist/thread_budget.h"
 #include "ctmq/eval/evaluator.h"
 #include "ctmq/eval/quant_report.h"
@@ -78,11 +79,12 @@ EvalStageResult evaluate_stage(const EvalStageOptions& o, dist::Communicator& co
     return true;
   };
   const torch::Device device = dist::rank_device(o.device, comm);
-  const dist::ThreadBudget budget = dist::resolve_threads(o.threads, dist::ranks_per_node(comm));
+  const dist::ThreadBudget budget = dist::resolve_threads(o.threads, comm.local_size());
   torch::set_num_threads(budget.threads);
   if (root)
     CTMQ_INFO("ctmq-eval: " << budget.threads << " thread(s) per rank (" << budget.reason << ")");
 
+  dist::check_shared_directory(comm, o.run_dir, "--run-dir");
   const RunLayout run(o.run_dir);
   CTMQ_CHECK(run.is_done(o.stage), "stage " << o.stage << " is not DONE in " << o.run_dir << " (no "
                                             << run.done_marker(o.stage)

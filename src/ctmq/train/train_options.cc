@@ -16,6 +16,11 @@ BatchNormSync parse_batch_norm_sync(const std::string& name) {
   return parse_enum(kBatchNormSyncNames, name, "--sync-batch-norm");
 }
 
+BatchNormSync resolve_batch_norm_sync(BatchNormSync sync, DeviceKind device) {
+  if (sync != BatchNormSync::kAuto) return sync;
+  return device == DeviceKind::kCuda ? BatchNormSync::kPerRank : BatchNormSync::kMultiRank;
+}
+
 HyperParameters resolve_hyper_parameters(const TrainOptions& options, int64_t steps_per_epoch) {
   HyperParameters h;
   h.optimizer = options.optimizer;
@@ -85,6 +90,9 @@ void validate(const TrainOptions& o) {
   CTMQ_CHECK(o.test_limit >= 0, "--test-limit " << o.test_limit << " must be >= 0 (0 = all)");
   CTMQ_CHECK(o.keep_checkpoints >= 2, "keep_checkpoints must be at least 2");
   CTMQ_CHECK(o.threads >= 0, "--threads must be >= 0 (0 = automatic)");
+  CTMQ_CHECK(o.collective_timeout_s >= 0, "--collective-timeout "
+                                              << o.collective_timeout_s
+                                              << " must be >= 0 (seconds; 0 = wait for ever)");
   CTMQ_CHECK(o.allreduce_bucket_mb > 0 && o.allreduce_bucket_mb <= 1024,
              "--allreduce-bucket-mb " << o.allreduce_bucket_mb
                                       << " must be in (0, 1024] (MiB of gradients per allreduce)");

@@ -40,14 +40,20 @@ using dist::parse_device_kind;
 // the default learning rate linearly (Goyal et al.).
 constexpr int64_t kReferenceBatch = 256;
 
-enum class BatchNormSync { kMultiRank, kAlways, kPerRank };
-inline constexpr EnumTable<BatchNormSync, 3> kBatchNormSyncNames{{
+enum class BatchNormSync { kAuto, kMultiRank, kAlways, kPerRank };
+inline constexpr EnumTable<BatchNormSync, 4> kBatchNormSyncNames{{
+    {BatchNormSync::kAuto, "auto"},
     {BatchNormSync::kMultiRank, "multi-rank"},
     {BatchNormSync::kAlways, "always"},
     {BatchNormSync::kPerRank, "per-rank"},
 }};
-// "multi-rank" | "always"; throws ctmq::Error naming the accepted values.
+// "auto" | "multi-rank" | "always" | "per-rank"; throws ctmq::Error naming
+// the accepted values.
 BatchNormSync parse_batch_norm_sync(const std::string& name);
+// kAuto resolved for `device`: kPerRank on CUDA (as DDP: no BatchNorm
+// communication holding up the gradient reductions), kMultiRank on CPU;
+// any other value is returned unchanged.
+BatchNormSync resolve_batch_norm_sync(BatchNormSync sync, DeviceKind device);
 
 // Which permutation of the training set a stage visits.
 enum class DataOrder {
@@ -127,14 +133,16 @@ struct TrainOptions {
   // TensorBoard event files in RUN/tensorboard/STAGE (train/tensorboard_log.h),
   // beside metrics.jsonl; false = none.
   bool tensorboard = true;
-  // BatchNorm statistics: kMultiRank synchronises them only when there is more
+  // BatchNorm statistics: kAuto is kPerRank on CUDA and kMultiRank on CPU
+  // (resolve_batch_norm_sync). kMultiRank synchronises them only when there is more
   // than one rank (one rank runs torch's native, faster BatchNorm); kAlways
   // takes the synchronised path on one rank too, so 1 and R ranks run the same
   // arithmetic (the 1-vs-2-rank equivalence tests use it). The two paths differ
   // by float rounding only. kPerRank never synchronises: each rank normalises
-  // with its own share of the batch (DDP's default, no BatchNorm communication;
-  // the running statistics saved are rank 0's).
-  BatchNormSync batch_norm_sync = BatchNormSync::kMultiRank;
+  // with its own share of the batch (DDP's default, no BatchNorm communication);
+  // the running statistics are averaged over ranks before every in-stage
+  // evaluation and checkpoint (dist::average_buffers).
+  BatchNormSync batch_norm_sync = BatchNormSync::kAuto;
   // Layout of the activations (model::NetworkImpl::set_memory_format):
   // channels-last (NHWC) or contiguous (NCHW). Same function and checkpoints.
   torch::MemoryFormat memory_format = torch::MemoryFormat::ChannelsLast;
@@ -147,11 +155,19 @@ struct TrainOptions {
   // The engine of GPU ranks' collectives (dist/collectives.h): ctmq-train
   // builds the communicator it passes to train_stage from it.
   dist::Collectives collectives = dist::Collectives::kAuto;
+  // A rank whose collective has not completed after this many seconds ends
+  // (dist/collective_watchdog.h; ctmq-train installs it); 0 = never. Long
+  // enough for the slowest rank's work between two collectives (loading data,
+  // rank 0 writing a checkpoint).
+  double collective_timeout_s = 1800;
   std::string resolved_config;  // INI text: written to the stage's config.ini and checkpoints
 
   // Test hook: called on every rank after each completed optimizer step with
   // the global step count (tests use it to inject signals and crashes).
   std::function<void(int64_t global_step)> after_step;
+  // Test hook: called on every rank right after after_step with this rank's
+  // replica (tests compare replicas across ranks; collectives are allowed).
+  std::function<void(int64_t global_step, torch::nn::Module& replica)> after_step_replica;
 };
 
 // The hyper-parameters actually used, after defaults are resolved.

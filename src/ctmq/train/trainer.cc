@@ -18,11 +18,14 @@
 #include "ctmq/dist/device.h"
 #include "ctmq/dist/gradient_allreducer.h"
 #include "ctmq/dist/module_sync.h"
+#include "ctmq/dist/shared_directory.h"
+#include "ctmq/dist/text_collectives.h"
 #include "ctmq/dist/thread_budget.h"
 #include "ctmq/model/batch_norm.h"
 #include "ctmq/model/network_description.h"
 #include "ctmq/model/torchvision_import.h"
 #include "ctmq/model/weights_io.h"
+#include "ctmq/quant/layer_quantizer.h"
 #include "ctmq/train/checkpoint.h"
 #include "ctmq/train/lr_schedule.h"
 #include "ctmq/train/metrics_log.h"
@@ -166,6 +169,9 @@ class StageTrainer {
   void log_interval(int64_t epoch, int64_t step, double lr);
   void evaluate_now();
   void save_checkpoint();
+  // Per-rank BatchNorm's running statistics averaged, then every rank's
+  // replica compared with rank 0's (collective).
+  void reconcile_replicas(const std::string& where);
   torch::Tensor zero() const {
     return torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   }
@@ -187,6 +193,7 @@ class StageTrainer {
   uint64_t data_seed_ = 0;
   int64_t steps_per_epoch_ = 0;
   HyperParameters hyper_;
+  BatchNormSync bn_sync_ = BatchNormSync::kMultiRank;  // resolved for the device
   // The network and what updates it.
   model::ModelOptions model_options_;
   std::shared_ptr<model::NetworkImpl> net_;
@@ -213,6 +220,9 @@ class StageTrainer {
 
 bool StageTrainer::prepare() {
   validate(o_);
+  // Before any rank reads the run directory on its own: a directory on
+  // node-local scratch would otherwise fail on rank k with a confusing error.
+  dist::check_shared_directory(comm_, o_.run_dir, "--run-dir");
   if (layout_.is_done(o_.stage)) {
     if (root_) CTMQ_INFO("stage " << o_.stage << " is already DONE; nothing to do");
     result_.outcome = StageOutcome::kAlreadyDone;
@@ -221,7 +231,7 @@ bool StageTrainer::prepare() {
   install_preemption_handlers();
   init_ = resolve_init(o_, layout_);
   device_ = dist::rank_device(o_.device, comm_);
-  threads_ = dist::resolve_threads(o_.threads, dist::ranks_per_node(comm_));
+  threads_ = dist::resolve_threads(o_.threads, comm_.local_size());
   torch::set_num_threads(threads_.threads);
   loader_workers_ =
       o_.loader_workers >= 0 ? o_.loader_workers : dist::default_loader_workers(threads_.threads);
@@ -265,26 +275,40 @@ void StageTrainer::prepare_network() {
   net_->set_memory_format(o_.memory_format);
   net_->set_bit_depths(o_.bits);
 
-  // Resume: rank 0 picks the newest valid checkpoint; every rank loads that one.
+  // Resume: rank 0 picks the newest valid checkpoint and reads it; the others
+  // get its bytes from rank 0 (only rank 0 reads the shared storage).
   store_.emplace(layout_.checkpoints(o_.stage), o_.keep_checkpoints);
   std::optional<Checkpoint> resume;
-  if (root_) resume = store_->load_newest_valid(device_);
-  std::vector<torch::Tensor> chosen{
-      torch::full({1}, resume ? resume->meta().global_step : -1, torch::kInt64)};
-  comm_.broadcast(chosen, 0);
-  const int64_t resume_step = chosen[0].item<int64_t>();
-  if (!root_ && resume_step >= 0)
-    resume = CheckpointStore::load(store_->path_for(resume_step), device_);
+  std::string resume_path, resume_bytes;
+  dist::run_on_root(comm_, [&] {
+    resume = store_->load_newest_valid(device_);
+    if (resume && comm_.size() > 1) {
+      resume_path = resume->path();
+      resume_bytes = read_file(resume_path);
+    }
+  });
+  dist::broadcast_bytes(comm_, resume_path, 0);
+  if (!resume_path.empty()) {
+    dist::broadcast_bytes(comm_, resume_bytes, 0);
+    if (!root_) resume = CheckpointStore::from_bytes(resume_bytes, resume_path, device_);
+    resume_bytes.clear();
+  }
   if (resume) {
     check_checkpoint_matches(resume->meta(), o_, model_options_, resume->path(), comm_.size());
     CTMQ_CHECK(resume->meta().global_step <= hyper_.total_steps,
                "checkpoint " << resume->path() << " is at step " << resume->meta().global_step
                              << " but this stage has only " << hyper_.total_steps
                              << " steps; were --epochs or --batch changed?");
-  } else if (init_.kind == InitKind::kStage || init_.kind == InitKind::kWeights) {
-    model::load_weights_into(*net_, init_.path);
-  } else if (init_.kind == InitKind::kTorchvision) {
-    model::import_torchvision_state_dict(*net_, init_.path, o_.pretrained_classifier);
+  } else {
+    // The init weights: rank 0 reads them; broadcast_module_state below
+    // gives them to every rank.
+    dist::run_on_root(comm_, [&] {
+      if (init_.kind == InitKind::kStage || init_.kind == InitKind::kWeights) {
+        model::load_weights_into(*net_, init_.path);
+      } else if (init_.kind == InitKind::kTorchvision) {
+        model::import_torchvision_state_dict(*net_, init_.path, o_.pretrained_classifier);
+      }
+    });
   }
   signal_at_test_point("weights-loaded");
   net_->to(device_);
@@ -298,13 +322,18 @@ void StageTrainer::prepare_network() {
   // 4-bit rounding amplified float32 differences of the statistics to ~1% of
   // the BN biases after one step. The native path is up to 2x faster on a GPU
   // at batch 256 (docs/performance.md), hence the default kMultiRank.
-  // kPerRank: each rank's own statistics (DDP's default), no communication.
-  if (o_.batch_norm_sync != BatchNormSync::kPerRank &&
-      (comm_.size() > 1 || o_.batch_norm_sync == BatchNormSync::kAlways)) {
-    dist::Communicator* comm = &comm_;  // outlives the network
-    model::set_stats_reducer(*net_,
-                             [comm](std::vector<torch::Tensor>& t) { comm->allreduce_sum(t); });
-  }
+  // kPerRank: each rank's own statistics (DDP's default), no communication;
+  // the running statistics are reconciled before evaluations and checkpoints.
+  // The quantized layers' data-dependent initialisation (LSQ input steps)
+  // sums over ranks whatever BatchNorm does, or each replica would start
+  // from its own step and never agree again.
+  dist::Communicator* comm = &comm_;  // outlives the network
+  const auto sum = [comm](std::vector<torch::Tensor>& t) { comm->allreduce_sum(t); };
+  bn_sync_ = resolve_batch_norm_sync(o_.batch_norm_sync, o_.device);
+  if (bn_sync_ != BatchNormSync::kPerRank &&
+      (comm_.size() > 1 || bn_sync_ == BatchNormSync::kAlways))
+    model::set_stats_reducer(*net_, sum);
+  if (comm_.size() > 1) quant::set_rank_sum(*net_, sum);
   optimizer_ = make_optimizer(hyper_, net_->parameters());
   if (resume) resume->restore(*net_, *optimizer_);
   dist::broadcast_module_state(comm_, *net_, 0);
@@ -372,7 +401,15 @@ data::Batch StageTrainer::produce_batch(int64_t batch_step) const {
   return dataset_->get_training_batch(indices, epoch, augment_);
 }
 
+void StageTrainer::reconcile_replicas(const std::string& where) {
+  if (comm_.size() == 1) return;
+  if (bn_sync_ == BatchNormSync::kPerRank) dist::average_buffers(comm_, *net_);
+  dist::check_replicas_agree(comm_, *net_, where);
+}
+
 void StageTrainer::save_checkpoint() {
+  reconcile_replicas("the checkpoint at step " + std::to_string(global_step_) + " of stage " +
+                     o_.stage);
   signal_at_test_point("checkpoint-write");
   if (root_) {
     CheckpointMeta meta;
@@ -428,6 +465,7 @@ void StageTrainer::log_interval(int64_t epoch, int64_t step, double lr) {
 
 // [train] eval-every: the test set now (a collective), logged like a step.
 void StageTrainer::evaluate_now() {
+  if (comm_.size() > 1 && bn_sync_ == BatchNormSync::kPerRank) dist::average_buffers(comm_, *net_);
   EvalMetrics e = evaluation_->run(*net_, global_step_, steps_per_epoch_, comm_);
   // Evaluation time is not training time: images/s stays the step rate.
   interval_start_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -480,6 +518,7 @@ bool StageTrainer::run_steps() {
     correct_ += logits.argmax(1).eq(labels).sum();
     seen_ += n;
     if (o_.after_step) o_.after_step(global_step_);
+    if (o_.after_step_replica) o_.after_step_replica(global_step_, *net_);
 
     if (global_step_ % o_.log_every == 0 || global_step_ == hyper_.total_steps)
       log_interval(epoch, step, lr);

@@ -6,8 +6,13 @@
 //    RUN/stages/STAGE/checkpoints, or starts from options.init.
 //  - Ranks hold identical replicas: parameters and buffers are broadcast from
 //    rank 0 after initialisation; gradients are averaged in buckets; BatchNorm
-//    statistics are synchronised (model::set_stats_reducer) when size > 1. Two
-//    ranks therefore train like one rank with the same global batch.
+//    statistics are synchronised (model::set_stats_reducer) when size > 1
+//    unless sync-batch-norm is per-rank (the default on CUDA), whose running
+//    statistics are averaged before evaluations and checkpoints; LSQ's
+//    data-dependent initialisation always uses the global batch. Every
+//    checkpoint first compares each rank's replica with rank 0's (a CRC-32
+//    over ranks) and throws on all ranks if one differs. With synchronised
+//    BatchNorm two ranks train like one rank with the same global batch.
 //  - A checkpoint is written every options.checkpoint_every steps, on
 //    preemption and at the end; on SIGUSR1/SIGTERM every rank stops after the
 //    current step (kPreempted, DONE not written).
