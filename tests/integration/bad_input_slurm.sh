@@ -11,7 +11,7 @@ set -euo pipefail
 test_name=bad_input_slurm
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
-start_local_slurm
+start_local_slurm 1
 
 weird="$tmp/dir with spaces, 'single' and \"double\" quotes"
 mkdir -p "$weird"

@@ -51,24 +51,6 @@ stage=c0-fp
 train() {  # train RUN_DIR: the stage, in the foreground
   "$bin/ctmq-train" --config "$tmp/run.ini" --run-dir "$1" --stage "$stage" --epochs 3
 }
-# same_tensors A B: the two network files hold the same entries (tensors,
-# pickles, version), compared inside the zip: the archive's entry prefix is the
-# temporary file name, which differs from run to run.
-cat >"$tmp/same_tensors.py" <<'PY'
-import sys, zipfile
-def entries(path):
-    with zipfile.ZipFile(path) as z:
-        return {n.split("/", 1)[1]: z.read(n) for n in z.namelist()}
-a, b = entries(sys.argv[1]), entries(sys.argv[2])
-bad = sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
-if bad:
-    print("differing entries:", " ".join(bad[:10]), file=sys.stderr)
-    sys.exit(1)
-if not any(n.startswith("data/") for n in a):
-    print("no tensor data in", sys.argv[1], file=sys.stderr)
-    sys.exit(1)
-PY
-same_tensors() { python3 "$tmp/same_tensors.py" "$1" "$2"; }
 # poll_kill.py DIR FRAGMENT LOG CMD...: runs CMD, polls DIR (and its
 # subdirectories) and kill -9s CMD as soon as a file whose name holds FRAGMENT
 # (is FRAGMENT without its leading '=') appears; prints "hit FILE" or "missed".

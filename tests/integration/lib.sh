@@ -22,9 +22,13 @@
 #   expect_error WHAT PATTERN CMD...
 #                               CMD must exit non-zero with PATTERN in stderr
 #   json_field FILE KEY         prints the top-level KEY of a JSON file
-#   start_local_slurm           needs root and the Slurm/munge daemons; starts
-#                               slurm/testing/local-slurm.sh under $tmp/local-slurm,
+#   start_local_slurm [NODES [GPUS]]  needs root and the Slurm/munge daemons;
+#                               starts slurm/testing/local-slurm.sh under
+#                               $tmp/local-slurm (NODES simulated nodes with GPUS
+#                               fake GPUs each; default 1 node, this host),
 #                               cancels the jobs and stops it on exit
+#   same_tensors A B            true when network files A and B hold the same
+#                               tensors and pickles, bit for bit
 #   wait_idle SECONDS           waits until Slurm has no job queued or running
 #   write_run_ini FILE SHARDS [SECTION.KEY=VALUE...]
 #                               the small run's config with changes (see below)
@@ -71,7 +75,7 @@ json_field() {
   /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"
 }
 
-start_local_slurm() {
+start_local_slurm() {  # start_local_slurm [NODES [GPUS]]: see slurm/testing/local-slurm.sh
   [[ $(id -u) == 0 ]] || fail "must run as root (the local Slurm runs its daemons as root)"
   local tool
   for tool in munged slurmctld slurmd sbatch squeue scancel; do
@@ -81,7 +85,26 @@ start_local_slurm() {
   source "$src/slurm/testing/local-slurm.sh"
   chmod 755 "$tmp"
   on_exit 'scancel -u root 2>/dev/null; local_slurm_stop'
-  local_slurm_start "$tmp/local-slurm" || fail "local Slurm did not start"
+  local_slurm_start "$tmp/local-slurm" "${1:-1}" "${2:-0}" || fail "local Slurm did not start"
+}
+
+# The zip entries of the two files compared, less the entry prefix (the
+# temporary file name, which differs from run to run).
+same_tensors() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys, zipfile
+def entries(path):
+    with zipfile.ZipFile(path) as z:
+        return {n.split("/", 1)[1]: z.read(n) for n in z.namelist()}
+a, b = entries(sys.argv[1]), entries(sys.argv[2])
+bad = sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
+if bad:
+    print("differing entries:", " ".join(bad[:10]), file=sys.stderr)
+    sys.exit(1)
+if not any(n.startswith("data/") for n in a):
+    print("no tensor data in", sys.argv[1], file=sys.stderr)
+    sys.exit(1)
+PY
 }
 
 wait_idle() {

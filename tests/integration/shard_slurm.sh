@@ -18,7 +18,7 @@ fail() {  # lib.sh's, with the jobs' own logs
   for f in "$work"/slurm/*/slurm-*.out; do echo "== $f" >&2; cat "$f" >&2; done
   exit 1
 }
-start_local_slurm
+start_local_slurm 1
 
 out=$(bash "$src/data-prep/fashion-mnist.sh" --slurm 4 "$work/slurm")
 echo "$out"

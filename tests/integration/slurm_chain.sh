@@ -25,7 +25,7 @@ set -euo pipefail
 test_name=slurm_chain
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
-start_local_slurm
+start_local_slurm 1
 
 site() {  # site FILE LAUNCHER
   sed -e "s/^LAUNCHER=.*/LAUNCHER=\"$2\"/" -e 's/^CPUS_PER_TASK=.*/CPUS_PER_TASK=1/' \

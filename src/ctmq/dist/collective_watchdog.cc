@@ -99,8 +99,9 @@ void CollectiveWatchdog::run() {
     const double limit = preempted ? std::min(timeout_s_, kPreemptionGraceS) : timeout_s_;
     if (limit <= 0 || waited < limit) continue;
     std::ostringstream m;
-    m << engine_ << " " << oldest.what << " has not completed after " << std::fixed
-      << std::setprecision(1) << waited << " s";
+    std::ostringstream after;
+    after << std::fixed << std::setprecision(1) << waited;
+    m << engine_ << " " << oldest.what << " has not completed after " << after.str() << " s";
     if (preempted) {
       m << " and a preemption signal (" << preemption_signal()
         << ") arrived; another rank cannot take part";
