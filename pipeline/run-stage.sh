@@ -9,7 +9,8 @@
 #                              [--launcher-options "OPTS"] [-- EXTRA ARGS]
 #   --ranks R      MPI ranks (default 1; under Slurm the allocation's tasks)
 #   --launcher L   none (R must be 1), mpirun (mpirun -n R --bind-to none),
-#                  srun (srun --mpi=TYPE, inside an allocation); default:
+#                  srun (srun --mpi=TYPE --kill-on-bad-exit=1, inside an
+#                  allocation); default:
 #                  none for 1 rank, else mpirun
 #   --mpi TYPE     srun's PMI type (default pmix; "" leaves out --mpi, so the
 #                  cluster's MpiDefault applies)
@@ -80,6 +81,8 @@ case $launcher in
   srun)
     mpi_flag=()
     [[ -n $mpi ]] && mpi_flag=(--mpi="$mpi")
-    exec srun "${mpi_flag[@]}" "${extra[@]}" -n "$ranks" "${cmd[@]}" ;;
+    # A rank that fails ends the step (mpirun does so by itself): the others
+    # would otherwise wait for it until their collective timeout.
+    exec srun "${mpi_flag[@]}" --kill-on-bad-exit=1 "${extra[@]}" -n "$ranks" "${cmd[@]}" ;;
   *) ctmq_die "--launcher must be none, mpirun or srun, got '$launcher'" ;;
 esac

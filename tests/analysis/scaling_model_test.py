@@ -81,7 +81,10 @@ class ScalingModelTest(unittest.TestCase):
         plain, overlapped = float(last[3]), float(last[4])
         self.assertTrue(0 < plain <= overlapped <= 1, last)
         n = m.RESNET18_PARAMETERS * m.FP32_BYTES
-        self.assertAlmostEqual(plain, m.efficiency(512, 0.08, n, 5e-6, 8e-11, 25 * 2**20), places=2)
+        # The defaults: 64 images per GPU at 2,600 img/s, ctmq's 4 MiB buckets.
+        self.assertAlmostEqual(plain, m.efficiency(512, 64 / 2600, n, 5e-6, 8e-11, 4 * 2**20), places=2)
+        self.assertAlmostEqual(overlapped, m.efficiency(512, 64 / 2600, n, 5e-6, 8e-11, 4 * 2**20,
+                                                        overlap=True), places=2)
         bad = subprocess.run([sys.executable, SCRIPT, "--fitted-alpha-us", "1"],
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 2)

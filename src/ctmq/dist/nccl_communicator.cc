@@ -11,6 +11,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <nccl.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -182,7 +183,11 @@ class NcclCommunicator : public Communicator {
   bool any(bool flag) override { return control_.any(flag); }
   void barrier() override { control_.barrier(); }
   [[noreturn]] void abort(const std::string& message, int exit_code) override {
+    watchdog_.reset();                // it polls comm_
+    if (comm_) ncclCommAbort(comm_);  // no NCCL kernel outlives the job's abort
+    comm_ = nullptr;
     control_.abort(message, exit_code);
+    std::abort();  // not reached: control_.abort never returns
   }
 
  private:

@@ -316,12 +316,13 @@ void StageTrainer::prepare_network() {
   if (o_.eval_every > 0)
     evaluation_.emplace(o_.test_manifest, o_.test_limit, o_.eval_every, o_.batch / comm_.size(),
                         device_, *net_);
-  // On several ranks BatchNorm statistics are summed over ranks. With kAlways
-  // one rank takes the same synchronised path (the reduction is the identity),
-  // so 1 and R ranks run the same arithmetic: with torch's native BatchNorm,
-  // 4-bit rounding amplified float32 differences of the statistics to ~1% of
-  // the BN biases after one step. The native path is up to 2x faster on a GPU
-  // at batch 256 (docs/performance.md), hence the default kMultiRank.
+  // With kMultiRank (kAuto on CPU) BatchNorm statistics are summed over ranks
+  // when there are several. With kAlways one rank takes the same synchronised
+  // path (the reduction is the identity), so 1 and R ranks run the same
+  // arithmetic: with torch's native BatchNorm, 4-bit rounding amplified
+  // float32 differences of the statistics to ~1% of the BN biases after one
+  // step. The native path is up to 2x faster on a GPU at batch 256
+  // (docs/performance.md), hence one rank takes it unless kAlways.
   // kPerRank: each rank's own statistics (DDP's default), no communication;
   // the running statistics are reconciled before evaluations and checkpoints.
   // The quantized layers' data-dependent initialisation (LSQ input steps)
