@@ -174,7 +174,7 @@ n=${#args[@]}
   bash "${args[@]: -5}") >"$tmp/job.out" 2>&1 || { cat "$tmp/job.out"; fail "train.sbatch for c3-w1a1"; }
 mapfile -t cmd <"$FAKE_SRUN_ARGS"
 # The stage's facts (W1A1, 18 epochs, init c3-w2a2) are read by ctmq-train from RUN/plan.tsv.
-expected=(--mpi=pmix -n 4 "$(cd "$bin" && pwd)/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage c3-w1a1)
+expected=(--mpi=pmix --kill-on-bad-exit=1 -n 4 "$(cd "$bin" && pwd)/ctmq-train" --config "$run/config.ini" --run-dir "$run" --stage c3-w1a1)
 [[ ${cmd[*]} == "${expected[*]}" ]] ||
   fail "c3-w1a1's job ran: srun ${cmd[*]}; expected: srun ${expected[*]}"
 [[ $(cat "$FAKE_SRUN_ARGS.cpus") == 8 ]] ||

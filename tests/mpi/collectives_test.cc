@@ -286,7 +286,8 @@ INSTANTIATE_TEST_SUITE_P(Communicators, Conformance, ::testing::Values("mpi", "t
 
 // A directory that is not the same on every rank (rank 1 looks in another
 // one, as a rank on another node sees its own /tmp) is refused on every
-// rank, naming rank 1; a shared one passes and is left as it was.
+// rank, naming rank 1; a shared one passes and is left as it was, and one
+// that does not exist yet is not created.
 TEST(SharedDirectory, RefusesADirectoryRankOneDoesNotShare) {
   auto& comm = mpi_context();
   std::vector<torch::Tensor> pid{torch::full({1}, static_cast<int64_t>(::getpid()), torch::kInt64)};
@@ -294,6 +295,13 @@ TEST(SharedDirectory, RefusesADirectoryRankOneDoesNotShare) {
   const std::string base = (std::filesystem::temp_directory_path() /
                             ("ctmq-mpi-shared-" + std::to_string(pid[0].item<int64_t>())))
                                .string();
+  // A run directory not made yet: its nearest existing ancestor is checked,
+  // and nothing is created.
+  check_shared_directory(comm, base + "/run", "--run-dir");
+  comm.barrier();
+  EXPECT_FALSE(std::filesystem::exists(base));
+  if (comm.rank() == 0) std::filesystem::create_directories(base + "/run");
+  comm.barrier();
   check_shared_directory(comm, base + "/run", "--run-dir");
   comm.barrier();
   EXPECT_TRUE(std::filesystem::is_empty(base + "/run"));

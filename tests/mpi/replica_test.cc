@@ -119,5 +119,20 @@ TEST(ReplicaCheck, PerRankBatchNormWithLsqKeepsOneModel) {
   if (comm.rank() == 0) std::filesystem::remove_all(run);
 }
 
+// Bad input on several ranks: more ranks than samples is refused on every
+// rank with one message, and no run directory is left behind (the
+// shared-directory check before it creates nothing).
+TEST(TrainerOnTwoRanks, MoreRanksThanSamplesFailsWithNothingWritten) {
+  auto& comm = mpi_context();
+  const std::string run = shared_dir(comm, "too-few-samples");
+  TrainOptions o = ctmq::testing::small_resnet_stage(run, {32, 32}, /*width=*/4, /*images=*/1,
+                                                     /*epochs=*/1, /*batch=*/2, /*seed=*/1,
+                                                     /*checkpoint_every=*/0, /*log_every=*/1);
+  const std::string e = ctmq::testing::error_of([&] { train_stage(o, comm); });
+  EXPECT_NE(e.find("2 ranks but only 1 training samples"), std::string::npos) << e;
+  comm.barrier();
+  EXPECT_FALSE(std::filesystem::exists(run));
+}
+
 }  // namespace
 }  // namespace ctmq::train

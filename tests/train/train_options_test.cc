@@ -78,6 +78,36 @@ TEST(Validate, BitDepthsAreValidByConstruction) {
   EXPECT_THROW(validate(o), ctmq::Error);
 }
 
+// DDP's per-rank BatchNorm on GPUs by default; the synchronised statistics
+// stay the default on CPUs; an explicit mode is never changed.
+TEST(BatchNormSyncMode, AutoIsPerRankOnCudaAndMultiRankOnCpu) {
+  EXPECT_EQ(TrainOptions{}.batch_norm_sync, BatchNormSync::kAuto);
+  EXPECT_EQ(parse_batch_norm_sync("auto"), BatchNormSync::kAuto);
+  EXPECT_EQ(resolve_batch_norm_sync(BatchNormSync::kAuto, DeviceKind::kCuda),
+            BatchNormSync::kPerRank);
+  EXPECT_EQ(resolve_batch_norm_sync(BatchNormSync::kAuto, DeviceKind::kCpu),
+            BatchNormSync::kMultiRank);
+  for (auto mode : {BatchNormSync::kMultiRank, BatchNormSync::kAlways, BatchNormSync::kPerRank}) {
+    EXPECT_EQ(resolve_batch_norm_sync(mode, DeviceKind::kCuda), mode);
+    EXPECT_EQ(resolve_batch_norm_sync(mode, DeviceKind::kCpu), mode);
+  }
+}
+
+TEST(Validate, CollectiveTimeoutIsNotNegative) {
+  TrainOptions o = options_with(32, "none", 64);
+  o.run_dir = "run";
+  o.stage = "c0-fp";
+  o.train_manifest = "m.json";
+  o.collective_timeout_s = -1;
+  try {
+    validate(o);
+    FAIL() << "a negative collective timeout was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--collective-timeout -1 must be >= 0"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ParseOptions, RejectUnknownNames) {
   EXPECT_EQ(parse_optimizer_kind("adam"), OptimizerKind::kAdam);
   EXPECT_THROW(parse_optimizer_kind("rmsprop"), ctmq::Error);

@@ -9,8 +9,9 @@
 
 namespace ctmq::dist {
 
-// Rank 0 creates `directory` if needed and writes a file with a fresh token
-// into it; every rank reads the file back (retrying for about 2 s, for
+// Rank 0 writes a file with a fresh token into `directory` (or, when it does
+// not exist yet, into its nearest existing ancestor: nothing is created);
+// every rank reads the file back from that path as it sees it (retrying for about 2 s, for
 // network file systems' caches); rank 0 removes it. Collective. When any rank
 // cannot read the token, throws ctmq::Error on every rank naming `what`
 // (e.g. "--run-dir"), the directory, and the ranks and hosts that do not see
