@@ -249,6 +249,27 @@ TEST_P(Conformance, GradientAllreducerAveragesAcrossSmallBuckets) {
   }
 }
 
+// A parameter that one rank uses and the other does not: its bucket starts
+// from a hook on one rank and after backward on the other, and the first
+// step's census of used parameters must not come between them.
+TEST_P(Conformance, OverlappedWithAParameterOnlyOneRankUses) {
+  std::vector<torch::Tensor> params{torch::ones({8}, on().requires_grad(true)),
+                                    torch::ones({8}, on().requires_grad(true))};
+  GradientAllreducer reducer(comm(), params, 32, /*overlap=*/true);  // a bucket each
+  ASSERT_EQ(reducer.num_buckets(), 2);
+  for (int step = 0; step < 2; ++step) {
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    torch::Tensor loss = (params[0] * 2).sum();
+    if (comm().rank() == 1) loss = loss + (params[1] * 3).sum();
+    loss.backward();
+    reducer.average_gradients();
+    EXPECT_TRUE(torch::equal(params[0].grad().cpu(), torch::full({8}, 2.0f))) << step;
+    ASSERT_TRUE(params[1].grad().defined()) << step;
+    EXPECT_TRUE(torch::equal(params[1].grad().cpu(), torch::full({8}, 1.5f))) << step;
+  }
+  EXPECT_EQ(reducer.num_dropped(), 0);
+}
+
 // Overlapped with backward (hooks start the buckets) and after backward:
 // the same buckets, the same sums, bit for bit, over three steps.
 TEST_P(Conformance, OverlappedAllreduceEqualsAfterBackward) {

@@ -93,8 +93,12 @@ void GradientAllreducer::average_gradients() {
   if (comm_.size() == 1) return;
   torch::NoGradGuard no_grad;
   const bool first = steps_ == 0;
-  std::vector<bool> unused;
-  if (first) unused = globally_unused();
+  // This rank's census of the first step, taken before the reductions set
+  // missing gradients to zeros; summed over ranks after them, so that every
+  // rank issues its collectives in the same order (a bucket may start from a
+  // hook on one rank and only after backward on another).
+  std::vector<int64_t> used;
+  if (first) used = used_here();
   for (int64_t i = 0; i < static_cast<int64_t>(parameters_.size()); ++i) {
     CTMQ_CHECK(!dropped_[i] || !parameters_[i].grad().defined(),
                "gradient allreduce: parameter "
@@ -108,15 +112,19 @@ void GradientAllreducer::average_gradients() {
     average_after_backward();
   }
   ++steps_;
-  if (first) drop(unused);
+  if (first) drop(globally_unused(used));
 }
 
-std::vector<bool> GradientAllreducer::globally_unused() {
-  const int64_t count = static_cast<int64_t>(parameters_.size());
-  std::vector<torch::Tensor> used{torch::zeros({count}, torch::kInt64)};
-  auto flags = used[0].accessor<int64_t, 1>();
-  for (int64_t i = 0; i < count; ++i)
-    flags[i] = (overlap_ ? arrived_[i] : parameters_[i].grad().defined()) ? 1 : 0;
+std::vector<int64_t> GradientAllreducer::used_here() const {
+  std::vector<int64_t> used(parameters_.size());
+  for (size_t i = 0; i < parameters_.size(); ++i)
+    used[i] = (overlap_ ? arrived_[i] : parameters_[i].grad().defined()) ? 1 : 0;
+  return used;
+}
+
+std::vector<bool> GradientAllreducer::globally_unused(const std::vector<int64_t>& used_here) {
+  const int64_t count = static_cast<int64_t>(used_here.size());
+  std::vector<torch::Tensor> used{torch::tensor(used_here, torch::kInt64)};
   comm_.allreduce_sum(used);
   std::vector<bool> unused(count);
   for (int64_t i = 0; i < count; ++i) unused[i] = used[0][i].item<int64_t>() == 0;

@@ -74,8 +74,10 @@ class GradientAllreducer {
   };
   // Buckets over the parameters not dropped, in backward's order.
   void build_buckets();
-  // Per parameter: true when no rank has its gradient this step (collective).
-  std::vector<bool> globally_unused();
+  // Per parameter: 1 when this rank has its gradient this step.
+  std::vector<int64_t> used_here() const;
+  // Per parameter: true when no rank had it (collective: a sum of used_here).
+  std::vector<bool> globally_unused(const std::vector<int64_t>& used_here);
   void drop(const std::vector<bool>& unused);
   void on_gradient(int64_t index, const torch::Tensor& grad);
   // Starts, in order, the buckets whose gradients are all in.
