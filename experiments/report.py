@@ -9,8 +9,8 @@ writes OUT_DIR/report.md (also printed) and OUT_DIR/report.png.
 For each arm: top-1 over seeds (mean, sample std, 95 % t interval). For each
 comparison A - B: the differences paired within seeds, their mean, the 95 %
 t interval and the decision of arms.json's pre-registered rule:
-  win           the interval lies above 0
-  loss          the interval lies below 0
+  win           the interval lies above 0 ("win, beyond margin": above +margin)
+  loss          the interval lies below 0 ("loss, beyond margin": below -margin)
   tie           the interval lies inside [-margin, +margin]
   inconclusive  otherwise
 Only seeds where both arms are evaluated are paired.
@@ -49,9 +49,9 @@ def decide(mean, half, margin):
         return "inconclusive (fewer than 2 seeds)"
     lo, hi = mean - half, mean + half
     if lo > 0:
-        return "win"
+        return "win, beyond margin" if lo > margin else "win"
     if hi < 0:
-        return "loss"
+        return "loss, beyond margin" if hi < -margin else "loss"
     if lo >= -margin and hi <= margin:
         return "tie"
     return "inconclusive"
@@ -89,7 +89,8 @@ def main(argv):
             "-" if std is None else "%.2f" % std,
             "-" if half is None else "[%.2f, %.2f]" % (mean - half, mean + half)))
     lines += ["", "Paired differences A - B (percentage points), decision rule: win if the 95 %% "
-              "CI is above 0, loss if below 0, tie if inside +-%.1f, else inconclusive." % margin,
+              "CI is above 0 (beyond margin: above +%.1f), loss if below 0 (beyond margin: below "
+              "-%.1f), tie if inside +-%.1f, else inconclusive." % (margin, margin, margin),
               "", "| A - B | n | mean | std | 95 % CI | half-width | decision |",
               "|---|---|---|---|---|---|---|"]
     diffs = []
