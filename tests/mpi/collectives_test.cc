@@ -311,11 +311,7 @@ INSTANTIATE_TEST_SUITE_P(Communicators, Conformance, ::testing::Values("mpi", "t
 // that does not exist yet is not created.
 TEST(SharedDirectory, RefusesADirectoryRankOneDoesNotShare) {
   auto& comm = mpi_context();
-  std::vector<torch::Tensor> pid{torch::full({1}, static_cast<int64_t>(::getpid()), torch::kInt64)};
-  comm.broadcast(pid, 0);
-  const std::string base = (std::filesystem::temp_directory_path() /
-                            ("ctmq-mpi-shared-" + std::to_string(pid[0].item<int64_t>())))
-                               .string();
+  const std::string base = ctmq::testing::shared_dir(comm, "shared");
   // A run directory not made yet: its nearest existing ancestor is checked,
   // and nothing is created.
   check_shared_directory(comm, base + "/run", "--run-dir");

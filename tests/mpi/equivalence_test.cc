@@ -35,15 +35,6 @@ std::map<std::string, torch::Tensor> final_state(const TrainOptions& o) {
   return ctmq::testing::final_state(o.run_dir, o.stage);
 }
 
-// A directory path shared by all ranks (rank 0's pid makes it unique).
-std::string shared_dir(dist::Communicator& comm, const std::string& name) {
-  std::vector<torch::Tensor> pid{torch::full({1}, static_cast<int64_t>(::getpid()), torch::kInt64)};
-  comm.broadcast(pid, 0);
-  return (std::filesystem::temp_directory_path() /
-          ("ctmq-mpi-" + name + "-" + std::to_string(pid[0].item<int64_t>())))
-      .string();
-}
-
 class TwoRanksEqualOneRank : public ::testing::TestWithParam<quant::BitDepths> {};
 
 TEST_P(TwoRanksEqualOneRank, SameGlobalBatchSameWeights) {
@@ -59,7 +50,7 @@ TEST_P(TwoRanksEqualOneRank, SameGlobalBatchSameWeights) {
   ASSERT_EQ(one_result.outcome, StageOutcome::kCompleted);
 
   // Two ranks, half the global batch each.
-  const std::string run = shared_dir(comm, "equivalence-" + bits.tag());
+  const std::string run = ctmq::testing::shared_dir(comm, "equivalence-" + bits.tag());
   TrainOptions two = stage_in(run, bits);
   StageResult two_result = train_stage(two, comm);
   ASSERT_EQ(two_result.outcome, StageOutcome::kCompleted);
@@ -97,7 +88,7 @@ TEST_P(TwoRanksEqualOneRank, SameGlobalBatchSameWeights) {
 TEST(PerRankBatchNorm, TrainsOnItsOwnStatisticsNotTheSynchronisedOnes) {
   auto& comm = ctmq::testing::mpi_context();
   ASSERT_EQ(comm.size(), 2);
-  const std::string run = shared_dir(comm, "per-rank-bn");
+  const std::string run = ctmq::testing::shared_dir(comm, "per-rank-bn");
   TrainOptions synced = stage_in(run + "/synced", {32, 32});
   synced.batch_norm_sync = BatchNormSync::kMultiRank;
   TrainOptions per_rank = stage_in(run + "/per-rank", {32, 32});
@@ -126,7 +117,7 @@ TEST(PerRankBatchNorm, TrainsOnItsOwnStatisticsNotTheSynchronisedOnes) {
 TEST(OverlappedAllreduce, SameWeightsAsAfterBackward) {
   auto& comm = ctmq::testing::mpi_context();
   ASSERT_EQ(comm.size(), 2);
-  const std::string run = shared_dir(comm, "overlap");
+  const std::string run = ctmq::testing::shared_dir(comm, "overlap");
   TrainOptions after = stage_in(run + "/after", {32, 32});
   after.overlap_allreduce = false;
   TrainOptions overlapped = stage_in(run + "/overlapped", {32, 32});

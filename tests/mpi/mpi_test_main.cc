@@ -7,7 +7,9 @@
 #include "mpi/mpi_test_main.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "ctmq/dist/mpi_context.h"
@@ -32,6 +34,14 @@ class RankTaggedFailures : public ::testing::EmptyTestEventListener {
 }  // namespace
 
 dist::MpiContext& mpi_context() { return *g_context; }
+
+std::string shared_dir(dist::Communicator& comm, const std::string& name) {
+  std::vector<torch::Tensor> pid{torch::full({1}, static_cast<int64_t>(::getpid()), torch::kInt64)};
+  comm.broadcast(pid, 0);
+  return (std::filesystem::temp_directory_path() /
+          ("ctmq-mpi-" + name + "-" + std::to_string(pid[0].item<int64_t>())))
+      .string();
+}
 
 }  // namespace ctmq::testing
 

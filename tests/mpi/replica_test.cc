@@ -16,15 +16,6 @@ namespace {
 
 using ctmq::testing::mpi_context;
 
-// A directory path shared by all ranks (rank 0's pid makes it unique).
-std::string shared_dir(dist::Communicator& comm, const std::string& name) {
-  std::vector<torch::Tensor> pid{torch::full({1}, static_cast<int64_t>(::getpid()), torch::kInt64)};
-  comm.broadcast(pid, 0);
-  return (std::filesystem::temp_directory_path() /
-          ("ctmq-mpi-" + name + "-" + std::to_string(pid[0].item<int64_t>())))
-      .string();
-}
-
 // True on every rank when every rank's parameters equal rank 0's, bit for bit.
 bool parameters_agree(dist::Communicator& comm, const torch::nn::Module& module) {
   bool same = true;
@@ -80,7 +71,7 @@ TEST(ReplicaCheck, AverageBuffersGivesEveryRankTheMeanAndLeavesParameters) {
 TEST(ReplicaCheck, PerRankBatchNormWithLsqKeepsOneModel) {
   auto& comm = mpi_context();
   ASSERT_EQ(comm.size(), 2);
-  const std::string run = shared_dir(comm, "replica-lsq");
+  const std::string run = ctmq::testing::shared_dir(comm, "replica-lsq");
   TrainOptions o = ctmq::testing::small_resnet_stage(run, {4, 4}, /*width=*/8, /*images=*/128,
                                                      /*epochs=*/1, /*batch=*/32, /*seed=*/9,
                                                      /*checkpoint_every=*/2, /*log_every=*/1);
@@ -124,7 +115,7 @@ TEST(ReplicaCheck, PerRankBatchNormWithLsqKeepsOneModel) {
 // shared-directory check before it creates nothing).
 TEST(TrainerOnTwoRanks, MoreRanksThanSamplesFailsWithNothingWritten) {
   auto& comm = mpi_context();
-  const std::string run = shared_dir(comm, "too-few-samples");
+  const std::string run = ctmq::testing::shared_dir(comm, "too-few-samples");
   TrainOptions o = ctmq::testing::small_resnet_stage(run, {32, 32}, /*width=*/4, /*images=*/1,
                                                      /*epochs=*/1, /*batch=*/2, /*seed=*/1,
                                                      /*checkpoint_every=*/0, /*log_every=*/1);
