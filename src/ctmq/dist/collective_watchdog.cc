@@ -1,25 +1,18 @@
 #include "ctmq/dist/collective_watchdog.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <climits>
 #include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "ctmq/common/error.h"
+#include "ctmq/common/host_name.h"
 #include "ctmq/common/log.h"
 #include "ctmq/common/preemption.h"
 
 namespace ctmq::dist {
 namespace {
-
-std::string host_name() {
-  char host[HOST_NAME_MAX + 1] = {};
-  return gethostname(host, sizeof host - 1) == 0 ? host : "?";
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();

@@ -1,13 +1,11 @@
 #include "ctmq/dist/placement.h"
 
-#include <unistd.h>
-
-#include <climits>
 #include <cstdlib>
 #include <map>
 #include <sstream>
 
 #include "ctmq/common/error.h"
+#include "ctmq/common/host_name.h"
 
 #if defined(CTMQ_WITH_CUDA)
 #include <ATen/cuda/CUDAContext.h>
@@ -69,8 +67,7 @@ std::string where(int rank, const RankPlace& p) {
 
 RankPlace this_rank_place(const Communicator& comm, bool with_gpus) {
   RankPlace p;
-  char host[HOST_NAME_MAX + 1] = {};
-  if (gethostname(host, sizeof host - 1) == 0) p.host = host;
+  p.host = host_name();
   p.slurm_node = env_or_empty("SLURMD_NODENAME");
   p.local_rank = comm.local_rank();
   p.local_size = comm.local_size();

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <climits>
 #include <filesystem>
 #include <random>
 #include <sstream>
@@ -11,16 +10,12 @@
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/host_name.h"
 #include "ctmq/dist/text_collectives.h"
 
 namespace ctmq::dist {
 namespace fs = std::filesystem;
 namespace {
-
-std::string host_name() {
-  char host[HOST_NAME_MAX + 1] = {};
-  return gethostname(host, sizeof host - 1) == 0 ? host : "?";
-}
 
 // The token's text if `path` holds it within about 2 s; "" otherwise.
 bool reads_token(const std::string& path, const std::string& token) {

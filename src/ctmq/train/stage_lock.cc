@@ -15,16 +15,11 @@
 
 #include "ctmq/common/atomic_file.h"
 #include "ctmq/common/error.h"
+#include "ctmq/common/host_name.h"
 #include "ctmq/common/log.h"
 
 namespace ctmq::train {
 namespace {
-
-std::string host_name() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) != 0) return "unknown-host";
-  return name;
-}
 
 // Field 22 of /proc/PID/stat (start time in clock ticks since boot), or "" when
 // the process does not exist.
